@@ -1,0 +1,192 @@
+package model
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// Endpoint is where a reconciler reads manifests from and where a deployment
+// target's manifests are written: a repository (Git or OCI), a branch (or
+// tag) and a path inside it.
+//
+// Reconcilers often know only a single joined string such as
+// "https://github.com/org/repo/dev/drone" (repo, branch and path joined),
+// while targets know the three parts. Both reduce to the same Key, which is
+// what the hub compares.
+type Endpoint struct {
+	StorageType string // "git" or "oci"
+	Repo        string // normalized repository URL; empty when only the joined form is known
+	Branch      string
+	Path        string // cleaned; "" is the root
+	// Joined is true when only the joined form was reported, so Repo holds
+	// repository, branch and path together and the split is unknown.
+	Joined bool
+}
+
+// Storage types of a manifests endpoint.
+const (
+	StorageGit = "git"
+	StorageOCI = "oci"
+)
+
+// NewEndpoint normalizes the three parts of a target's manifests location.
+func NewEndpoint(storageType, repo, branch, p string) (Endpoint, error) {
+	st, err := normalizeStorageType(storageType)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	r, err := NormalizeRepo(repo)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	return Endpoint{StorageType: st, Repo: r, Branch: NormalizeBranch(branch), Path: CleanPath(p)}, nil
+}
+
+// ParseEndpoint reads the joined form "repo/branch/path" that reconcilers
+// report. The split between repo, branch and path is unknown, so only Key is
+// meaningful; Repo holds the whole normalized string.
+func ParseEndpoint(storageType, joined string) (Endpoint, error) {
+	st, err := normalizeStorageType(storageType)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	r, err := NormalizeRepo(joined)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	return Endpoint{StorageType: st, Repo: r, Joined: true}, nil
+}
+
+// Key is the canonical comparison form: repository host and path without
+// scheme, credentials, ".git" or trailing slash, then branch, then cleaned
+// path. "https://github.com/org/repo" + "dev" + "./drone/" and
+// "https://github.com/org/repo.git/dev/drone" both give
+// "github.com/org/repo/dev/drone".
+func (e Endpoint) Key() string {
+	joined := e.Repo
+	if e.Branch != "" {
+		joined += "/" + e.Branch
+	}
+	if e.Path != "" {
+		joined += "/" + e.Path
+	}
+	return endpointKey(joined)
+}
+
+// BranchKey identifies the branch (repository and branch) that GitOps commits
+// belong to. It is empty when the endpoint's split is unknown.
+func (e Endpoint) BranchKey() string {
+	if e.Joined || e.Repo == "" {
+		return ""
+	}
+	return endpointKey(e.Repo) + "@" + e.Branch
+}
+
+// String is the human form, as a user would write it.
+func (e Endpoint) String() string {
+	s := e.Repo
+	if e.Branch != "" {
+		s += "/" + e.Branch
+	}
+	if e.Path != "" {
+		s += "/" + e.Path
+	}
+	return s
+}
+
+// endpointKey drops the scheme of a normalized URL and any ".git" segment
+// suffix, so that https, ssh and the joined reconciler form compare equal.
+func endpointKey(normalized string) string {
+	s := normalized
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	parts := strings.Split(s, "/")
+	out := parts[:0]
+	for _, p := range parts {
+		p = strings.TrimSuffix(p, ".git")
+		if p == "" || p == "." {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, "/")
+}
+
+func normalizeStorageType(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "git":
+		return StorageGit, nil
+	case "oci":
+		return StorageOCI, nil
+	default:
+		return "", fmt.Errorf("storage type %q is not supported: use \"git\" or \"oci\"", s)
+	}
+}
+
+// NormalizeRepo returns a repository URL with lower-case scheme and host, no
+// credentials, query, fragment, default port, ".git" suffix or trailing
+// slash. SCP-like SSH addresses (git@host:org/repo) become ssh:// URLs.
+// A URL without a scheme is taken as https.
+func NormalizeRepo(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", fmt.Errorf("repository URL is empty")
+	}
+	if !strings.Contains(s, "://") {
+		// git@github.com:org/repo is SSH; github.com/org/repo is https.
+		if at := strings.Index(s, "@"); at >= 0 {
+			if colon := strings.Index(s[at:], ":"); colon > 0 && !strings.Contains(s[:at+colon], "/") {
+				host := s[at+1 : at+colon]
+				s = "ssh://" + s[:at+1] + host + "/" + strings.TrimPrefix(s[at+colon+1:], "/")
+			}
+		}
+		if !strings.Contains(s, "://") {
+			s = "https://" + s
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("repository URL %q is not a valid URL: %v", raw, err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("repository URL %q has no host", raw)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if port := u.Port(); port != "" && !isDefaultPort(scheme, port) {
+		host += ":" + port
+	}
+	p := path.Clean("/" + u.Path)
+	p = strings.TrimSuffix(p, "/")
+	p = strings.TrimSuffix(p, ".git")
+	return scheme + "://" + host + p, nil
+}
+
+func isDefaultPort(scheme, port string) bool {
+	switch scheme {
+	case "https", "oci":
+		return port == "443"
+	case "http":
+		return port == "80"
+	case "ssh":
+		return port == "22"
+	}
+	return false
+}
+
+// NormalizeBranch removes surrounding space and a "refs/heads/" prefix.
+func NormalizeBranch(b string) string {
+	b = strings.TrimSpace(b)
+	b = strings.TrimPrefix(b, "refs/heads/")
+	return strings.Trim(b, "/")
+}
+
+// CleanPath makes "./a/", "a" and "/a" the same path, and "." and "" the root.
+func CleanPath(p string) string {
+	p = strings.TrimSpace(p)
+	c := path.Clean("/" + p)
+	return strings.TrimPrefix(c, "/")
+}

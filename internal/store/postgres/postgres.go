@@ -1,0 +1,137 @@
+// Package postgres is the PostgreSQL driver of the store, on a pgx
+// connection pool.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tidemark-dev/tidemark/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Driver is a store.Driver over a pgx pool.
+type Driver struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url (postgres://...). Pool settings come
+// from the URL (pool_max_conns, ...).
+func Open(ctx context.Context, url string) (*Driver, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return &Driver{pool: pool}, nil
+}
+
+// Name implements store.Driver.
+func (d *Driver) Name() string { return "postgres" }
+
+// Migrations implements store.Driver.
+func (d *Driver) Migrations() fs.FS {
+	sub, _ := fs.Sub(migrations, "migrations")
+	return sub
+}
+
+// LockMigrations takes a transaction-scoped advisory lock so that replicas
+// starting together migrate one at a time.
+func (d *Driver) LockMigrations(ctx context.Context, q store.Querier) error {
+	_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock(7457386110)`)
+	return err
+}
+
+// Ping implements store.Driver.
+func (d *Driver) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+
+// Close implements store.Driver.
+func (d *Driver) Close() error { d.pool.Close(); return nil }
+
+// Pool exposes the pool, for tools that need PostgreSQL-only features.
+func (d *Driver) Pool() *pgxpool.Pool { return d.pool }
+
+// InTx implements store.Driver.
+func (d *Driver) InTx(ctx context.Context, fn func(store.Querier) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error { return fn(querier{tx}) })
+}
+
+// Retryable implements store.Driver: serialization failures, deadlocks and
+// unique violations from racing inserts, and lost connections.
+func (d *Driver) Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "23505", "57P01", "57P02", "57P03":
+			return true
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxClosed)
+}
+
+// Exec implements store.Querier.
+func (d *Driver) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	return querier{d.pool}.Exec(ctx, sql, args...)
+}
+
+// QueryRow implements store.Querier.
+func (d *Driver) QueryRow(ctx context.Context, sql string, args ...any) store.Row {
+	return querier{d.pool}.QueryRow(ctx, sql, args...)
+}
+
+// Query implements store.Querier.
+func (d *Driver) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
+	return querier{d.pool}.Query(ctx, sql, args...)
+}
+
+type pgxQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+type querier struct{ q pgxQuerier }
+
+func (q querier) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := q.q.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+func (q querier) QueryRow(ctx context.Context, sql string, args ...any) store.Row {
+	return row{q.q.QueryRow(ctx, sql, args...)}
+}
+
+func (q querier) Query(ctx context.Context, sql string, args ...any) (store.Rows, error) {
+	r, err := q.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+type row struct{ r pgx.Row }
+
+func (r row) Scan(dest ...any) error {
+	if err := r.r.Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNoRows
+	} else {
+		return err
+	}
+}
