@@ -1,0 +1,183 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// Labels that Flux puts on the objects a Kustomization applies.
+const (
+	FluxNameLabel      = "kustomize.toolkit.fluxcd.io/name"
+	FluxNamespaceLabel = "kustomize.toolkit.fluxcd.io/namespace"
+)
+
+// FluxSourceOf returns "namespace/name" of the Flux Kustomization that
+// applied an object, from its labels, or "".
+func FluxSourceOf(labels map[string]string) string {
+	name, ns := labels[FluxNameLabel], labels[FluxNamespaceLabel]
+	if name == "" {
+		return ""
+	}
+	return ns + "/" + name
+}
+
+// DescriptorFromResource validates a DeploymentDescriptor and converts it.
+// Its GitOps commit is, in order: spec.gitOpsCommitId, the
+// hub.kalypso.io/gitops-commit annotation, fluxRevision (the
+// lastAppliedRevision of the Kustomization that applied it, when the caller
+// knows it); else it is pending.
+func DescriptorFromResource(r *v1alpha1.DeploymentDescriptor, fluxRevision string) (model.Descriptor, error) {
+	var v model.ValidationError
+	sp := r.Spec
+	v.Required("spec.workload.name", sp.Workload.Name)
+	v.Required("spec.workload.application.name", sp.Workload.Application.Name)
+	v.Required("spec.workload.application.workspace.name", sp.Workload.Application.Workspace.Name)
+	v.Required("spec.deploymentTarget.name", sp.DeploymentTarget.Name)
+	v.Required("spec.deploymentTarget.environment", sp.DeploymentTarget.Environment)
+	v.Required("spec.workloadVersion.version", sp.WorkloadVersion.Version)
+
+	d := model.Descriptor{
+		Workspace:   strings.TrimSpace(sp.Workload.Application.Workspace.Name),
+		Application: strings.TrimSpace(sp.Workload.Application.Name),
+		Workload:    strings.TrimSpace(sp.Workload.Name),
+		Environment: strings.TrimSpace(sp.DeploymentTarget.Environment),
+		Target:      strings.TrimSpace(sp.DeploymentTarget.Name),
+		Labels:      sp.DeploymentTarget.Labels,
+		Version:     strings.TrimSpace(sp.WorkloadVersion.Version),
+		Build:       strings.TrimSpace(sp.WorkloadVersion.Build),
+		BuildCommit: strings.ToLower(strings.TrimSpace(sp.WorkloadVersion.Commit)),
+		FluxSource:  FluxSourceOf(r.Labels),
+	}
+	if src := sp.Workload.Source; src.Repo != "" {
+		repo, err := model.NormalizeRepo(src.Repo)
+		if err != nil {
+			v.Add("spec.workload.source.repo", "%v", err)
+		}
+		d.Source = model.WorkloadSource{Repo: repo, Branch: model.NormalizeBranch(src.Branch), Path: model.CleanPath(src.Path)}
+	}
+	m := sp.DeploymentTarget.Manifests
+	if strings.TrimSpace(m.Repo) == "" {
+		v.Add("spec.deploymentTarget.manifests.repo", "is required: the repository the target's manifests are written to")
+	} else if ep, err := model.NewEndpoint(m.Storage, m.Repo, m.Branch, m.Path); err != nil {
+		v.Add("spec.deploymentTarget.manifests", "%v", err)
+	} else {
+		d.Manifests = ep
+	}
+	if bt := strings.TrimSpace(sp.WorkloadVersion.BuildTime); bt != "" {
+		t, err := time.Parse(time.RFC3339, bt)
+		if err != nil {
+			v.Add("spec.workloadVersion.buildTime", "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", bt)
+		}
+		d.BuildTime = t
+	}
+	commitField, commit := "spec.gitOpsCommitId", sp.GitOpsCommitID
+	if commit == "" {
+		commitField, commit = "metadata.annotations."+v1alpha1.GitOpsCommitAnnotation, r.Annotations[v1alpha1.GitOpsCommitAnnotation]
+	}
+	if commit == "" {
+		commitField, commit = "the Flux Kustomization's status.lastAppliedRevision", fluxRevision
+	}
+	if commit != "" {
+		sha, err := model.NormalizeRevision(commit)
+		if err != nil {
+			v.Add(commitField, "%v", err)
+		}
+		d.Commit = sha
+	}
+	return d, v.Err()
+}
+
+// ReportFromResource validates a Reconciler and converts it. The reconciler
+// name is spec.reconcilerName or metadata.name; its type spec.type or
+// spec.reconcilerType.
+func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
+	var v model.ValidationError
+	sp := r.Spec
+	rep := model.Report{
+		Host:           strings.TrimSpace(sp.HostName),
+		HostLabels:     sp.HostLabels,
+		Reconciler:     strings.TrimSpace(sp.ReconcilerName),
+		ReconcilerType: strings.ToLower(strings.TrimSpace(sp.Type)),
+		Message:        strings.TrimRight(sp.Deployment.StatusMessage, "\n"),
+	}
+	v.Required("spec.hostName", sp.HostName)
+	if rep.Reconciler == "" {
+		rep.Reconciler = r.Name
+	}
+	if rep.Reconciler == "" {
+		v.Add("spec.reconcilerName", "is required when metadata.name is empty")
+	}
+	if t := strings.ToLower(strings.TrimSpace(sp.ReconcilerType)); t != "" {
+		if rep.ReconcilerType != "" && rep.ReconcilerType != t {
+			v.Add("spec.reconcilerType", "%q disagrees with spec.type %q: give one of them", sp.ReconcilerType, sp.Type)
+		}
+		rep.ReconcilerType = t
+	}
+	if rep.ReconcilerType == "" {
+		v.Add("spec.type", "is required (or spec.reconcilerType): the reconciler's kind, such as flux or argocd")
+	}
+	switch ht := strings.ToLower(strings.TrimSpace(sp.HostType)); ht {
+	case "", model.HostCluster, model.HostVM:
+		rep.HostType = ht
+	default:
+		v.Add("spec.hostType", "%q is not one of cluster, vm", sp.HostType)
+	}
+	if strings.TrimSpace(sp.ManifestsEndpoint) == "" {
+		v.Add("spec.manifestsEndpoint", "is required: the repository URL, branch and path the reconciler applies, joined with /")
+	} else if ep, err := model.ParseEndpoint(sp.ManifestsStorageType, sp.ManifestsEndpoint); err != nil {
+		v.Add("spec.manifestsEndpoint", "%v", err)
+	} else {
+		rep.Endpoint = ep
+	}
+	if sha, err := model.NormalizeRevision(sp.Deployment.GitOpsCommitID); err != nil {
+		v.Add("spec.deployment.gitOpsCommitId", "%v", err)
+	} else {
+		rep.Commit = sha
+	}
+	if st, err := model.ParseStatus(sp.Deployment.Status); err != nil {
+		v.Add("spec.deployment.status", "%v", err)
+	} else {
+		rep.Status = st
+	}
+	if at := strings.TrimSpace(sp.Deployment.ObservedAt); at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			v.Add("spec.deployment.observedAt", "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", at)
+		}
+		rep.ObservedAt = t
+	}
+	return rep, v.Err()
+}
+
+// Kind names of the documents ingest accepts.
+const (
+	KindDeploymentDescriptor = "DeploymentDescriptor"
+	KindReconciler           = "Reconciler"
+)
+
+// CheckTypeMeta verifies that a document is the kind it is sent as.
+func CheckTypeMeta(apiVersion, kind, want string) error {
+	var v model.ValidationError
+	if apiVersion != "" && apiVersion != v1alpha1.GroupVersion.String() {
+		v.Add("apiVersion", "%q is not supported: use %s", apiVersion, v1alpha1.GroupVersion)
+	}
+	if kind != "" && kind != want {
+		v.Add("kind", "%q is not accepted here: expected %s", kind, want)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// describe names a document for error messages.
+func describe(kind, name string) string {
+	if name == "" {
+		return kind
+	}
+	return fmt.Sprintf("%s %q", kind, name)
+}

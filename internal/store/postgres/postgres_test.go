@@ -1,0 +1,69 @@
+package postgres_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/store/postgres"
+	"github.com/tidemark-dev/tidemark/internal/store/storetest"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopShared()
+	os.Exit(code)
+}
+
+func open(t *testing.T, url string) *store.Store {
+	t.Helper()
+	d, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.New(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestConformance(t *testing.T) {
+	pg := testenv.SharedPostgres(t)
+	storetest.Run(t, func(t *testing.T) *store.Store { return open(t, pg.NewDatabase(t)) })
+}
+
+func TestConcurrentMigrators(t *testing.T) {
+	pg := testenv.SharedPostgres(t)
+	url := pg.NewDatabase(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			d, err := postgres.Open(context.Background(), url)
+			if err == nil {
+				var st *store.Store
+				st, err = store.New(context.Background(), d)
+				if err == nil {
+					st.Close()
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("replica start: %v", err)
+		}
+	}
+	st := open(t, url)
+	var n int
+	if err := st.Read().QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+}
