@@ -13,6 +13,7 @@ import (
 	"maps"
 	"time"
 
+	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
@@ -409,4 +410,22 @@ func atCommit(all []store.Assignment, sha string) int64 {
 		}
 	}
 	return 0
+}
+
+// ApplyAzureResourceGraph stores a validated poller configuration pushed
+// through the API. It reports whether anything changed.
+func (s *Service) ApplyAzureResourceGraph(ctx context.Context, r *v1alpha1.AzureResourceGraph) (bool, error) {
+	if err := ValidateAzureResourceGraph(r); err != nil {
+		return false, err
+	}
+	spec, err := json.Marshal(r.Spec)
+	if err != nil {
+		return false, err
+	}
+	var changed bool
+	err = s.store.Tx(ctx, func(q store.Querier) error {
+		changed, err = store.UpsertAzureResourceGraph(ctx, q, r.Name, string(spec), s.now().UTC())
+		return err
+	})
+	return changed, err
 }

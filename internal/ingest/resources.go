@@ -168,16 +168,41 @@ func CheckTypeMeta(apiVersion, kind, want string) error {
 	if kind != "" && kind != want {
 		v.Add("kind", "%q is not accepted here: expected %s", kind, want)
 	}
-	if err := v.Err(); err != nil {
-		return err
-	}
-	return nil
+	return v.Err()
 }
 
-// describe names a document for error messages.
-func describe(kind, name string) string {
-	if name == "" {
-		return kind
+// MinPollInterval is the shortest AzureResourceGraph interval accepted:
+// shorter polls only meet Resource Graph's throttling.
+const MinPollInterval = 5 * time.Second
+
+// ValidateAzureResourceGraph checks an AzureResourceGraph: a name, a
+// tenant, at least one subscription, exactly one way to authenticate, and an
+// interval of at least MinPollInterval.
+func ValidateAzureResourceGraph(r *v1alpha1.AzureResourceGraph) error {
+	var v model.ValidationError
+	sp := r.Spec
+	v.Required("metadata.name", r.Name)
+	v.Required("spec.tenant", sp.Tenant)
+	if strings.TrimSpace(sp.Subscription) == "" && len(sp.Subscriptions) == 0 {
+		v.Add("spec.subscription", "is required (or spec.subscriptions): the subscription ids to poll")
 	}
-	return fmt.Sprintf("%s %q", kind, name)
+	for i, s := range sp.Subscriptions {
+		v.Required(fmt.Sprintf("spec.subscriptions[%d]", i), s)
+	}
+	switch mi, sr := strings.TrimSpace(sp.ManagedIdentity) != "", strings.TrimSpace(sp.SecretRef) != ""; {
+	case mi && sr:
+		v.Add("spec.secretRef", "give either spec.managedIdentity or spec.secretRef, not both")
+	case !mi && !sr:
+		v.Add("spec.managedIdentity", "is required (or spec.secretRef): the client id of a managed identity, or the name of a Secret with a service principal")
+	}
+	if sp.Interval != "" {
+		d, err := time.ParseDuration(sp.Interval)
+		switch {
+		case err != nil:
+			v.Add("spec.interval", "%q is not a duration such as 30s or 5m", sp.Interval)
+		case d < MinPollInterval:
+			v.Add("spec.interval", "%s is shorter than the minimum %s", d, MinPollInterval)
+		}
+	}
+	return v.Err()
 }

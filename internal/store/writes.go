@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -544,4 +545,22 @@ func nullIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// UpsertAzureResourceGraph stores a poller configuration by name. It
+// reports whether anything changed.
+func UpsertAzureResourceGraph(ctx context.Context, q Querier, name, specJSON string, now time.Time) (bool, error) {
+	var stored string
+	err := q.QueryRow(ctx, `SELECT CAST(spec AS TEXT) FROM azure_resource_graphs WHERE name = $1`, name).Scan(&stored)
+	if err == nil {
+		var a, b any
+		if json.Unmarshal([]byte(stored), &a) == nil && json.Unmarshal([]byte(specJSON), &b) == nil && reflect.DeepEqual(a, b) {
+			return false, nil
+		}
+	} else if !errors.Is(err, ErrNoRows) {
+		return false, err
+	}
+	_, err = q.Exec(ctx, `INSERT INTO azure_resource_graphs (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)
+		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at`, name, specJSON, now)
+	return err == nil, err
 }

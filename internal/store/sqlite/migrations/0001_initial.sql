@@ -162,3 +162,14 @@ CREATE TABLE deployment_history (
 );
 CREATE INDEX deployment_history_deployment ON deployment_history (deployment_id, changed_at);
 CREATE INDEX deployment_history_time ON deployment_history (changed_at);
+
+-- Azure Resource Graph poller configurations pushed through the API (in
+-- Kubernetes they are AzureResourceGraph resources). spec is the resource's
+-- spec as JSON; it names credentials, never holds them.
+CREATE TABLE azure_resource_graphs (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    spec       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);

@@ -1,0 +1,234 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// A push request body is one document, a JSON array of documents, or a
+// Kubernetes list ({"kind": "...List", "items": [...]}), exactly as
+// `kubectl get -o json` prints them.
+
+// PushResult is the answer to a push: one entry per document, in order.
+type PushResult struct {
+	Items []PushItem `json:"items"`
+}
+
+// PushItem says what one document became.
+type PushItem struct {
+	Name    string `json:"name"`
+	Changed bool   `json:"changed"`
+	// Commit is the GitOps commit of a descriptor's assignment; empty while
+	// it is pending.
+	Commit string `json:"commit,omitempty"`
+	// Pending is true for a descriptor whose commit is not known yet.
+	Pending bool `json:"pending,omitempty"`
+}
+
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+// decodeDocuments reads the body into documents of type T, checking that
+// each is the expected kind.
+func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, nil, &badRequest{"the request body is empty: send a " + kind + " as JSON, an array of them, or a " + kind + "List"}
+	}
+	var raws []json.RawMessage
+	if body[0] == '[' {
+		if err := json.Unmarshal(body, &raws); err != nil {
+			return nil, nil, &badRequest{"the body is not a JSON array of documents: " + err.Error()}
+		}
+	} else {
+		var list struct {
+			typeMeta
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return nil, nil, &badRequest{"the body is not a JSON document: " + err.Error()}
+		}
+		if list.Kind == kind+"List" || list.Kind == "List" {
+			raws = list.Items
+		} else {
+			raws = []json.RawMessage{body}
+		}
+	}
+	docs := make([]T, len(raws))
+	metas := make([]typeMeta, len(raws))
+	var invalid model.ValidationError
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &metas[i]); err != nil {
+			return nil, nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
+		}
+		if err := ingest.CheckTypeMeta(metas[i].APIVersion, metas[i].Kind, kind); err != nil {
+			var ve *model.ValidationError
+			errors.As(err, &ve)
+			for _, f := range ve.Fields {
+				invalid.Add(fmt.Sprintf("items[%d].%s", i, f.Field), "%s", f.Problem)
+			}
+			continue
+		}
+		if err := json.Unmarshal(raw, &docs[i]); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				invalid.Add(fmt.Sprintf("items[%d].%s", i, te.Field), "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
+				continue
+			}
+			return nil, nil, &badRequest{fmt.Sprintf("document %d: %v", i, err)}
+		}
+	}
+	if err := invalid.Err(); err != nil {
+		return nil, nil, err
+	}
+	return docs, metas, nil
+}
+
+// itemErrors adds a document's validation errors to all. In a request of
+// several documents each field is prefixed with the document's index, so
+// that the client knows which one is wrong. Other errors are returned.
+func itemErrors(all *model.ValidationError, i, of int, err error) error {
+	var ve *model.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	for _, f := range ve.Fields {
+		if of > 1 {
+			f.Field = fmt.Sprintf("items[%d].%s", i, f.Field)
+		}
+		all.Fields = append(all.Fields, f)
+	}
+	return nil
+}
+
+// postDescriptors stores DeploymentDescriptors. Every document is
+// validated before any is stored: one invalid document rejects the request.
+func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
+	docs, _, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, ingest.KindDeploymentDescriptor)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ds := make([]model.Descriptor, len(docs))
+	var invalid model.ValidationError
+	for i := range docs {
+		d, err := ingest.DescriptorFromResource(&docs[i], "")
+		if err != nil {
+			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		ds[i] = d
+	}
+	if err := invalid.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := PushResult{Items: make([]PushItem, 0, len(ds))}
+	for i, d := range ds {
+		out, err := s.ingest.ApplyDescriptor(r.Context(), d)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("document %d (%s): %w", i, docs[i].Name, err))
+			return
+		}
+		res.Items = append(res.Items, PushItem{Name: docs[i].Name, Changed: out.Changed, Commit: out.Commit, Pending: out.Commit == ""})
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// postReconcilers stores Reconciler reports.
+func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
+	docs, _, err := decodeDocuments[v1alpha1.Reconciler](r, ingest.KindReconciler)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	reps := make([]model.Report, len(docs))
+	var invalid model.ValidationError
+	for i := range docs {
+		rep, err := ingest.ReportFromResource(&docs[i])
+		if err != nil {
+			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		reps[i] = rep
+	}
+	if err := invalid.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := PushResult{Items: make([]PushItem, 0, len(reps))}
+	for i, rep := range reps {
+		out, err := s.ingest.ApplyReport(r.Context(), rep)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("document %d (%s): %w", i, docs[i].Name, err))
+			return
+		}
+		res.Items = append(res.Items, PushItem{Name: rep.Host + "/" + rep.Reconciler, Changed: out.Changed})
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// deleteReconciler retires a reconciler: it stops counting as a host of its
+// target; its history stays.
+func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
+	retired, err := s.ingest.RetireReconciler(r.Context(), r.PathValue("host"), r.PathValue("name"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !retired {
+		writeProblem(w, r, Problem{Title: "Not found", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("host %q has no live reconciler %q", r.PathValue("host"), r.PathValue("name"))})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// postAzureResourceGraphs stores Azure Resource Graph poller
+// configurations.
+func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
+	docs, _, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, "AzureResourceGraph")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var invalid model.ValidationError
+	for i := range docs {
+		if err := itemErrors(&invalid, i, len(docs), ingest.ValidateAzureResourceGraph(&docs[i])); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := invalid.Err(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := PushResult{Items: make([]PushItem, 0, len(docs))}
+	for _, d := range docs {
+		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), &d)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res.Items = append(res.Items, PushItem{Name: d.Name, Changed: changed})
+	}
+	writeJSON(w, http.StatusOK, res)
+}

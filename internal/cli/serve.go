@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark-dev/tidemark/internal/api"
+	"github.com/tidemark-dev/tidemark/internal/demo"
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		addr, database, logLevel string
+		loadDemo                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the hub: HTTP API and web UI over the store",
+		Long: `Run the hub: HTTP API and web UI over the store.
+
+The store is an embedded SQLite file (tidemark.db in the working directory)
+unless --database names a PostgreSQL server (postgres://user@host/db).
+Schema migrations are applied at start.`,
+		Example: `  tidemark serve --demo
+  tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
+			if loadDemo {
+				start := time.Now()
+				stats, err := demo.Load(ctx, st, time.Now())
+				if err != nil {
+					return fmt.Errorf("load demo data: %w", err)
+				}
+				if stats.Skipped {
+					log.Info("demo data not loaded: the store already holds data")
+				} else {
+					log.Info("demo data loaded", "workspaces", stats.Workspaces, "environments", stats.Environments,
+						"workloads", stats.Workloads, "hosts", stats.Hosts, "descriptors", stats.Descriptors,
+						"reports", stats.Reports, "took", time.Since(start).Round(time.Millisecond))
+				}
+			}
+			ing := ingest.New(st, ingest.WithLogger(log))
+			srv := api.NewHTTPServer(addr, api.New(st, ing, log).Handler())
+			errc := make(chan error, 1)
+			go func() { errc <- srv.ListenAndServe() }()
+			log.Info("serving", "addr", addr, "version", version())
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			log.Info("shutting down")
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", envOr("TIDEMARK_ADDR", ":8080"), "address to serve HTTP on")
+	cmd.Flags().StringVar(&database, "database", envOr("TIDEMARK_DATABASE_URL", defaultDatabase), "store: an SQLite file path, or postgres://... (env TIDEMARK_DATABASE_URL)")
+	cmd.Flags().BoolVar(&loadDemo, "demo", false, "load a realistic sample fleet into an empty store")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
