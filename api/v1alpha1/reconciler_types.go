@@ -34,7 +34,7 @@ type ReconcilerSpec struct {
 	// ManifestsStorageType is "git" (default) or "oci".
 	// +kubebuilder:validation:Enum=git;oci
 	// +optional
-	ManifestsStorageType string `json:"manifestsStorageType,omitempty"`
+	ManifestsStorageType string     `json:"manifestsStorageType,omitempty"`
 	Deployment           Deployment `json:"deployment"`
 }
 

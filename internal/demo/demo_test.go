@@ -93,4 +93,3 @@ func sqlTime(st *store.Store, t time.Time) string {
 	}
 	return "'" + t.Format(time.RFC3339) + "'"
 }
-

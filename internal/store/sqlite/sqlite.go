@@ -153,9 +153,9 @@ func (r row) Scan(dest ...any) error {
 
 type rows struct{ r *sql.Rows }
 
-func (r rows) Next() bool   { return r.r.Next() }
-func (r rows) Err() error   { return r.r.Err() }
-func (r rows) Close()       { _ = r.r.Close() }
+func (r rows) Next() bool { return r.r.Next() }
+func (r rows) Err() error { return r.r.Err() }
+func (r rows) Close()     { _ = r.r.Close() }
 func (r rows) Scan(dest ...any) error {
 	conv := fromDB(dest)
 	if err := r.r.Scan(conv.dest...); err != nil {

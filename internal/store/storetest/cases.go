@@ -391,4 +391,3 @@ func testHeartbeat(t *testing.T, e *env) {
 		t.Errorf("a heartbeat added history: %d rows", n)
 	}
 }
-
