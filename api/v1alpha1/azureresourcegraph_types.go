@@ -65,7 +65,3 @@ type AzureResourceGraphList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AzureResourceGraph `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AzureResourceGraph{}, &AzureResourceGraphList{})
-}

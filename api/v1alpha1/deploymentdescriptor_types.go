@@ -132,7 +132,3 @@ type DeploymentDescriptorList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []DeploymentDescriptor `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&DeploymentDescriptor{}, &DeploymentDescriptorList{})
-}

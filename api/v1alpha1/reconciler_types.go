@@ -88,7 +88,3 @@ type ReconcilerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Reconciler `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Reconciler{}, &ReconcilerList{})
-}

@@ -78,15 +78,15 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, erro
 		if err := ingest.CheckTypeMeta(metas[i].APIVersion, metas[i].Kind, kind); err != nil {
 			var ve *model.ValidationError
 			errors.As(err, &ve)
-			for _, f := range ve.Fields {
-				invalid.Add(fmt.Sprintf("items[%d].%s", i, f.Field), "%s", f.Problem)
-			}
+			_ = itemErrors(&invalid, i, len(raws), ve)
 			continue
 		}
 		if err := json.Unmarshal(raw, &docs[i]); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				invalid.Add(fmt.Sprintf("items[%d].%s", i, te.Field), "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
+				field := model.ValidationError{}
+				field.Add(te.Field, "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
+				_ = itemErrors(&invalid, i, len(raws), &field)
 				continue
 			}
 			return nil, nil, &badRequest{fmt.Sprintf("document %d: %v", i, err)}

@@ -27,7 +27,7 @@ func openStore(ctx context.Context, database string) (*store.Store, error) {
 	default:
 		path := strings.TrimPrefix(strings.TrimPrefix(database, "sqlite://"), "sqlite:")
 		if path == "" {
-			return nil, fmt.Errorf("--database %q: give a file path, sqlite:PATH or postgres://...", database)
+			return nil, fmt.Errorf("--database %q: give a file path, sqlite:PATH or a postgres:// URL", database)
 		}
 		d, err = sqlite.Open(ctx, path)
 	}

@@ -141,7 +141,8 @@ func (p *Postgres) Start() error {
 		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(p.port),
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=128MB")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true}
+	// Pdeathsig stops the server if the test binary dies without Stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	logf, err := os.Create(filepath.Join(p.dir, "postgres.log"))
 	if err != nil {
 		return err
