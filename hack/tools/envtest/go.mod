@@ -1,5 +1,7 @@
 // Module envtest pins the Kubernetes control-plane binaries used by envtest
-// (kube-apiserver, etcd, kubectl). Build them with hack/envtest-assets.sh.
+// (kube-apiserver, kubectl: k8s.io/kubernetes v1.37.2 below). etcd is built
+// from the nested module in ./etcd, pinned at a v3.6 release. Build and cache
+// them all with hack/envtest-assets.sh.
 module github.com/tidemark-dev/tidemark/hack/tools/envtest
 
 go 1.26.0
@@ -167,6 +169,8 @@ require (
 
 // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them
 // with ./staging/src/...; map each one to its published release instead.
+// sample-cli-plugin and sample-controller v0.37.2 are not on our module proxy
+// (403), so they use v0.37.1; neither is in the build graph of these tools.
 replace (
 	k8s.io/api => k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver => k8s.io/apiextensions-apiserver v0.37.2
