@@ -49,7 +49,7 @@ type hub struct {
 }
 
 func newHub(t *testing.T, st *store.Store) *hub {
-	srv := httptest.NewServer(api.New(st, ingest.New(st), nil).Handler())
+	srv := httptest.NewServer(api.New(st, ingest.New(st), api.Options{}).Handler())
 	t.Cleanup(srv.Close)
 	return &hub{t: t, st: st, srv: srv}
 }

@@ -4,11 +4,13 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
@@ -17,29 +19,102 @@ const MaxBodyBytes = 8 << 20
 
 // Server is the HTTP API.
 type Server struct {
-	store  *store.Store
-	ingest *ingest.Service
-	log    *slog.Logger
+	store   *store.Store
+	ingest  *ingest.Service
+	reports *reports.Service
+	auth    Authenticator
+	log     *slog.Logger
+}
+
+// Scope is what a credential allows: reading reports, or writing
+// (ingest). Write does not imply read.
+type Scope string
+
+// The scopes.
+const (
+	ScopeRead  Scope = "read"
+	ScopeWrite Scope = "write"
+)
+
+// Errors an Authenticator returns.
+var (
+	ErrUnauthenticated = errors.New("missing or invalid bearer token")
+	ErrForbidden       = errors.New("the token does not grant this scope")
+)
+
+// Authenticator decides whether a request may use a scope. It returns the
+// caller's name (for logs) or ErrUnauthenticated / ErrForbidden.
+type Authenticator interface {
+	Authenticate(r *http.Request, scope Scope) (subject string, err error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Auth checks every /api/v1 request; nil leaves the API open (for a
+	// hub on a laptop: the CLI warns when it starts so).
+	Auth   Authenticator
+	Logger *slog.Logger
+	// Reports configures the reports (stale limit, promotion order).
+	Reports []reports.Option
 }
 
 // New returns a Server over a store and the ingest service writing to it.
-func New(st *store.Store, ing *ingest.Service, log *slog.Logger) *Server {
+func New(st *store.Store, ing *ingest.Service, opts Options) *Server {
+	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{store: st, ingest: ing, log: log}
+	return &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log}
 }
 
-// Handler routes the API.
+// Handler routes the API. Health endpoints are open; every /api/v1 route
+// requires its scope, except the OpenAPI document.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("POST /api/v1/deploymentdescriptors", s.postDescriptors)
-	mux.HandleFunc("POST /api/v1/reconcilers", s.postReconcilers)
-	mux.HandleFunc("DELETE /api/v1/hosts/{host}/reconcilers/{name}", s.deleteReconciler)
-	mux.HandleFunc("POST /api/v1/azureresourcegraphs", s.postAzureResourceGraphs)
+	mux.HandleFunc("GET /api/v1/openapi.yaml", s.openapi)
+
+	write := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeWrite, h)) }
+	write("POST /api/v1/deploymentdescriptors", s.postDescriptors)
+	write("POST /api/v1/reconcilers", s.postReconcilers)
+	write("DELETE /api/v1/hosts/{host}/reconcilers/{name}", s.deleteReconciler)
+	write("POST /api/v1/azureresourcegraphs", s.postAzureResourceGraphs)
+
+	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, h)) }
+	read("GET /api/v1/reports/environment-state", s.getEnvironmentState)
+	read("GET /api/v1/reports/host-state", s.getHostState)
+	read("GET /api/v1/reports/environment-history", s.getHistory)
+	read("GET /api/v1/reports/discrepancies", s.getDiscrepancies)
+	read("GET /api/v1/reports/drift", s.getDrift)
+	read("GET /api/v1/reports/dora", s.getDORA)
+	read("GET /api/v1/rollouts", s.getRollout)
+	read("GET /api/v1/environments", s.getEnvironments)
 	return limitBody(mux)
+}
+
+// require checks the request's credentials for scope before h runs.
+func (s *Server) require(scope Scope, h http.Handler) http.Handler {
+	if s.auth == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		subject, err := s.auth.Authenticate(r, scope)
+		switch {
+		case errors.Is(err, ErrUnauthenticated):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tidemark"`)
+			writeProblem(w, r, Problem{Type: problemBase + "unauthenticated", Title: "Unauthenticated", Status: http.StatusUnauthorized,
+				Detail: "Send a bearer token: Authorization: Bearer <token>."})
+		case errors.Is(err, ErrForbidden):
+			writeProblem(w, r, Problem{Type: problemBase + "forbidden", Title: "Forbidden", Status: http.StatusForbidden,
+				Detail: "This token does not grant the " + string(scope) + " scope."})
+		case err != nil:
+			s.writeError(w, r, err)
+		default:
+			s.log.Debug("authorized", "subject", subject, "scope", scope, "method", r.Method, "path", r.URL.Path)
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // NewHTTPServer wraps a handler with the timeouts that keep slow clients

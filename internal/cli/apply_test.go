@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 }
 
 func startHub(t *testing.T, st *store.Store) string {
-	srv := httptest.NewServer(api.New(st, ingest.New(st), nil).Handler())
+	srv := httptest.NewServer(api.New(st, ingest.New(st), api.Options{}).Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

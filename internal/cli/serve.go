@@ -57,7 +57,7 @@ Schema migrations are applied at start.`,
 				}
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
-			srv := api.NewHTTPServer(addr, api.New(st, ing, log).Handler())
+			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log}).Handler())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.ListenAndServe() }()
 			log.Info("serving", "addr", addr, "version", version())

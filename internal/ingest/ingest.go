@@ -121,10 +121,13 @@ func (s *Service) ApplyDescriptor(ctx context.Context, d model.Descriptor) (Desc
 			return err
 		}
 		res = DescriptorResult{AssignmentID: id, Commit: commit, Changed: changed || moved}
-		if res.Changed {
-			return resolveTarget(ctx, q, target, "")
+		if !res.Changed {
+			return nil
 		}
-		return nil
+		if err := store.RefreshScheduled(ctx, q, target.ID); err != nil {
+			return err
+		}
+		return resolveTarget(ctx, q, target, "")
 	})
 	return res, err
 }
@@ -298,11 +301,7 @@ func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult
 				return err
 			}
 		}
-		dep, _, err := store.UpsertDeployment(ctx, q, rec, commit, r.Status, r.Message, at)
-		if err != nil {
-			return err
-		}
-		if _, err := store.SetCurrentDeployment(ctx, q, rec, dep); err != nil {
+		if _, err := store.UpsertDeployment(ctx, q, rec, commit, r.Status, r.Message, at); err != nil {
 			return err
 		}
 		firstSeen, err := store.RecordCommit(ctx, q, ep.ID, commit, at)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode"
 )
 
 // Endpoint is where a reconciler reads manifests from and where a deployment
@@ -33,6 +34,11 @@ const (
 
 // NewEndpoint normalizes the three parts of a target's manifests location.
 func NewEndpoint(storageType, repo, branch, p string) (Endpoint, error) {
+	for _, part := range []string{branch, p} {
+		if strings.ContainsFunc(part, unicode.IsControl) {
+			return Endpoint{}, fmt.Errorf("%q contains control characters", part)
+		}
+	}
 	st, err := normalizeStorageType(storageType)
 	if err != nil {
 		return Endpoint{}, err
@@ -106,13 +112,24 @@ func endpointKey(normalized string) string {
 	parts := strings.Split(s, "/")
 	out := parts[:0]
 	for _, p := range parts {
-		p = strings.TrimSuffix(p, ".git")
+		p = trimGit(p)
 		if p == "" || p == "." {
 			continue
 		}
 		out = append(out, p)
 	}
 	return strings.Join(out, "/")
+}
+
+// trimGit removes every trailing ".git" (and space) from a path or segment.
+func trimGit(s string) string {
+	for {
+		t := strings.TrimSuffix(strings.TrimRight(s, " \t"), ".git")
+		if t == s {
+			return t
+		}
+		s = t
+	}
 }
 
 func normalizeStorageType(s string) (string, error) {
@@ -135,6 +152,9 @@ func NormalizeRepo(raw string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("repository URL is empty")
 	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "", fmt.Errorf("repository URL %q contains control characters", raw)
+	}
 	if !strings.Contains(s, "://") {
 		// git@github.com:org/repo is SSH; github.com/org/repo is https.
 		if at := strings.Index(s, "@"); at >= 0 {
@@ -151,17 +171,38 @@ func NormalizeRepo(raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("repository URL %q is not a valid URL: %v", raw, err)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return "", fmt.Errorf("repository URL %q has no host", raw)
 	}
 	scheme := strings.ToLower(u.Scheme)
+	switch scheme {
+	case "https", "http", "ssh", "git", "oci":
+	default:
+		return "", fmt.Errorf("repository URL %q: scheme %q is not one of https, http, ssh, git, oci", raw, u.Scheme)
+	}
 	host := strings.ToLower(u.Hostname())
+	if strings.ContainsFunc(host, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-._:", r)
+	}) {
+		return "", fmt.Errorf("repository URL %q has an invalid host %q", raw, host)
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
 	if port := u.Port(); port != "" && !isDefaultPort(scheme, port) {
 		host += ":" + port
 	}
-	p := path.Clean("/" + u.Path)
-	p = strings.TrimSuffix(p, "/")
-	p = strings.TrimSuffix(p, ".git")
+	p := path.Clean("/" + u.EscapedPath())
+	for { // until stable: "/a/.git" -> "/a/" -> "/a"
+		q := path.Clean("/" + strings.TrimSuffix(trimGit(p), "/"))
+		if q == p {
+			break
+		}
+		p = q
+	}
+	if p == "/" {
+		p = ""
+	}
 	return scheme + "://" + host + p, nil
 }
 
@@ -177,16 +218,28 @@ func isDefaultPort(scheme, port string) bool {
 	return false
 }
 
-// NormalizeBranch removes surrounding space and a "refs/heads/" prefix.
+// NormalizeBranch removes surrounding space and slashes and a
+// "refs/heads/" prefix, until none is left, so that normalizing twice
+// changes nothing.
 func NormalizeBranch(b string) string {
-	b = strings.TrimSpace(b)
-	b = strings.TrimPrefix(b, "refs/heads/")
-	return strings.Trim(b, "/")
+	for {
+		n := strings.Trim(strings.TrimPrefix(strings.TrimSpace(b), "refs/heads/"), "/ \t\r\n")
+		if n == b {
+			return n
+		}
+		b = n
+	}
 }
 
 // CleanPath makes "./a/", "a" and "/a" the same path, and "." and "" the root.
+// Surrounding space is removed until none is left, so that cleaning twice
+// changes nothing.
 func CleanPath(p string) string {
-	p = strings.TrimSpace(p)
-	c := path.Clean("/" + p)
-	return strings.TrimPrefix(c, "/")
+	for {
+		c := strings.TrimPrefix(path.Clean("/"+strings.TrimSpace(p)), "/")
+		if c == p {
+			return c
+		}
+		p = c
+	}
 }

@@ -493,35 +493,49 @@ type DeploymentRow struct {
 }
 
 // UpsertDeployment records that a reconciler is at status for commit,
-// keeping every change of status or message in deployment_history. It
-// returns the deployment and whether anything changed.
-func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, at time.Time) (int64, bool, error) {
+// keeping every change of status or message in deployment_history, and
+// makes it the reconciler's current deployment. It reports whether the
+// deployment changed.
+func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, at time.Time) (bool, error) {
 	var d DeploymentRow
-	err := q.QueryRow(ctx, `SELECT id, status, message FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`,
-		reconcilerID, commit).Scan(&d.ID, &d.Status, &d.Message)
+	var since time.Time
+	err := q.QueryRow(ctx, `SELECT id, status, message, status_since FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`,
+		reconcilerID, commit).Scan(&d.ID, &d.Status, &d.Message, &since)
+	changed := true
 	switch {
 	case errors.Is(err, ErrNoRows):
+		since = at
 		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, first_seen, status_since, last_changed)
 			VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id`, reconcilerID, commit, status, message, at).Scan(&d.ID)
 	case err == nil && (d.Status != status || d.Message != message):
-		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, last_changed = $4,
-			status_since = CASE WHEN status <> $2 THEN $4 ELSE status_since END WHERE id = $1`, d.ID, status, message, at)
+		if d.Status != status {
+			since = at
+		}
+		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, last_changed = $4, status_since = $5 WHERE id = $1`,
+			d.ID, status, message, at, since)
 	default:
-		return d.ID, false, err
+		changed = false
 	}
 	if err != nil {
-		return 0, false, err
+		return false, err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, changed_at) VALUES ($1, $2, $3, $4)`,
-		d.ID, status, message, at)
-	return d.ID, true, err
+	if changed {
+		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, changed_at) VALUES ($1, $2, $3, $4)`,
+			d.ID, status, message, at); err != nil {
+			return false, err
+		}
+	}
+	_, err = q.Exec(ctx, `UPDATE reconcilers SET current_deployment_id = $2, commit_sha = $3, status = $4, status_since = $5
+		WHERE id = $1 AND (current_deployment_id IS NULL OR current_deployment_id <> $2 OR status <> $4 OR status_since <> $5)`,
+		reconcilerID, d.ID, commit, status, since)
+	return changed, err
 }
 
-// SetCurrentDeployment makes a deployment the reconciler's latest.
-func SetCurrentDeployment(ctx context.Context, q Querier, reconcilerID, deploymentID int64) (bool, error) {
-	n, err := q.Exec(ctx, `UPDATE reconcilers SET current_deployment_id = $2
-		WHERE id = $1 AND (current_deployment_id IS NULL OR current_deployment_id <> $2)`, reconcilerID, deploymentID)
-	return n > 0, err
+// RefreshScheduled points a target at its latest assignment by time.
+func RefreshScheduled(ctx context.Context, q Querier, targetID int64) error {
+	_, err := q.Exec(ctx, `UPDATE targets SET scheduled_assignment_id =
+		(SELECT id FROM assignments WHERE target_id = $1 ORDER BY assigned_at DESC, id DESC LIMIT 1) WHERE id = $1`, targetID)
+	return err
 }
 
 // RetireReconciler marks a reconciler retired: it stops counting as a host

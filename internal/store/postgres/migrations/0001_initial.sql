@@ -69,6 +69,8 @@ CREATE TABLE targets (
     name           TEXT NOT NULL,
     endpoint_id    BIGINT NOT NULL REFERENCES endpoints (id),
     labels         JSONB NOT NULL DEFAULT '{}',
+    -- The latest assignment (by time), kept by ingest: the scheduled version.
+    scheduled_assignment_id BIGINT,
     created_at     TIMESTAMPTZ NOT NULL,
     UNIQUE (workload_id, environment_id, name)
 );
@@ -120,7 +122,9 @@ CREATE TABLE hosts (
     created_at TIMESTAMPTZ NOT NULL
 );
 
--- A reconciler on a host. current_deployment_id is its latest report;
+-- A reconciler on a host. current_deployment_id is its latest report, and
+-- commit_sha, status and status_since repeat that deployment's, so that
+-- fleet-wide reports need not read the deployments table;
 -- retired_at is set when its resource is deleted (it stops counting as a
 -- host of its target; its history stays).
 CREATE TABLE reconcilers (
@@ -130,6 +134,9 @@ CREATE TABLE reconcilers (
     type                  TEXT NOT NULL,
     endpoint_id           BIGINT NOT NULL REFERENCES endpoints (id),
     current_deployment_id BIGINT,
+    commit_sha            TEXT NOT NULL DEFAULT '',
+    status                TEXT NOT NULL DEFAULT '',
+    status_since          TIMESTAMPTZ,
     last_report_at        TIMESTAMPTZ NOT NULL,
     retired_at            TIMESTAMPTZ,
     created_at            TIMESTAMPTZ NOT NULL,
