@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/store/sqlite"
 )
@@ -60,7 +61,7 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	// Drift: some host deploys an older version than its target's latest.
-	hts, err := store.HostTargets(ctx, st.Read())
+	hts, _, err := reports.New(st).HostState(ctx, reports.Filter{}, reports.Page{Limit: reports.MaxLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -187,7 +188,10 @@ func NormalizeRepo(raw string) (string, error) {
 		return "", fmt.Errorf("repository URL %q has an invalid host %q", raw, host)
 	}
 	if strings.Contains(host, ":") {
-		host = "[" + host + "]" // IPv6
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "", fmt.Errorf("repository URL %q has an invalid IPv6 host %q", raw, host)
+		}
+		host = "[" + host + "]"
 	}
 	if port := u.Port(); port != "" && !isDefaultPort(scheme, port) {
 		host += ":" + port

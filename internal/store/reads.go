@@ -21,6 +21,9 @@ type HostTarget struct {
 
 // HostTargets lists every (live reconciler, target) pair, ordered by host,
 // reconciler and target.
+//
+// Deprecated: use reports.Service.HostState; this stays until the
+// controller tests move to it.
 func HostTargets(ctx context.Context, q Querier) ([]HostTarget, error) {
 	rows, err := q.Query(ctx, `SELECT h.name, r.name, ws.name, app.name, wl.name, env.name, t.name,
 			d.commit_sha, d.status, d.message, d.status_since, COALESCE(v.version, '')

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
@@ -120,7 +121,7 @@ func (e *env) report(r model.Report) ingest.ReportResult {
 // and status.
 func (e *env) versions() map[string]string {
 	e.t.Helper()
-	hts, err := store.HostTargets(context.Background(), e.st.Read())
+	hts, _, err := reports.New(e.st).HostState(context.Background(), reports.Filter{}, reports.Page{Limit: reports.MaxLimit})
 	if err != nil {
 		e.t.Fatal(err)
 	}
