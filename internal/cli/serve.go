@@ -12,12 +12,15 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/demo"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/reports"
 )
 
 func newServeCmd() *cobra.Command {
 	var (
 		addr, database, logLevel string
 		loadDemo                 bool
+		promotion                []string
+		staleAfter               time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -57,7 +60,8 @@ Schema migrations are applied at start.`,
 				}
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log}).Handler())
+			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
+			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts}).Handler())
 			errc := make(chan error, 1)
 			go func() { errc <- srv.ListenAndServe() }()
 			log.Info("serving", "addr", addr, "version", version())
@@ -79,5 +83,7 @@ Schema migrations are applied at start.`,
 	cmd.Flags().StringVar(&database, "database", envOr("TIDEMARK_DATABASE_URL", defaultDatabase), "store: an SQLite file path, or postgres://... (env TIDEMARK_DATABASE_URL)")
 	cmd.Flags().BoolVar(&loadDemo, "demo", false, "load a realistic sample fleet into an empty store")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
+	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
 	return cmd
 }

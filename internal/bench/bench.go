@@ -1,0 +1,223 @@
+// Package bench generates a fleet of any size through ingest and measures
+// ingest throughput and the latency of every report and of the rollout gate.
+// `tidemark bench` prints its table; the Go benchmarks use it too.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/store"
+)
+
+// Spec sizes a generated fleet.
+type Spec struct {
+	Hosts              int // clusters, spread over the environments
+	ReconcilersPerHost int // workloads each host runs
+	Workloads          int
+	Environments       int
+	Regions            int // targets per workload and environment
+	History            int // GitOps commits each reconciler has applied
+	Workers            int // concurrent ingest writers
+}
+
+// DefaultSpec is small enough for a laptop run in a minute or two.
+var DefaultSpec = Spec{Hosts: 1000, ReconcilersPerHost: 10, Workloads: 200, Environments: 4, Regions: 2, History: 5, Workers: 4}
+
+// Result of generating a fleet.
+type Result struct {
+	Descriptors, Reports int
+	Elapsed              time.Duration
+	ReportsPerSecond     float64
+}
+
+func envName(i int) string {
+	return []string{"dev", "qa", "staging", "prod", "dr", "perf", "sandbox", "canary"}[i%8] + map[bool]string{true: fmt.Sprint(i / 8), false: ""}[i >= 8]
+}
+
+func commit(w, env, n int) string { return fmt.Sprintf("%08x%08x%024x", w, env, n) }
+
+func endpoint(w, env, region int) model.Endpoint {
+	ep, _ := model.NewEndpoint("git", fmt.Sprintf("https://github.com/fleet/workload-%03d-gitops", w), envName(env), fmt.Sprintf("region-%d", region))
+	return ep
+}
+
+// Generate ingests the fleet: for each workload, environment and region a
+// target with History assignments; every host runs ReconcilersPerHost
+// workloads and reports each commit in progress, then success.
+func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writer) (Result, error) {
+	start := time.Now()
+	var res Result
+	for w := range s.Workloads {
+		for e := range s.Environments {
+			for r := range s.Regions {
+				for n := range s.History {
+					_, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: fmt.Sprintf("team-%02d", w%20), Application: fmt.Sprintf("app-%03d", w/4),
+						Workload: fmt.Sprintf("workload-%03d", w), Environment: envName(e), Target: fmt.Sprintf("region-%d", r),
+						Manifests: endpoint(w, e, r), Version: fmt.Sprintf("1.%d.0", n), Commit: commit(w, e, n)})
+					if err != nil {
+						return res, err
+					}
+					res.Descriptors++
+				}
+			}
+		}
+	}
+	type job struct{ host int }
+	jobs := make(chan job)
+	var reports atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range max(1, s.Workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				env := j.host % s.Environments
+				region := (j.host / s.Environments) % s.Regions
+				for n := range s.History {
+					for k := range s.ReconcilersPerHost {
+						w := (j.host*7 + k*13) % s.Workloads
+						for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
+							_, err := ing.ApplyReport(ctx, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), j.host),
+								Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
+								Commit: commit(w, env, n), Status: st})
+							if err != nil {
+								once.Do(func() { firstErr = err })
+								return
+							}
+							reports.Add(1)
+						}
+					}
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for h := range s.Hosts {
+		select {
+		case jobs <- job{h}:
+		case <-tick.C:
+			if progress != nil {
+				fmt.Fprintf(progress, "  %d/%d hosts, %d reports, %.0f reports/s\n", h, s.Hosts, reports.Load(), float64(reports.Load())/time.Since(start).Seconds())
+			}
+			jobs <- job{h}
+		case <-ctx.Done():
+			close(jobs)
+			wg.Wait()
+			return res, ctx.Err()
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	res.Reports = int(reports.Load())
+	res.Elapsed = time.Since(start)
+	res.ReportsPerSecond = float64(res.Reports) / res.Elapsed.Seconds()
+	return res, firstErr
+}
+
+// Unchanged replays n reports that repeat stored state and returns the
+// rate; they must cost no writes.
+func Unchanged(ctx context.Context, ing *ingest.Service, s Spec, n int) (float64, int, error) {
+	start := time.Now()
+	changed := 0
+	for i := range n {
+		h := i % s.Hosts
+		env, region := h%s.Environments, (h/s.Environments)%s.Regions
+		w := (h*7 + (i/s.Hosts)%s.ReconcilersPerHost*13) % s.Workloads
+		r, err := ing.ApplyReport(ctx, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
+			Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
+			Commit: commit(w, env, s.History-1), Status: model.StatusSuccess})
+		if err != nil {
+			return 0, changed, err
+		}
+		if r.Changed {
+			changed++
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), changed, nil
+}
+
+// Timing is the latency of one query over repeated runs.
+type Timing struct {
+	Name     string
+	Rows     int
+	P50, P99 time.Duration
+}
+
+// Queries times every report and the gate, runs times each.
+func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Timing, error) {
+	all := reports.Page{Limit: reports.MaxLimit}
+	env := reports.Filter{Environment: envName(s.Environments - 1)}
+	cases := []struct {
+		name string
+		run  func() (int, error)
+	}{
+		{"environment state (all)", func() (int, error) { r, _, err := rep.EnvironmentState(ctx, reports.Filter{}, all); return len(r), err }},
+		{"environment state (one env)", func() (int, error) { r, _, err := rep.EnvironmentState(ctx, env, all); return len(r), err }},
+		{"host state (first page)", func() (int, error) { r, _, err := rep.HostState(ctx, reports.Filter{}, all); return len(r), err }},
+		{"host state (one workload)", func() (int, error) {
+			r, _, err := rep.HostState(ctx, reports.Filter{Workload: "workload-007"}, all)
+			return len(r), err
+		}},
+		{"discrepancies", func() (int, error) { d, _, err := rep.Discrepancies(ctx, reports.Filter{}, nil, all); return len(d.Items), err }},
+		{"history (one workload)", func() (int, error) { r, _, err := rep.History(ctx, reports.Filter{Workload: "workload-007"}, all); return len(r), err }},
+		{"drift (one env)", func() (int, error) { r, _, err := rep.Drift(ctx, env, 0, all); return len(r), err }},
+		{"dora (one env)", func() (int, error) { r, _, err := rep.DORA(ctx, env, all); return len(r), err }},
+		{"rollout gate", func() (int, error) {
+			g, err := rep.Gate(ctx, reports.GateQuery{Target: "region-0", Workload: "workload-007", Environment: envName(0), Version: fmt.Sprintf("1.%d.0", s.History-1)})
+			return g.Total, err
+		}},
+	}
+	var out []Timing
+	for _, c := range cases {
+		var ds []time.Duration
+		rows := 0
+		for range runs {
+			t0 := time.Now()
+			n, err := c.run()
+			if err != nil {
+				return out, fmt.Errorf("%s: %w", c.name, err)
+			}
+			ds = append(ds, time.Since(t0))
+			rows = n
+		}
+		slices.Sort(ds)
+		out = append(out, Timing{Name: c.name, Rows: rows, P50: ds[len(ds)/2], P99: ds[min(len(ds)-1, len(ds)*99/100)]})
+	}
+	return out, nil
+}
+
+// Counts reads the fleet's size from the store.
+func Counts(ctx context.Context, st *store.Store) (map[string]int, error) {
+	out := map[string]int{}
+	for _, t := range []string{"hosts", "reconcilers", "targets", "assignments", "deployments", "deployment_history"} {
+		var n int
+		if err := st.Read().QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[t] = n
+	}
+	return out, nil
+}
+
+// PrintTimings writes the latency table.
+func PrintTimings(w io.Writer, ts []Timing) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "query\trows\tp50\tp99")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%d\t%v\t%v\n", t.Name, t.Rows, t.P50.Round(10*time.Microsecond), t.P99.Round(10*time.Microsecond))
+	}
+	tw.Flush()
+}

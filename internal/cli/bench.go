@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark-dev/tidemark/internal/bench"
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		database string
+		spec     = bench.DefaultSpec
+		runs     int
+		skipGen  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Generate a fleet through ingest, then time ingest, every report and the rollout gate",
+		Long: `Generate a fleet through ingest into the store (use an empty database), then
+print ingest throughput and the p50/p99 latency of every report and of the
+rollout gate.`,
+		Example: `  tidemark bench --database postgres://postgres@127.0.0.1:5432/bench --hosts 10000 --reconcilers-per-host 10 --history 10`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			out := cmd.OutOrStdout()
+			st, err := openStore(ctx, database)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ing := ingest.New(st)
+			if !skipGen {
+				fmt.Fprintf(out, "generating %d hosts x %d reconcilers, %d workloads, %d environments, %d commits of history into %s\n",
+					spec.Hosts, spec.ReconcilersPerHost, spec.Workloads, spec.Environments, spec.History, st.Engine())
+				res, err := bench.Generate(ctx, ing, spec, out)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "ingest: %d descriptors, %d reports in %v: %.0f reports/s (%d writers)\n",
+					res.Descriptors, res.Reports, res.Elapsed.Round(time.Millisecond), res.ReportsPerSecond, spec.Workers)
+			}
+			rate, changed, err := bench.Unchanged(ctx, ing, spec, 20000)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "unchanged reports: %.0f reports/s, %d of 20000 wrote anything\n", rate, changed)
+			counts, err := bench.Counts(ctx, st)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "fleet: %d hosts, %d reconcilers, %d targets, %d assignments, %d deployments, %d status changes\n",
+				counts["hosts"], counts["reconcilers"], counts["targets"], counts["assignments"], counts["deployments"], counts["deployment_history"])
+			ts, err := bench.Queries(ctx, reports.New(st), spec, runs)
+			if err != nil {
+				return err
+			}
+			bench.PrintTimings(out, ts)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&database, "database", envOr("TIDEMARK_DATABASE_URL", "bench.db"), "store to fill: an SQLite path or postgres:// URL (use an empty one)")
+	f.IntVar(&spec.Hosts, "hosts", spec.Hosts, "hosts")
+	f.IntVar(&spec.ReconcilersPerHost, "reconcilers-per-host", spec.ReconcilersPerHost, "reconcilers (workloads) per host")
+	f.IntVar(&spec.Workloads, "workloads", spec.Workloads, "workloads")
+	f.IntVar(&spec.Environments, "environments", spec.Environments, "environments")
+	f.IntVar(&spec.Regions, "regions", spec.Regions, "targets per workload and environment")
+	f.IntVar(&spec.History, "history", spec.History, "GitOps commits each reconciler applied")
+	f.IntVar(&spec.Workers, "workers", spec.Workers, "concurrent ingest writers")
+	f.IntVar(&runs, "runs", 50, "runs of each query")
+	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before")
+	return cmd
+}
