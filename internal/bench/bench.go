@@ -171,8 +171,14 @@ func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Tim
 			r, _, err := rep.HostState(ctx, reports.Filter{Workload: "workload-007"}, all)
 			return len(r), err
 		}},
-		{"discrepancies", func() (int, error) { d, _, err := rep.Discrepancies(ctx, reports.Filter{}, nil, all); return len(d.Items), err }},
-		{"history (one workload)", func() (int, error) { r, _, err := rep.History(ctx, reports.Filter{Workload: "workload-007"}, all); return len(r), err }},
+		{"discrepancies", func() (int, error) {
+			d, _, err := rep.Discrepancies(ctx, reports.Filter{}, nil, all)
+			return len(d.Items), err
+		}},
+		{"history (one workload)", func() (int, error) {
+			r, _, err := rep.History(ctx, reports.Filter{Workload: "workload-007"}, all)
+			return len(r), err
+		}},
 		{"drift (one env)", func() (int, error) { r, _, err := rep.Drift(ctx, env, 0, all); return len(r), err }},
 		{"dora (one env)", func() (int, error) { r, _, err := rep.DORA(ctx, env, all); return len(r), err }},
 		{"rollout gate", func() (int, error) {

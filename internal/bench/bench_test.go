@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopShared()
+	os.Exit(code)
+}
+
+var small = Spec{Hosts: 40, ReconcilersPerHost: 3, Workloads: 10, Environments: 4, Regions: 2, History: 3, Workers: 2}
+
+// The generator builds the fleet its spec describes, and replays cost no
+// writes.
+func TestGenerate(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.NewStore(t, "sqlite")
+	ing := ingest.New(st)
+	res, err := Generate(ctx, ing, small, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := small.Hosts * small.ReconcilersPerHost * small.History * 2; res.Reports != want {
+		t.Errorf("%d reports, want %d", res.Reports, want)
+	}
+	c, err := Counts(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c["hosts"] != small.Hosts || c["reconcilers"] != small.Hosts*small.ReconcilersPerHost ||
+		c["deployments"] != small.Hosts*small.ReconcilersPerHost*small.History ||
+		c["targets"] != small.Workloads*small.Environments*small.Regions {
+		t.Errorf("fleet %v", c)
+	}
+	if _, changed, err := Unchanged(ctx, ing, small, 200); err != nil || changed != 0 {
+		t.Errorf("unchanged replays wrote %d times (%v)", changed, err)
+	}
+	drift, _, err := reports.New(st).Drift(ctx, reports.Filter{}, 0, reports.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range drift {
+		if d.Kind != reports.DriftNoHosts {
+			t.Errorf("a converged fleet drifts: %+v", d)
+		}
+	}
+	ts, err := Queries(ctx, reports.New(st), small, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range ts {
+		if q.Rows == 0 && q.Name != "drift (one env)" { // a converged fleet has no drift
+			t.Errorf("%s returned no rows on a full fleet", q.Name)
+		}
+	}
+}
+
+// BenchmarkReports times each report and the gate on a small fleet, on
+// both engines. `tidemark bench` does the same at any scale.
+func BenchmarkReports(b *testing.B) {
+	for _, engine := range testenv.Engines {
+		b.Run(engine, func(b *testing.B) {
+			ctx := context.Background()
+			st := testenv.NewStore(b, engine)
+			spec := Spec{Hosts: 400, ReconcilersPerHost: 5, Workloads: 50, Environments: 4, Regions: 2, History: 3, Workers: 4}
+			if _, err := Generate(ctx, ingest.New(st), spec, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := Queries(ctx, reports.New(st), spec, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
