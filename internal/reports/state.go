@@ -24,6 +24,23 @@ const liveFrom = `
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
 
+// liveGroupFrom is liveFrom without the version joins, and with the name
+// joins only when the filter needs them.
+func liveGroupFrom(f Filter) string {
+	from := `
+	FROM reconcilers r
+	JOIN targets t ON t.endpoint_id = r.endpoint_id
+	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha`
+	if f.Host != "" {
+		from += `
+	JOIN hosts h ON h.id = r.host_id`
+	}
+	if f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" {
+		from += targetJoins
+	}
+	return from
+}
+
 // liveFilter filters live host-target rows.
 func liveFilter(f Filter) *where {
 	w := &where{}
@@ -59,14 +76,21 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 
 // environmentState is every row of EnvironmentState, in order.
 func (s *Service) environmentState(ctx context.Context, f Filter) ([]EnvironmentStateRow, error) {
+	// Group on ids first: the groups are few, the host rows many.
 	w := liveFilter(f)
-	rows, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name,
+	rows, err := s.st.Read().Query(ctx, `WITH g AS (
+			SELECT t.id AS target_id, res.assignment_id AS assignment_id, r.status AS status, count(*) AS hosts
+			`+liveGroupFrom(f)+`
+			WHERE `+w.sql()+`
+			GROUP BY t.id, res.assignment_id, r.status)
+		SELECT ws.name, app.name, wl.name, env.name, t.name,
 			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
-			COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END, r.status, count(*)
-		`+liveFrom+`
-		WHERE `+w.sql()+`
-		GROUP BY ws.name, app.name, wl.name, env.name, t.name, sv.version, sa.commit_sha, sa.assigned_at,
-			v.version, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END, r.status`, w.args...)
+			COALESCE(v.version, ''), CASE WHEN g.assignment_id IS NULL THEN 0 ELSE 1 END, g.status, g.hosts
+		FROM g JOIN targets t ON t.id = g.target_id`+targetJoins+`
+		LEFT JOIN assignments a ON a.id = g.assignment_id
+		LEFT JOIN workload_versions v ON v.id = a.version_id
+		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
+		LEFT JOIN workload_versions sv ON sv.id = sa.version_id`, w.args...)
 	if err != nil {
 		return nil, err
 	}
