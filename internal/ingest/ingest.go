@@ -280,29 +280,43 @@ func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult
 	if err == nil && s.unchanged(cur, r, now) {
 		return ReportResult{}, nil
 	}
+	// A known reconciler whose host, type and endpoint are as stored only
+	// needs its deployment written.
+	known := err == nil && s.sameReconciler(cur, r)
 	var res ReportResult
 	err = s.store.Tx(ctx, func(q store.Querier) error {
 		res = ReportResult{Changed: true}
-		host, err := store.EnsureHost(ctx, q, r.Host, r.HostType, r.HostLabels, now)
-		if err != nil {
-			return err
-		}
-		ep, err := store.EnsureEndpoint(ctx, q, r.Endpoint, now)
-		if err != nil {
-			return err
-		}
-		rec, err := store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, ep.ID, now)
-		if err != nil {
-			return err
+		var ep store.EndpointRow
+		var rec int64
+		if known {
+			ep, rec = cur.Endpoint, cur.ID
+			if err := store.TouchReconciler(ctx, q, rec, now); err != nil {
+				return err
+			}
+		} else {
+			host, err := store.EnsureHost(ctx, q, r.Host, r.HostType, r.HostLabels, now)
+			if err != nil {
+				return err
+			}
+			if ep, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
+				return err
+			}
+			if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, ep.ID, now); err != nil {
+				return err
+			}
 		}
 		commit := r.Commit
 		if model.IsAbbreviated(commit) {
+			var err error
 			if commit, err = store.ExpandCommit(ctx, q, ep, commit); err != nil {
 				return err
 			}
 		}
 		if _, err := store.UpsertDeployment(ctx, q, rec, commit, r.Status, r.Message, at); err != nil {
 			return err
+		}
+		if known && commit == cur.Commit {
+			return nil // the commit is recorded on this endpoint already
 		}
 		firstSeen, err := store.RecordCommit(ctx, q, ep.ID, commit, at)
 		if err != nil || !firstSeen {
@@ -326,8 +340,16 @@ func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.
 	if cur.Retired || now.Sub(cur.LastReportAt) >= s.heartbeat {
 		return false
 	}
-	if cur.Commit != r.Commit || cur.Status != r.Status || cur.Message != r.Message ||
-		cur.Type != r.ReconcilerType || cur.EndpointKey != r.Endpoint.Key() {
+	if cur.Commit != r.Commit || cur.Status != r.Status || cur.Message != r.Message {
+		return false
+	}
+	return s.sameReconciler(cur, r)
+}
+
+// sameReconciler reports whether the report's host and reconciler facts
+// (type, endpoint, host type and labels) are those stored.
+func (s *Service) sameReconciler(cur store.ReconcilerState, r model.Report) bool {
+	if cur.Type != r.ReconcilerType || cur.EndpointKey != r.Endpoint.Key() {
 		return false
 	}
 	if r.HostType != "" && cur.HostType != r.HostType {

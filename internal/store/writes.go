@@ -415,6 +415,7 @@ func SetResolution(ctx context.Context, q Querier, targetID int64, sha string, a
 // whether a report changes anything.
 type ReconcilerState struct {
 	ID           int64
+	Endpoint     EndpointRow
 	HostType     string
 	HostLabels   string
 	Type         string
@@ -430,13 +431,13 @@ type ReconcilerState struct {
 func GetReconcilerState(ctx context.Context, q Querier, host, name string) (ReconcilerState, error) {
 	var s ReconcilerState
 	var retired *time.Time
-	err := q.QueryRow(ctx, `SELECT r.id, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at,
+	err := q.QueryRow(ctx, `SELECT r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at,
 			COALESCE(d.commit_sha, ''), COALESCE(d.status, ''), COALESCE(d.message, '')
 		FROM hosts h JOIN reconcilers r ON r.host_id = h.id
 		JOIN endpoints e ON e.id = r.endpoint_id
 		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE h.name = $1 AND r.name = $2`, host, name).Scan(
-		&s.ID, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey, &s.LastReportAt, &retired, &s.Commit, &s.Status, &s.Message)
+		&s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey, &s.LastReportAt, &retired, &s.Commit, &s.Status, &s.Message)
 	s.Retired = retired != nil
 	return s, err
 }
@@ -535,6 +536,15 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 func RefreshScheduled(ctx context.Context, q Querier, targetID int64) error {
 	_, err := q.Exec(ctx, `UPDATE targets SET scheduled_assignment_id =
 		(SELECT id FROM assignments WHERE target_id = $1 ORDER BY assigned_at DESC, id DESC LIMIT 1) WHERE id = $1`, targetID)
+	return err
+}
+
+// TouchReconciler records a report of a known reconciler: it is live and
+// reported at reportAt. The update locks the row, so concurrent reports for
+// one reconciler apply one at a time.
+func TouchReconciler(ctx context.Context, q Querier, id int64, reportAt time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = NULL,
+		last_report_at = CASE WHEN $2 > last_report_at THEN $2 ELSE last_report_at END WHERE id = $1`, id, reportAt)
 	return err
 }
 
