@@ -249,5 +249,26 @@ func generate(now time.Time) ([]event, Stats) {
 		}
 	}
 	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
+	// Reconcilers report on an interval even when nothing changes: end with
+	// each one's latest report repeated in the last ten minutes, except the
+	// stale host's.
+	latest := map[string]*model.Report{}
+	var order []string
+	for _, e := range events {
+		if e.r == nil {
+			continue
+		}
+		k := e.r.Host + "/" + e.r.Reconciler
+		if latest[k] == nil {
+			order = append(order, k)
+		}
+		latest[k] = e.r
+	}
+	for _, k := range order {
+		if r := latest[k]; r.Host != staleHost {
+			events = append(events, event{at: now.Add(-jitter(10 * time.Minute)), r: r})
+		}
+	}
+	slices.SortStableFunc(events, func(a, b event) int { return a.at.Compare(b.at) })
 	return events, stats
 }
