@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -21,12 +24,43 @@ type client struct {
 	token   string
 	timeout time.Duration
 	http    *http.Client
+	// TLS: a CA bundle to trust besides the system's, or no verification.
+	caFile   string
+	insecure bool
 }
 
 func (c *client) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.server, "server", envOr("TIDEMARK_SERVER", "http://localhost:8080"), "hub URL (env TIDEMARK_SERVER)")
 	cmd.Flags().StringVar(&c.token, "token", "", "bearer token (env TIDEMARK_TOKEN)")
 	cmd.Flags().DurationVar(&c.timeout, "request-timeout", 30*time.Second, "timeout of each request")
+	cmd.Flags().StringVar(&c.caFile, "ca-file", envOr("TIDEMARK_CA_FILE", ""), "PEM file of CA certificates to trust for an https --server (env TIDEMARK_CA_FILE)")
+	cmd.Flags().BoolVar(&c.insecure, "insecure-skip-tls-verify", false, "do not verify the hub's TLS certificate (testing only)")
+}
+
+// httpClient returns the client's HTTP client, built on first use with the
+// TLS settings of the flags.
+func (c *client) httpClient() (*http.Client, error) {
+	if c.http != nil {
+		return c.http, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.insecure} //nolint:gosec // only with --insecure-skip-tls-verify
+	if c.caFile != "" {
+		pem, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", c.caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	c.http = &http.Client{Timeout: c.timeout, Transport: tr}
+	return c.http, nil
 }
 
 // problemError is an RFC 9457 problem returned by the hub.
@@ -46,8 +80,9 @@ func (e *problemError) Error() string {
 
 // do sends body as JSON and decodes a JSON answer into out.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	if c.http == nil {
-		c.http = &http.Client{Timeout: c.timeout}
+	hc, err := c.httpClient()
+	if err != nil {
+		return err
 	}
 	var rd io.Reader
 	if body != nil {
@@ -72,7 +107,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the hub at %s (set --server or TIDEMARK_SERVER): %w", c.server, err)
 	}

@@ -21,6 +21,7 @@ func newServeCmd() *cobra.Command {
 		loadDemo                 bool
 		promotion                []string
 		staleAfter               time.Duration
+		sec                      serveSecurity
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -35,6 +36,14 @@ Schema migrations are applied at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			useTLS, err := sec.tls()
+			if err != nil {
+				return err
+			}
+			auth, err := sec.authenticator(log)
 			if err != nil {
 				return err
 			}
@@ -61,10 +70,10 @@ Schema migrations are applied at start.`,
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts}).Handler())
+			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler())
 			errc := make(chan error, 1)
-			go func() { errc <- srv.ListenAndServe() }()
-			log.Info("serving", "addr", addr, "version", version())
+			go func() { errc <- sec.listen(srv) }()
+			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
 			select {
 			case err := <-errc:
 				return err
@@ -85,5 +94,6 @@ Schema migrations are applied at start.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
+	sec.flags(cmd)
 	return cmd
 }
