@@ -174,14 +174,14 @@ func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	outs, err := s.ingest.ApplyReports(r.Context(), reps)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	res := PushResult{Items: make([]PushItem, 0, len(reps))}
 	for i, rep := range reps {
-		out, err := s.ingest.ApplyReport(r.Context(), rep)
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("document %d (%s): %w", i, docs[i].Name, err))
-			return
-		}
-		res.Items = append(res.Items, PushItem{Name: rep.Host + "/" + rep.Reconciler, Changed: out.Changed})
+		res.Items = append(res.Items, PushItem{Name: rep.Host + "/" + rep.Reconciler, Changed: outs[i].Changed})
 	}
 	writeJSON(w, http.StatusOK, res)
 }

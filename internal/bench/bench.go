@@ -28,16 +28,17 @@ type Spec struct {
 	Regions            int // targets per workload and environment
 	History            int // GitOps commits each reconciler has applied
 	Workers            int // concurrent ingest writers
+	Batch              int // reports per ApplyReports call (1: one by one)
 }
 
 // DefaultSpec is small enough for a laptop run in a minute or two.
-var DefaultSpec = Spec{Hosts: 1000, ReconcilersPerHost: 10, Workloads: 200, Environments: 4, Regions: 2, History: 5, Workers: 4}
+var DefaultSpec = Spec{Hosts: 1000, ReconcilersPerHost: 10, Workloads: 200, Environments: 4, Regions: 2, History: 5, Workers: 4, Batch: 500}
 
 // Result of generating a fleet.
 type Result struct {
 	Descriptors, Reports int
-	Elapsed              time.Duration
-	ReportsPerSecond     float64
+	Elapsed              time.Duration // descriptors and reports
+	ReportsPerSecond     float64       // reports alone
 }
 
 func envName(i int) string {
@@ -72,6 +73,7 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 			}
 		}
 	}
+	reportStart := time.Now()
 	type job struct{ host int }
 	jobs := make(chan job)
 	var reports atomic.Int64
@@ -82,6 +84,19 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var batch []model.Report
+			flush := func() bool {
+				if len(batch) == 0 {
+					return true
+				}
+				if _, err := ing.ApplyReports(ctx, batch); err != nil {
+					once.Do(func() { firstErr = err })
+					return false
+				}
+				reports.Add(int64(len(batch)))
+				batch = batch[:0]
+				return true
+			}
 			for j := range jobs {
 				env := j.host % s.Environments
 				region := (j.host / s.Environments) % s.Regions
@@ -89,18 +104,17 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 					for k := range s.ReconcilersPerHost {
 						w := (j.host*7 + k*13) % s.Workloads
 						for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
-							_, err := ing.ApplyReport(ctx, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), j.host),
+							batch = append(batch, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), j.host),
 								Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
 								Commit: commit(w, env, n), Status: st})
-							if err != nil {
-								once.Do(func() { firstErr = err })
-								return
-							}
-							reports.Add(1)
 						}
+					}
+					if len(batch) >= max(1, s.Batch) && !flush() {
+						return
 					}
 				}
 			}
+			flush()
 		}()
 	}
 	tick := time.NewTicker(5 * time.Second)
@@ -110,7 +124,7 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 		case jobs <- job{h}:
 		case <-tick.C:
 			if progress != nil {
-				fmt.Fprintf(progress, "  %d/%d hosts, %d reports, %.0f reports/s\n", h, s.Hosts, reports.Load(), float64(reports.Load())/time.Since(start).Seconds())
+				fmt.Fprintf(progress, "  %d/%d hosts, %d reports, %.0f reports/s\n", h, s.Hosts, reports.Load(), float64(reports.Load())/time.Since(reportStart).Seconds())
 			}
 			jobs <- job{h}
 		case <-ctx.Done():
@@ -123,7 +137,7 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 	wg.Wait()
 	res.Reports = int(reports.Load())
 	res.Elapsed = time.Since(start)
-	res.ReportsPerSecond = float64(res.Reports) / res.Elapsed.Seconds()
+	res.ReportsPerSecond = float64(res.Reports) / time.Since(reportStart).Seconds()
 	return res, firstErr
 }
 

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-var small = Spec{Hosts: 40, ReconcilersPerHost: 3, Workloads: 10, Environments: 4, Regions: 2, History: 3, Workers: 2}
+var small = Spec{Hosts: 40, ReconcilersPerHost: 3, Workloads: 10, Environments: 4, Regions: 2, History: 3, Workers: 2, Batch: 50}
 
 // The generator builds the fleet its spec describes, and replays cost no
 // writes.
@@ -70,7 +70,7 @@ func BenchmarkReports(b *testing.B) {
 		b.Run(engine, func(b *testing.B) {
 			ctx := context.Background()
 			st := testenv.NewStore(b, engine)
-			spec := Spec{Hosts: 400, ReconcilersPerHost: 5, Workloads: 50, Environments: 4, Regions: 2, History: 3, Workers: 4}
+			spec := Spec{Hosts: 400, ReconcilersPerHost: 5, Workloads: 50, Environments: 4, Regions: 2, History: 3, Workers: 4, Batch: 200}
 			if _, err := Generate(ctx, ingest.New(st), spec, nil); err != nil {
 				b.Fatal(err)
 			}

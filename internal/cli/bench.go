@@ -42,8 +42,8 @@ rollout gate.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "ingest: %d descriptors, %d reports in %v: %.0f reports/s (%d writers)\n",
-					res.Descriptors, res.Reports, res.Elapsed.Round(time.Millisecond), res.ReportsPerSecond, spec.Workers)
+				fmt.Fprintf(out, "ingest: %d descriptors, %d reports in %v: %.0f reports/s (%d writers, batches of %d)\n",
+					res.Descriptors, res.Reports, res.Elapsed.Round(time.Millisecond), res.ReportsPerSecond, spec.Workers, spec.Batch)
 			}
 			// The first replay refreshes the last-report time of reconcilers
 			// whose heartbeat (1m) is due; the second repeats stored state.
@@ -79,6 +79,7 @@ rollout gate.`,
 	f.IntVar(&spec.Regions, "regions", spec.Regions, "targets per workload and environment")
 	f.IntVar(&spec.History, "history", spec.History, "GitOps commits each reconciler applied")
 	f.IntVar(&spec.Workers, "workers", spec.Workers, "concurrent ingest writers")
+	f.IntVar(&spec.Batch, "batch", spec.Batch, "reports per ingest batch (1: one by one)")
 	f.IntVar(&runs, "runs", 50, "runs of each query")
 	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before")
 	return cmd

@@ -88,3 +88,44 @@ func BenchmarkApplyReport(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplyReports: changed reports in batches of 500 (the API's list
+// pushes and the pollers), in reports/s.
+func BenchmarkApplyReports(b *testing.B) {
+	for _, engine := range testenv.Engines {
+		b.Run(engine, func(b *testing.B) {
+			st := testenv.NewStore(b, engine)
+			ing := ingest.New(st)
+			ctx := context.Background()
+			for i := range 100 {
+				if _, err := ing.ApplyDescriptor(ctx, benchDescriptor(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			seed := make([]model.Report, 2000)
+			for i := range seed {
+				seed[i] = benchReport(i, i%100, model.StatusSuccess)
+			}
+			if _, err := ing.ApplyReports(ctx, seed); err != nil {
+				b.Fatal(err)
+			}
+			const size = 500
+			batch := make([]model.Report, size)
+			b.ResetTimer()
+			for n := 0; n < b.N; n += size {
+				for j := range batch {
+					i := n + j
+					status := model.StatusInProgress
+					if (i/2000)%2 == 1 {
+						status = model.StatusSuccess
+					}
+					batch[j] = benchReport(i, 100+i/4000, status)
+				}
+				if _, err := ing.ApplyReports(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
+		})
+	}
+}

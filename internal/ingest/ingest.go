@@ -450,3 +450,87 @@ func (s *Service) ApplyAzureResourceGraph(ctx context.Context, r *v1alpha1.Azure
 	})
 	return changed, err
 }
+
+// ApplyReports stores many reports. Reports that repeat stored state write
+// nothing; reports of known reconcilers whose host, type and endpoint are
+// unchanged are written together, in one transaction of a few statements;
+// the rest (new reconcilers, moved endpoints, abbreviated commits) go one by
+// one through ApplyReport. Several reports of one reconciler apply in order.
+func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]ReportResult, error) {
+	results := make([]ReportResult, len(rs))
+	keys := make([]store.ReconcilerKey, len(rs))
+	for i, r := range rs {
+		keys[i] = store.ReconcilerKey{Host: r.Host, Name: r.Reconciler}
+	}
+	states, err := s.store.GetReconcilerStates(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	var rounds [][]store.KnownReport
+	var slow []int
+	round := map[store.ReconcilerKey]int{} // the next round of each reconciler
+	for i, r := range rs {
+		cur, known := states[keys[i]]
+		switch {
+		case !known || !s.sameReconciler(cur, r) || model.IsAbbreviated(r.Commit) || round[keys[i]] < 0:
+			slow = append(slow, i)
+			round[keys[i]] = -1 // keep its later reports in order, on the slow path too
+			continue
+		case s.unchanged(cur, r, now):
+			continue
+		}
+		at := now
+		if !r.ObservedAt.IsZero() {
+			at = r.ObservedAt.UTC()
+		}
+		n := round[keys[i]]
+		round[keys[i]] = n + 1
+		if n == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
+			Commit: r.Commit, Status: r.Status, Message: r.Message, At: at, ReportAt: now})
+		results[i].Changed = true
+		// Later reports of this reconciler compare with this one.
+		cur.Commit, cur.Status, cur.Message, cur.LastReportAt = r.Commit, r.Status, r.Message, now
+		states[keys[i]] = cur
+	}
+	if len(rounds) > 0 {
+		err := s.store.Tx(ctx, func(q store.Querier) error {
+			for _, rr := range rounds {
+				fresh, err := store.WriteKnownReports(ctx, q, s.store.Engine(), rr)
+				if err != nil {
+					return err
+				}
+				for _, c := range fresh {
+					ep, err := store.EndpointBranch(ctx, q, c.EndpointID)
+					if err != nil {
+						return err
+					}
+					targets, err := store.TargetsSeeing(ctx, q, ep, c.SHA)
+					if err != nil {
+						return err
+					}
+					for _, t := range targets {
+						if err := resolveTarget(ctx, q, t, c.SHA); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, i := range slow {
+		res, err := s.ApplyReport(ctx, rs[i])
+		if err != nil {
+			return nil, fmt.Errorf("report %d (%s/%s): %w", i, rs[i].Host, rs[i].Reconciler, err)
+		}
+		results[i] = res
+	}
+	return results, nil
+}

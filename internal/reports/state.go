@@ -24,23 +24,6 @@ const liveFrom = `
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
 
-// liveGroupFrom is liveFrom without the version joins, and with the name
-// joins only when the filter needs them.
-func liveGroupFrom(f Filter) string {
-	from := `
-	FROM reconcilers r
-	JOIN targets t ON t.endpoint_id = r.endpoint_id
-	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha`
-	if f.Host != "" {
-		from += `
-	JOIN hosts h ON h.id = r.host_id`
-	}
-	if f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" {
-		from += targetJoins
-	}
-	return from
-}
-
 // liveFilter filters live host-target rows.
 func liveFilter(f Filter) *where {
 	w := &where{}
@@ -76,13 +59,38 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 
 // environmentState is every row of EnvironmentState, in order.
 func (s *Service) environmentState(ctx context.Context, f Filter) ([]EnvironmentStateRow, error) {
-	// Group on ids first: the groups are few, the host rows many.
-	w := liveFilter(f)
-	rows, err := s.st.Read().Query(ctx, `WITH g AS (
-			SELECT t.id AS target_id, res.assignment_id AS assignment_id, r.status AS status, count(*) AS hosts
-			`+liveGroupFrom(f)+`
+	// Count reconcilers per (endpoint, commit, status) first, from one
+	// index; then place the few groups on targets and versions.
+	w := &where{}
+	w.add("r.retired_at IS NULL")
+	w.add("r.current_deployment_id IS NOT NULL")
+	hostJoin := ""
+	if f.Host != "" {
+		hostJoin = " JOIN hosts h ON h.id = r.host_id"
+		w.add("h.name = ?", f.Host)
+	}
+	if f.Status != "" {
+		w.add("r.status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		w.add("r.status_since >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		w.add("r.status_since <= ?", f.Until.UTC())
+	}
+	tw := &where{args: w.args}
+	tw.targetFilter(f)
+	rows, err := s.st.Read().Query(ctx, `WITH rg AS (
+			SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts
+			FROM reconcilers r`+hostJoin+`
 			WHERE `+w.sql()+`
-			GROUP BY t.id, res.assignment_id, r.status)
+			GROUP BY r.endpoint_id, r.commit_sha, r.status),
+		g AS (
+			SELECT t.id AS target_id, res.assignment_id AS assignment_id, rg.status AS status, sum(rg.hosts) AS hosts
+			FROM rg JOIN targets t ON t.endpoint_id = rg.endpoint_id`+targetJoins+`
+			LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = rg.commit_sha
+			WHERE `+tw.sql()+`
+			GROUP BY t.id, res.assignment_id, rg.status)
 		SELECT ws.name, app.name, wl.name, env.name, t.name,
 			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
 			COALESCE(v.version, ''), CASE WHEN g.assignment_id IS NULL THEN 0 ELSE 1 END, g.status, g.hosts
@@ -90,7 +98,7 @@ func (s *Service) environmentState(ctx context.Context, f Filter) ([]Environment
 		LEFT JOIN assignments a ON a.id = g.assignment_id
 		LEFT JOIN workload_versions v ON v.id = a.version_id
 		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
-		LEFT JOIN workload_versions sv ON sv.id = sa.version_id`, w.args...)
+		LEFT JOIN workload_versions sv ON sv.id = sa.version_id`, tw.args...)
 	if err != nil {
 		return nil, err
 	}

@@ -41,13 +41,14 @@ func Run(t *testing.T, open Opener) {
 		"LongNames":                      testLongNames,
 		"RollbackToEarlierVersion":       testRollback,
 		"HeartbeatMovesOnlyLastReport":   testHeartbeat,
+		"BatchEqualsOneByOne":            testBatch,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := open(t)
 			clock := &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-			e := &env{t: t, st: st, clock: clock, ing: ingest.New(st, ingest.WithClock(clock.Now))}
+			e := &env{t: t, st: st, clock: clock, ing: ingest.New(st, ingest.WithClock(clock.Now)), open: open}
 			fn(t, e)
 		})
 	}
@@ -66,6 +67,7 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
+	open  Opener
 	t     *testing.T
 	st    *store.Store
 	clock *Clock

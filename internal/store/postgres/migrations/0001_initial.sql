@@ -143,6 +143,9 @@ CREATE TABLE reconcilers (
     UNIQUE (host_id, name)
 );
 CREATE INDEX reconcilers_endpoint ON reconcilers (endpoint_id) WHERE retired_at IS NULL;
+-- Environment State counts live reconcilers by (endpoint, commit, status).
+CREATE INDEX reconcilers_state ON reconcilers (endpoint_id, commit_sha, status)
+    WHERE retired_at IS NULL AND current_deployment_id IS NOT NULL;
 
 -- The real state: what a reconciler applied of one commit.
 CREATE TABLE deployments (

@@ -1,0 +1,103 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// The batch path stores exactly what one-by-one ingest stores.
+func testBatch(t *testing.T, e *env) {
+	other := &env{t: t, st: e.open(t), clock: &Clock{t: e.clock.Now()}}
+	other.ing = ingest.New(other.st, ingest.WithClock(other.clock.Now))
+	var batches [][]model.Report
+	hostsN := 6
+	add := func(rs ...model.Report) { batches = append(batches, rs) }
+	var first []model.Report
+	for h := range hostsN {
+		first = append(first, report(t, fmt.Sprintf("h%d", h), "drone", "dev", commit(1), model.StatusInProgress))
+	}
+	add(first...) // new reconcilers: the slow path
+	var second []model.Report
+	for h := range hostsN {
+		r := report(t, fmt.Sprintf("h%d", h), "drone", "dev", commit(1), model.StatusSuccess)
+		second = append(second, r, r) // a replay inside the batch
+	}
+	add(second...)
+	var third []model.Report
+	for h := range hostsN {
+		r := report(t, fmt.Sprintf("h%d", h), "drone", "dev", commit(2), model.StatusInProgress)
+		third = append(third, r)
+		r.Status, r.Message = model.StatusSuccess, "applied"
+		if h == 0 {
+			r.Status, r.Message = model.StatusFailure, "crash loop"
+		}
+		third = append(third, r) // two states of one reconciler in one batch
+	}
+	third = append(third, report(t, "h1", "drone", "dev", commit(3)[:8], model.StatusSuccess)) // abbreviated: slow path
+	add(third...)
+	add(report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess)) // back to an older commit
+
+	for _, x := range []*env{e, other} {
+		x.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
+		x.clock.Advance(time.Minute)
+		x.descriptor(descriptor(t, "api", "dev", "drone", "2.0.0", commit(2)))
+	}
+	for _, b := range batches {
+		e.clock.Advance(time.Minute)
+		other.clock.Advance(time.Minute)
+		res, err := e.ing.ApplyReports(ctx, b)
+		if err != nil {
+			t.Fatalf("ApplyReports: %v", err)
+		}
+		for i, r := range b {
+			one, err := other.ing.ApplyReport(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if one.Changed != res[i].Changed {
+				t.Errorf("report %d of a batch: changed %v, one by one %v", i, res[i].Changed, one.Changed)
+			}
+		}
+	}
+	for _, tbl := range tables {
+		if a, b := e.count(tbl), other.count(tbl); a != b {
+			t.Errorf("%s: %d rows from batches, %d one by one", tbl, a, b)
+		}
+	}
+	if a, b := e.versions(), other.versions(); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("deployed versions differ:\nbatch %v\n one  %v", a, b)
+	}
+	if a, b := history(e), history(other); !slices.Equal(a, b) {
+		t.Errorf("history differs:\nbatch %v\n one  %v", a, b)
+	}
+	if got := e.versions()["h0/api/drone"]; got != "2.0.0 failure" {
+		t.Errorf("h0: %q", got)
+	}
+}
+
+func history(e *env) []string {
+	rows, err := e.st.Read().Query(ctx, `SELECT h.name, d.commit_sha, dh.status, dh.message, dh.changed_at, d.status_since, r.status_since
+		FROM deployment_history dh JOIN deployments d ON d.id = dh.deployment_id
+		JOIN reconcilers r ON r.id = d.reconciler_id JOIN hosts h ON h.id = r.host_id`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var host, sha, st, msg string
+		var at, since, rsince time.Time
+		if err := rows.Scan(&host, &sha, &st, &msg, &at, &since, &rsince); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, strings.Join([]string{host, sha[:8], st, msg, at.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339), rsince.UTC().Format(time.RFC3339)}, " "))
+	}
+	slices.Sort(out)
+	return out
+}
