@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
@@ -109,7 +110,7 @@ func TestPushAndReplay(t *testing.T) {
 		if code != 200 || decodeResult(t, body).Items[0].Changed {
 			t.Errorf("replayed reconciler: %d %s", code, body)
 		}
-		hts, err := store.HostTargets(context.Background(), st.Read())
+		hts, _, err := reports.New(st).HostState(context.Background(), reports.Filter{}, reports.Page{})
 		if err != nil || len(hts) != 1 || hts[0].Version != "0.0.1" || hts[0].Status != "success" {
 			t.Errorf("host targets = %+v, %v", hts, err)
 		}
