@@ -15,8 +15,7 @@ type Filter struct {
 	Workload    string `json:"workload,omitempty"`
 	Target      string `json:"target,omitempty"`
 	Host        string `json:"host,omitempty"`
-	// Status is success, failure, in_progress; Environment State also
-	// takes not_reported.
+	// Status is success, failure or in_progress.
 	Status string    `json:"status,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
 	Until  time.Time `json:"until,omitzero"`
