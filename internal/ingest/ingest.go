@@ -322,7 +322,7 @@ func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult
 		if err != nil || !firstSeen {
 			return err
 		}
-		targets, err := store.TargetsSeeing(ctx, q, ep, commit)
+		targets, err := store.TargetsToResolve(ctx, q, ep, commit, at)
 		if err != nil {
 			return err
 		}
@@ -498,6 +498,13 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 	}
 	if len(rounds) > 0 {
 		err := s.store.Tx(ctx, func(q store.Querier) error {
+			// A commit new on many endpoints of one branch touches the same
+			// targets from each: resolve every (target, commit) once.
+			type pair struct {
+				target int64
+				sha    string
+			}
+			resolved := map[pair]bool{}
 			for _, rr := range rounds {
 				fresh, err := store.WriteKnownReports(ctx, q, s.store.Engine(), rr)
 				if err != nil {
@@ -508,11 +515,15 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 					if err != nil {
 						return err
 					}
-					targets, err := store.TargetsSeeing(ctx, q, ep, c.SHA)
+					targets, err := store.TargetsToResolve(ctx, q, ep, c.SHA, c.Seen)
 					if err != nil {
 						return err
 					}
 					for _, t := range targets {
+						if resolved[pair{t.ID, c.SHA}] {
+							continue
+						}
+						resolved[pair{t.ID, c.SHA}] = true
 						if err := resolveTarget(ctx, q, t, c.SHA); err != nil {
 							return err
 						}

@@ -80,6 +80,7 @@ type KnownReport struct {
 type NewCommit struct {
 	EndpointID int64
 	SHA        string
+	Seen       time.Time
 }
 
 // WriteKnownReports writes reports of known reconcilers, at most one per
@@ -101,7 +102,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				return nil, err
 			}
 			if changed {
-				out = append(out, NewCommit{r.EndpointID, r.Commit})
+				out = append(out, NewCommit{r.EndpointID, r.Commit, r.At})
 			}
 		}
 		return out, nil
@@ -161,7 +162,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	rows, err := q.Query(ctx, `INSERT INTO commits (endpoint_id, sha, first_seen)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
 		ON CONFLICT (endpoint_id, sha) DO UPDATE SET first_seen = excluded.first_seen WHERE excluded.first_seen < commits.first_seen
-		RETURNING endpoint_id, sha`, ceps, cshas, cats)
+		RETURNING endpoint_id, sha, first_seen`, ceps, cshas, cats)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	var out []NewCommit
 	for rows.Next() {
 		var c NewCommit
-		if err := rows.Scan(&c.EndpointID, &c.SHA); err != nil {
+		if err := rows.Scan(&c.EndpointID, &c.SHA, &c.Seen); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

@@ -357,13 +357,18 @@ func TargetCommits(ctx context.Context, q Querier, t TargetRow, sha string) ([]C
 	return out, rows.Err()
 }
 
-// TargetsSeeing lists the targets whose endpoint is on the given endpoint's
-// branch (or is that endpoint) and has seen sha.
-func TargetsSeeing(ctx context.Context, q Querier, ep EndpointRow, sha string) ([]TargetRow, error) {
+// TargetsToResolve lists the targets whose resolution of sha may have
+// changed because sha was recorded on an endpoint at seen: the endpoint's
+// own targets, and, when this moved the time sha was first seen on the
+// branch, the branch's other targets that have seen sha.
+func TargetsToResolve(ctx context.Context, q Querier, ep EndpointRow, sha string, seen time.Time) ([]TargetRow, error) {
 	rows, err := q.Query(ctx, `SELECT t.id, t.endpoint_id, e.branch_key FROM targets t
 		JOIN endpoints e ON e.id = t.endpoint_id
 		JOIN commits c ON c.endpoint_id = t.endpoint_id AND c.sha = $3
-		WHERE t.endpoint_id = $1 OR ($2 <> '' AND e.branch_key = $2)`, ep.ID, ep.BranchKey, sha)
+		WHERE t.endpoint_id = $1 OR ($2 <> '' AND e.branch_key = $2 AND NOT EXISTS (
+			SELECT 1 FROM commits o JOIN endpoints oe ON oe.id = o.endpoint_id
+			WHERE o.sha = $3 AND o.endpoint_id <> $1 AND oe.branch_key = $2 AND o.first_seen <= $4))`,
+		ep.ID, ep.BranchKey, sha, seen)
 	if err != nil {
 		return nil, err
 	}
