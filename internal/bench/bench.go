@@ -74,67 +74,64 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 		}
 	}
 	reportStart := time.Now()
-	type job struct{ host int }
-	jobs := make(chan job)
+	// Rollouts sweep the fleet commit by commit: every host reports commit n
+	// in progress, then success, before commit n+1. Workers take slices of
+	// hosts, each flushing a batch per slice.
+	type job struct{ n, from, to int }
 	var reports atomic.Int64
 	var firstErr error
 	var once sync.Once
-	var wg sync.WaitGroup
-	for range max(1, s.Workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var batch []model.Report
-			flush := func() bool {
-				if len(batch) == 0 {
-					return true
-				}
-				if _, err := ing.ApplyReports(ctx, batch); err != nil {
-					once.Do(func() { firstErr = err })
-					return false
-				}
-				reports.Add(int64(len(batch)))
-				batch = batch[:0]
-				return true
-			}
-			for j := range jobs {
-				env := j.host % s.Environments
-				region := (j.host / s.Environments) % s.Regions
-				for n := range s.History {
-					for k := range s.ReconcilersPerHost {
-						w := (j.host*7 + k*13) % s.Workloads
-						for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
-							batch = append(batch, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), j.host),
-								Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
-								Commit: commit(w, env, n), Status: st})
-						}
-					}
-					if len(batch) >= max(1, s.Batch) && !flush() {
-						return
-					}
+	work := func(j job) {
+		var batch []model.Report
+		for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
+			for h := j.from; h < j.to; h++ {
+				env := h % s.Environments
+				region := (h / s.Environments) % s.Regions
+				for k := range s.ReconcilersPerHost {
+					w := (h*7 + k*13) % s.Workloads
+					batch = append(batch, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
+						Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
+						Commit: commit(w, env, j.n), Status: st})
 				}
 			}
-			flush()
-		}()
+		}
+		if _, err := ing.ApplyReports(ctx, batch); err != nil {
+			once.Do(func() { firstErr = err })
+			return
+		}
+		reports.Add(int64(len(batch)))
 	}
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for h := range s.Hosts {
-		select {
-		case jobs <- job{h}:
-		case <-tick.C:
-			if progress != nil {
-				fmt.Fprintf(progress, "  %d/%d hosts, %d reports, %.0f reports/s\n", h, s.Hosts, reports.Load(), float64(reports.Load())/time.Since(reportStart).Seconds())
+	hostsPerJob := max(1, s.Batch/(2*max(1, s.ReconcilersPerHost)))
+	last := time.Now()
+	for n := range s.History {
+		// All hosts finish commit n before any reports commit n+1.
+		jobs := make(chan job)
+		var wg sync.WaitGroup
+		for range max(1, s.Workers) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					work(j)
+				}
+			}()
+		}
+		for from := 0; from < s.Hosts && ctx.Err() == nil; from += hostsPerJob {
+			jobs <- job{n, from, min(s.Hosts, from+hostsPerJob)}
+			if progress != nil && time.Since(last) > 5*time.Second {
+				last = time.Now()
+				fmt.Fprintf(progress, "  commit %d/%d, %d reports, %.0f reports/s\n", n+1, s.History, reports.Load(), float64(reports.Load())/time.Since(reportStart).Seconds())
 			}
-			jobs <- job{h}
-		case <-ctx.Done():
-			close(jobs)
-			wg.Wait()
-			return res, ctx.Err()
+		}
+		close(jobs)
+		wg.Wait()
+		if firstErr != nil {
+			return res, firstErr
 		}
 	}
-	close(jobs)
-	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	res.Reports = int(reports.Load())
 	res.Elapsed = time.Since(start)
 	res.ReportsPerSecond = float64(res.Reports) / time.Since(reportStart).Seconds()
