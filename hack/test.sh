@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 export CI="${CI:-true}"
 go vet ./...
+# envtest's kube-apiserver, etcd and kubectl: built once (~6 min cold) and
+# cached in .cache/; a plain assignment so that a failed build stops here.
+KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/envtest-assets.sh)}"
+export KUBEBUILDER_ASSETS
 # Fuzz seeds run as ordinary tests; a short fuzzing pass on each parser.
 go test -count=1 ./...
 go test -run '^$' -fuzz FuzzNormalizeRevision -fuzztime 10s ./internal/model/

@@ -9,6 +9,13 @@ import (
 //
 // Both spellings in use are accepted: the seed README's (type, name from
 // metadata.name) and the original code's (reconcilerType, reconcilerName).
+//
+// The reconciler's identity in the store, (hostName, reconcilerName or
+// metadata.name), cannot change: deleting the resource retires exactly the
+// reconciler it created.
+//
+// +kubebuilder:validation:XValidation:rule="self.hostName == oldSelf.hostName",message="spec.hostName is immutable: delete the Reconciler and create it again for another host"
+// +kubebuilder:validation:XValidation:rule=`(has(self.reconcilerName) ? self.reconcilerName : "") == (has(oldSelf.reconcilerName) ? oldSelf.reconcilerName : "")`,message="spec.reconcilerName is immutable: delete the Reconciler and create it again to rename it"
 type ReconcilerSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	HostName string `json:"hostName"`
