@@ -46,9 +46,13 @@ func StartSharedKube() (*Kube, error) {
 }
 
 // SharedKube returns the test binary's envtest control plane, starting it
-// on first use. When it cannot start, the test skips (fails under CI=true).
+// on first use. When it cannot start, the test skips (fails under CI=true);
+// with -short it skips.
 func SharedKube(t testing.TB) *Kube {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no kube-apiserver and etcd")
+	}
 	k, err := StartSharedKube()
 	if err != nil {
 		Unavailable(t, "kube-apiserver and etcd (envtest)", err)
