@@ -76,6 +76,7 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if verr, ok := asValidation(err); ok {
 		msg := fieldErrors(verr)
 		dd.Status.ObservedGeneration = gen
+		dd.Status.GitOpsCommitID = "" // this generation is not stored
 		if setReady(&dd.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {
 			emit(r.Recorder, &dd, corev1.EventTypeWarning, ReasonInvalidSpec, actionValidate, msg)
 		}
@@ -90,6 +91,7 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	case errors.As(err, &conflict):
 		msg := conflict.Error()
 		dd.Status.ObservedGeneration = gen
+		dd.Status.GitOpsCommitID = "" // this generation is not stored
 		if setReady(&dd.Status.Conditions, gen, metav1.ConditionFalse, ReasonConflict, msg) {
 			emit(r.Recorder, &dd, corev1.EventTypeWarning, ReasonConflict, actionStore, msg)
 		}
