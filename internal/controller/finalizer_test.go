@@ -53,7 +53,7 @@ func TestDeletingAReconcilerRetiresIt(t *testing.T) {
 	}
 }
 
-// wantHosts checks store.HostTargets as "host/status/version" of the
+// wantHosts checks Host State as "host/status/version" of the
 // drone target.
 func wantHosts(t *testing.T, st *store.Store, want ...string) {
 	t.Helper()

@@ -161,6 +161,9 @@ func versionConflict(d model.Descriptor, v store.VersionRow) error {
 //   - pending: the target's latest assignment is already this version, or a
 //     new pending assignment is recorded.
 func (s *Service) assign(ctx context.Context, q store.Querier, t store.TargetRow, versionID int64, d model.Descriptor, assignedAt, now time.Time) (id int64, commit string, changed bool, err error) {
+	if err := store.LockTarget(ctx, q, t.ID); err != nil {
+		return 0, "", false, err
+	}
 	all, err := store.TargetAssignments(ctx, q, t.ID)
 	if err != nil {
 		return 0, "", false, err

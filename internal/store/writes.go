@@ -233,6 +233,14 @@ func scanAssignment(r Row) (a Assignment, err error) {
 	return a, err
 }
 
+// LockTarget takes the target's row lock (a no-op update, portable across
+// engines), so that concurrent descriptors for one target assign one at a
+// time.
+func LockTarget(ctx context.Context, q Querier, targetID int64) error {
+	_, err := q.Exec(ctx, `UPDATE targets SET endpoint_id = endpoint_id WHERE id = $1`, targetID)
+	return err
+}
+
 // TargetAssignments lists a target's assignments, oldest first.
 func TargetAssignments(ctx context.Context, q Querier, targetID int64) ([]Assignment, error) {
 	rows, err := q.Query(ctx, `SELECT `+assignmentCols+` FROM assignments WHERE target_id = $1 ORDER BY assigned_at, id`, targetID)
