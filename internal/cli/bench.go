@@ -81,6 +81,6 @@ rollout gate.`,
 	f.IntVar(&spec.Workers, "workers", spec.Workers, "concurrent ingest writers")
 	f.IntVar(&spec.Batch, "batch", spec.Batch, "reports per ingest batch (1: one by one)")
 	f.IntVar(&runs, "runs", 50, "runs of each query")
-	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before")
+	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before, with the same sizing flags (other sizes replay other commits)")
 	return cmd
 }
