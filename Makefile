@@ -27,8 +27,8 @@ lint: ## gofmt, go vet, staticcheck (pinned)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: ## Go benchmarks of ingest (both stores)
-	CI=true $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/ingest/
+bench: ## Go benchmarks of ingest and reports (both stores)
+	CI=true $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/ingest/ ./internal/bench/
 
 fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
