@@ -133,7 +133,7 @@ func TestApplyDryRunSendsNothing(t *testing.T) {
 func TestFixtureCopyIsCurrent(t *testing.T) {
 	shared := testenv.SharedFixtures()
 	if shared == "" {
-		t.Skip("../shared/fixtures is not beside this checkout")
+		testenv.Unavailable(t, "../shared/fixtures beside the checkout", os.ErrNotExist)
 	}
 	entries, err := os.ReadDir(shared)
 	if err != nil {
