@@ -26,10 +26,17 @@ const liveFrom = `
 
 // liveFilter filters live host-target rows.
 func liveFilter(f Filter) *where {
+	w := reconcilerFilter(f)
+	w.targetFilter(f)
+	return w
+}
+
+// reconcilerFilter filters live reconcilers (r) that have reported, by host
+// (h), status and the time they reached it.
+func reconcilerFilter(f Filter) *where {
 	w := &where{}
 	w.add("r.retired_at IS NULL")
 	w.add("r.current_deployment_id IS NOT NULL")
-	w.targetFilter(f)
 	if f.Host != "" {
 		w.add("h.name = ?", f.Host)
 	}
@@ -61,22 +68,10 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 func (s *Service) environmentState(ctx context.Context, f Filter) ([]EnvironmentStateRow, error) {
 	// Count reconcilers per (endpoint, commit, status) first, from one
 	// index; then place the few groups on targets and versions.
-	w := &where{}
-	w.add("r.retired_at IS NULL")
-	w.add("r.current_deployment_id IS NOT NULL")
+	w := reconcilerFilter(f)
 	hostJoin := ""
 	if f.Host != "" {
 		hostJoin = " JOIN hosts h ON h.id = r.host_id"
-		w.add("h.name = ?", f.Host)
-	}
-	if f.Status != "" {
-		w.add("r.status = ?", f.Status)
-	}
-	if !f.Since.IsZero() {
-		w.add("r.status_since >= ?", f.Since.UTC())
-	}
-	if !f.Until.IsZero() {
-		w.add("r.status_since <= ?", f.Until.UTC())
 	}
 	tw := &where{args: w.args}
 	tw.targetFilter(f)
