@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -17,11 +16,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 const descriptorJSON = `{
   "apiVersion": "hub.kalypso.io/v1alpha1", "kind": "DeploymentDescriptor",

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
@@ -10,11 +9,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var small = Spec{Hosts: 40, ReconcilersPerHost: 3, Workloads: 10, Environments: 4, Regions: 2, History: 3, Workers: 2, Batch: 50}
 

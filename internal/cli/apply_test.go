@@ -15,11 +15,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func startHub(t *testing.T, st *store.Store) string {
 	srv := httptest.NewServer(api.New(st, ingest.New(st), api.Options{}).Handler())

@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
@@ -11,11 +10,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func sha(n int) string { return fmt.Sprintf("%040x", uint64(n)*0x9e3779b97f4a7c15) }
 

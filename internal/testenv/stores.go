@@ -69,3 +69,11 @@ func SharedFixtures() string {
 	}
 	return p
 }
+
+// Main runs a test binary's tests, then stops the servers they started:
+// call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}

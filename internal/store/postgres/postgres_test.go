@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -11,11 +10,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.StopShared()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func open(t *testing.T, url string) *store.Store {
 	t.Helper()
