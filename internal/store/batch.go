@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -107,6 +109,10 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 		return out, nil
 	}
+	// Rows go in reconciler order, so that concurrent batches lock in the
+	// same order and do not deadlock (a deadlock would only be retried).
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b KnownReport) int { return cmp.Compare(a.ReconcilerID, b.ReconcilerID) })
 	n := len(rs)
 	ids, eps := make([]int64, n), make([]int64, n)
 	commits, statuses, messages := make([]string, n), make([]string, n), make([]string, n)
@@ -114,13 +120,6 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	for i, r := range rs {
 		ids[i], eps[i], commits[i], statuses[i], messages[i], ats[i], reportAts[i] =
 			r.ReconcilerID, r.EndpointID, r.Commit, string(r.Status), r.Message, r.At, r.ReportAt
-	}
-	// Lock and touch the reconcilers in id order, so concurrent batches
-	// do not deadlock.
-	if _, err := q.Exec(ctx, `UPDATE reconcilers r SET retired_at = NULL, last_report_at = GREATEST(r.last_report_at, u.at)
-		FROM (SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at) ORDER BY id) u
-		WHERE r.id = u.id`, ids, reportAts); err != nil {
-		return nil, err
 	}
 	// New or changed deployments, with their history rows.
 	if _, err := q.Exec(ctx, `WITH changed AS (
@@ -135,12 +134,13 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		SELECT id, status, message, last_changed FROM changed`, ids, commits, statuses, messages, ats); err != nil {
 		return nil, err
 	}
-	// Each reconciler's current deployment.
-	if _, err := q.Exec(ctx, `UPDATE reconcilers r SET current_deployment_id = d.id, commit_sha = d.commit_sha, status = d.status, status_since = d.status_since
-		FROM unnest($1::bigint[], $2::text[]) AS u(id, sha)
+	// Each reconciler: live, its report time, its current deployment; one
+	// update per row, in id order.
+	if _, err := q.Exec(ctx, `UPDATE reconcilers r SET retired_at = NULL, last_report_at = GREATEST(r.last_report_at, u.at),
+			current_deployment_id = d.id, commit_sha = d.commit_sha, status = d.status, status_since = d.status_since
+		FROM (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u(id, sha, at) ORDER BY id) u
 		JOIN deployments d ON d.reconciler_id = u.id AND d.commit_sha = u.sha
-		WHERE r.id = u.id AND (r.current_deployment_id IS DISTINCT FROM d.id OR r.status <> d.status OR r.status_since IS DISTINCT FROM d.status_since)`,
-		ids, commits); err != nil {
+		WHERE r.id = u.id`, ids, commits, reportAts); err != nil {
 		return nil, err
 	}
 	// Commits, once per (endpoint, commit), earliest time first.
