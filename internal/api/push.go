@@ -40,19 +40,19 @@ type typeMeta struct {
 
 // decodeDocuments reads the body into documents of type T, checking that
 // each is the expected kind.
-func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, error) {
+func decodeDocuments[T any](r *http.Request, kind string) ([]T, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, nil, &badRequest{"the request body is empty: send a " + kind + " as JSON, an array of them, or a " + kind + "List"}
+		return nil, &badRequest{"the request body is empty: send a " + kind + " as JSON, an array of them, or a " + kind + "List"}
 	}
 	var raws []json.RawMessage
 	if body[0] == '[' {
 		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, nil, &badRequest{"the body is not a JSON array of documents: " + err.Error()}
+			return nil, &badRequest{"the body is not a JSON array of documents: " + err.Error()}
 		}
 	} else {
 		var list struct {
@@ -60,7 +60,7 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, erro
 			Items []json.RawMessage `json:"items"`
 		}
 		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, nil, &badRequest{"the body is not a JSON document: " + err.Error()}
+			return nil, &badRequest{"the body is not a JSON document: " + err.Error()}
 		}
 		if list.Kind == kind+"List" || list.Kind == "List" {
 			raws = list.Items
@@ -69,13 +69,13 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, erro
 		}
 	}
 	docs := make([]T, len(raws))
-	metas := make([]typeMeta, len(raws))
 	var invalid model.ValidationError
 	for i, raw := range raws {
-		if err := json.Unmarshal(raw, &metas[i]); err != nil {
-			return nil, nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
+		var meta typeMeta
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
 		}
-		if err := ingest.CheckTypeMeta(metas[i].APIVersion, metas[i].Kind, kind); err != nil {
+		if err := ingest.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
 			var ve *model.ValidationError
 			errors.As(err, &ve)
 			_ = itemErrors(&invalid, i, len(raws), ve)
@@ -89,13 +89,13 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, []typeMeta, erro
 				_ = itemErrors(&invalid, i, len(raws), &field)
 				continue
 			}
-			return nil, nil, &badRequest{fmt.Sprintf("document %d: %v", i, err)}
+			return nil, &badRequest{fmt.Sprintf("document %d: %v", i, err)}
 		}
 	}
 	if err := invalid.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return docs, metas, nil
+	return docs, nil
 }
 
 // itemErrors adds a document's validation errors to all. In a request of
@@ -118,7 +118,7 @@ func itemErrors(all *model.ValidationError, i, of int, err error) error {
 // postDescriptors stores DeploymentDescriptors. Every document is
 // validated before any is stored: one invalid document rejects the request.
 func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
-	docs, _, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, ingest.KindDeploymentDescriptor)
+	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, ingest.KindDeploymentDescriptor)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -153,7 +153,7 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 
 // postReconcilers stores Reconciler reports.
 func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
-	docs, _, err := decodeDocuments[v1alpha1.Reconciler](r, ingest.KindReconciler)
+	docs, err := decodeDocuments[v1alpha1.Reconciler](r, ingest.KindReconciler)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -205,7 +205,7 @@ func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
 // postAzureResourceGraphs stores Azure Resource Graph poller
 // configurations.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
-	docs, _, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, "AzureResourceGraph")
+	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, ingest.KindAzureResourceGraph)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,14 +83,14 @@ func (s *Server) writeReportError(w http.ResponseWriter, r *http.Request, err er
 }
 
 // listHandler serves a paged report.
-func listHandler[T any](s *Server, report func(r *http.Request, f reports.Filter, p reports.Page) ([]T, string, error)) http.HandlerFunc {
+func listHandler[T any](s *Server, report func(ctx context.Context, f reports.Filter, p reports.Page) ([]T, string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f, p, err := parseFilter(r.URL.Query())
 		if err != nil {
 			s.writeReportError(w, r, err)
 			return
 		}
-		items, next, err := report(r, f, p)
+		items, next, err := report(r.Context(), f, p)
 		if err != nil {
 			s.writeReportError(w, r, err)
 			return
@@ -101,41 +102,19 @@ func listHandler[T any](s *Server, report func(r *http.Request, f reports.Filter
 	}
 }
 
-func (s *Server) getEnvironmentState(w http.ResponseWriter, r *http.Request) {
-	listHandler(s, func(r *http.Request, f reports.Filter, p reports.Page) ([]reports.EnvironmentStateRow, string, error) {
-		return s.reports.EnvironmentState(r.Context(), f, p)
-	})(w, r)
-}
-
-func (s *Server) getHostState(w http.ResponseWriter, r *http.Request) {
-	listHandler(s, func(r *http.Request, f reports.Filter, p reports.Page) ([]reports.HostStateRow, string, error) {
-		return s.reports.HostState(r.Context(), f, p)
-	})(w, r)
-}
-
-func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
-	listHandler(s, func(r *http.Request, f reports.Filter, p reports.Page) ([]reports.HistoryRow, string, error) {
-		return s.reports.History(r.Context(), f, p)
-	})(w, r)
-}
-
-func (s *Server) getDORA(w http.ResponseWriter, r *http.Request) {
-	listHandler(s, func(r *http.Request, f reports.Filter, p reports.Page) ([]reports.DORARow, string, error) {
-		return s.reports.DORA(r.Context(), f, p)
-	})(w, r)
-}
-
+// getDrift reads staleAfter besides the usual filters.
 func (s *Server) getDrift(w http.ResponseWriter, r *http.Request) {
-	listHandler(s, func(r *http.Request, f reports.Filter, p reports.Page) ([]reports.DriftRow, string, error) {
-		var stale time.Duration
-		if v := r.URL.Query().Get("staleAfter"); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return nil, "", &queryError{"staleAfter", fmt.Sprintf("%q is not a positive duration such as 30m or 2h", v)}
-			}
-			stale = d
+	var stale time.Duration
+	if v := r.URL.Query().Get("staleAfter"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			s.writeReportError(w, r, &queryError{"staleAfter", fmt.Sprintf("%q is not a positive duration such as 30m or 2h", v)})
+			return
 		}
-		return s.reports.Drift(r.Context(), f, stale, p)
+		stale = d
+	}
+	listHandler(s, func(ctx context.Context, f reports.Filter, p reports.Page) ([]reports.DriftRow, string, error) {
+		return s.reports.Drift(ctx, f, stale, p)
 	})(w, r)
 }
 

@@ -82,12 +82,12 @@ func (s *Server) Handler() http.Handler {
 	write("POST /api/v1/azureresourcegraphs", s.postAzureResourceGraphs)
 
 	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, h)) }
-	read("GET /api/v1/reports/environment-state", s.getEnvironmentState)
-	read("GET /api/v1/reports/host-state", s.getHostState)
-	read("GET /api/v1/reports/environment-history", s.getHistory)
+	read("GET /api/v1/reports/environment-state", listHandler(s, s.reports.EnvironmentState))
+	read("GET /api/v1/reports/host-state", listHandler(s, s.reports.HostState))
+	read("GET /api/v1/reports/environment-history", listHandler(s, s.reports.History))
 	read("GET /api/v1/reports/discrepancies", s.getDiscrepancies)
 	read("GET /api/v1/reports/drift", s.getDrift)
-	read("GET /api/v1/reports/dora", s.getDORA)
+	read("GET /api/v1/reports/dora", listHandler(s, s.reports.DORA))
 	read("GET /api/v1/rollouts", s.getRollout)
 	read("GET /api/v1/environments", s.getEnvironments)
 	return limitBody(mux)

@@ -45,7 +45,7 @@ func (d document) String() string {
 var applyKinds = map[string]string{
 	ingest.KindDeploymentDescriptor: "/api/v1/deploymentdescriptors",
 	ingest.KindReconciler:           "/api/v1/reconcilers",
-	"AzureResourceGraph":            "/api/v1/azureresourcegraphs",
+	ingest.KindAzureResourceGraph:   "/api/v1/azureresourcegraphs",
 }
 
 func newApplyCmd() *cobra.Command {

@@ -157,6 +157,7 @@ func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
 const (
 	KindDeploymentDescriptor = "DeploymentDescriptor"
 	KindReconciler           = "Reconciler"
+	KindAzureResourceGraph   = "AzureResourceGraph"
 )
 
 // CheckTypeMeta verifies that a document is the kind it is sent as.
