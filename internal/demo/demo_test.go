@@ -2,27 +2,18 @@ package demo
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
-	"github.com/tidemark-dev/tidemark/internal/store/sqlite"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
 func TestLoad(t *testing.T) {
 	ctx := context.Background()
-	d, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "demo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testenv.NewStore(t, "sqlite")
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	start := time.Now()
 	stats, err := Load(ctx, st, now)

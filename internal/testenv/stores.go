@@ -17,17 +17,31 @@ var Engines = []string{"sqlite", "postgres"}
 
 // NewStore returns a fresh, migrated store of the engine, closed when the
 // test ends. PostgreSQL databases live on the binary's shared server: call
-// StopShared from TestMain.
+// Main (or StopShared) from TestMain.
 func NewStore(t testing.TB, engine string) *store.Store {
+	t.Helper()
+	switch engine {
+	case "sqlite":
+		return OpenStore(t, engine, filepath.Join(t.TempDir(), "tidemark.db"))
+	case "postgres":
+		return OpenStore(t, engine, SharedPostgres(t).NewDatabase(t))
+	}
+	t.Fatalf("unknown engine %q", engine)
+	return nil
+}
+
+// OpenStore opens and migrates the store at dsn (an SQLite path or a
+// PostgreSQL URL), closed when the test ends.
+func OpenStore(t testing.TB, engine, dsn string) *store.Store {
 	t.Helper()
 	ctx := context.Background()
 	var d store.Driver
 	var err error
 	switch engine {
 	case "sqlite":
-		d, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "tidemark.db"))
+		d, err = sqlite.Open(ctx, dsn)
 	case "postgres":
-		d, err = postgres.Open(ctx, SharedPostgres(t).NewDatabase(t))
+		d, err = postgres.Open(ctx, dsn)
 	default:
 		t.Fatalf("unknown engine %q", engine)
 	}

@@ -12,23 +12,9 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func open(t *testing.T, url string) *store.Store {
-	t.Helper()
-	d, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 func TestConformance(t *testing.T) {
 	pg := testenv.SharedPostgres(t)
-	storetest.Run(t, func(t *testing.T) *store.Store { return open(t, pg.NewDatabase(t)) })
+	storetest.Run(t, func(t *testing.T) *store.Store { return testenv.OpenStore(t, "postgres", pg.NewDatabase(t)) })
 }
 
 func TestConcurrentMigrators(t *testing.T) {
@@ -53,7 +39,7 @@ func TestConcurrentMigrators(t *testing.T) {
 			t.Errorf("replica start: %v", err)
 		}
 	}
-	st := open(t, url)
+	st := testenv.OpenStore(t, "postgres", url)
 	var n int
 	if err := st.Read().QueryRow(context.Background(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)

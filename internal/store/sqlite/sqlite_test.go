@@ -6,38 +6,24 @@ import (
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
-	"github.com/tidemark-dev/tidemark/internal/store/sqlite"
 	"github.com/tidemark-dev/tidemark/internal/store/storetest"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
-
-func open(t *testing.T, path string) *store.Store {
-	t.Helper()
-	d, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.New(context.Background(), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) *store.Store {
-		return open(t, filepath.Join(t.TempDir(), "tidemark.db"))
+		return testenv.OpenStore(t, "sqlite", filepath.Join(t.TempDir(), "tidemark.db"))
 	})
 }
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tidemark.db")
-	st := open(t, path)
+	st := testenv.OpenStore(t, "sqlite", path)
 	if _, err := st.Read().Exec(context.Background(), `INSERT INTO environments (name, created_at) VALUES ('dev', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
-	st = open(t, path) // migrations run again: nothing to do
+	st = testenv.OpenStore(t, "sqlite", path) // migrations run again: nothing to do
 	var n, versions int
 	if err := st.Read().QueryRow(context.Background(), `SELECT count(*) FROM environments`).Scan(&n); err != nil {
 		t.Fatal(err)
