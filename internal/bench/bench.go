@@ -52,6 +52,17 @@ func endpoint(w, env, region int) model.Endpoint {
 	return ep
 }
 
+// report is what host h's k-th reconciler says of commit n: host h is in
+// environment h mod Environments and runs ReconcilersPerHost workloads.
+func (s Spec) report(h, k, n int, st model.Status) model.Report {
+	env := h % s.Environments
+	region := (h / s.Environments) % s.Regions
+	w := (h*7 + k*13) % s.Workloads
+	return model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
+		Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
+		Commit: commit(w, env, n), Status: st}
+}
+
 // Generate ingests the fleet: for each workload, environment and region a
 // target with History assignments; every host runs ReconcilersPerHost
 // workloads and reports each commit in progress, then success.
@@ -85,13 +96,8 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 		var batch []model.Report
 		for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
 			for h := j.from; h < j.to; h++ {
-				env := h % s.Environments
-				region := (h / s.Environments) % s.Regions
 				for k := range s.ReconcilersPerHost {
-					w := (h*7 + k*13) % s.Workloads
-					batch = append(batch, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
-						Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
-						Commit: commit(w, env, j.n), Status: st})
+					batch = append(batch, s.report(h, k, j.n, st))
 				}
 			}
 		}
@@ -144,12 +150,7 @@ func Unchanged(ctx context.Context, ing *ingest.Service, s Spec, n int) (float64
 	start := time.Now()
 	changed := 0
 	for i := range n {
-		h := i % s.Hosts
-		env, region := h%s.Environments, (h/s.Environments)%s.Regions
-		w := (h*7 + (i/s.Hosts)%s.ReconcilersPerHost*13) % s.Workloads
-		r, err := ing.ApplyReport(ctx, model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
-			Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
-			Commit: commit(w, env, s.History-1), Status: model.StatusSuccess})
+		r, err := ing.ApplyReport(ctx, s.report(i%s.Hosts, (i/s.Hosts)%s.ReconcilersPerHost, s.History-1, model.StatusSuccess))
 		if err != nil {
 			return 0, changed, err
 		}

@@ -272,10 +272,7 @@ type ReportResult struct {
 // same, and shows as an unknown version.
 func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult, error) {
 	now := s.now().UTC()
-	at := now
-	if !r.ObservedAt.IsZero() {
-		at = r.ObservedAt.UTC()
-	}
+	at := observedAt(r, now)
 	cur, err := store.GetReconcilerState(ctx, s.store.Read(), r.Host, r.Reconciler)
 	if err != nil && !errors.Is(err, store.ErrNoRows) {
 		return ReportResult{}, err
@@ -337,6 +334,15 @@ func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult
 		return nil
 	})
 	return res, err
+}
+
+// observedAt is when the reconciler reached the reported state: the
+// report's own time, else now.
+func observedAt(r model.Report, now time.Time) time.Time {
+	if r.ObservedAt.IsZero() {
+		return now
+	}
+	return r.ObservedAt.UTC()
 }
 
 func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.Time) bool {
@@ -483,10 +489,7 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 		case s.unchanged(cur, r, now):
 			continue
 		}
-		at := now
-		if !r.ObservedAt.IsZero() {
-			at = r.ObservedAt.UTC()
-		}
+		at := observedAt(r, now)
 		n := round[keys[i]]
 		round[keys[i]] = n + 1
 		if n == len(rounds) {

@@ -67,13 +67,7 @@ func DescriptorFromResource(r *v1alpha1.DeploymentDescriptor, fluxRevision strin
 	} else {
 		d.Manifests = ep
 	}
-	if bt := strings.TrimSpace(sp.WorkloadVersion.BuildTime); bt != "" {
-		t, err := time.Parse(time.RFC3339, bt)
-		if err != nil {
-			v.Add("spec.workloadVersion.buildTime", "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", bt)
-		}
-		d.BuildTime = t
-	}
+	d.BuildTime = parseTime(&v, "spec.workloadVersion.buildTime", sp.WorkloadVersion.BuildTime)
 	commitField, commit := "spec.gitOpsCommitId", sp.GitOpsCommitID
 	if commit == "" {
 		commitField, commit = "metadata.annotations."+v1alpha1.GitOpsCommitAnnotation, r.Annotations[v1alpha1.GitOpsCommitAnnotation]
@@ -143,14 +137,21 @@ func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
 	} else {
 		rep.Status = st
 	}
-	if at := strings.TrimSpace(sp.Deployment.ObservedAt); at != "" {
-		t, err := time.Parse(time.RFC3339, at)
-		if err != nil {
-			v.Add("spec.deployment.observedAt", "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", at)
-		}
-		rep.ObservedAt = t
-	}
+	rep.ObservedAt = parseTime(&v, "spec.deployment.observedAt", sp.Deployment.ObservedAt)
 	return rep, v.Err()
+}
+
+// parseTime reads an optional RFC 3339 field; blank is the zero time.
+func parseTime(v *model.ValidationError, field, value string) time.Time {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		v.Add(field, "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", value)
+	}
+	return t
 }
 
 // Kind names of the documents ingest accepts.
