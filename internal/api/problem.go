@@ -67,7 +67,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			Detail: "Send at most " + formatBytes(tooBig.Limit) + " per request; split large lists."})
 	case errors.As(err, &bad):
 		writeProblem(w, r, Problem{Type: problemBase + "bad-request", Title: "Bad request", Status: http.StatusBadRequest, Detail: bad.msg})
-	case errors.Is(r.Context().Err(), err) && err != nil:
+	case r.Context().Err() != nil: // the client went away
 		writeProblem(w, r, Problem{Title: "Request cancelled", Status: http.StatusServiceUnavailable, Detail: err.Error()})
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

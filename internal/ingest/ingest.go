@@ -478,7 +478,8 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 	now := s.now().UTC()
 	var rounds [][]store.KnownReport
 	var slow []int
-	round := map[store.ReconcilerKey]int{} // the next round of each reconciler
+	endpoints := map[int64]store.EndpointRow{} // of the batched reconcilers
+	round := map[store.ReconcilerKey]int{}     // the next round of each reconciler
 	for i, r := range rs {
 		cur, known := states[keys[i]]
 		switch {
@@ -495,6 +496,7 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 		if n == len(rounds) {
 			rounds = append(rounds, nil)
 		}
+		endpoints[cur.Endpoint.ID] = cur.Endpoint
 		rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
 			Commit: r.Commit, Status: r.Status, Message: r.Message, At: at, ReportAt: now})
 		results[i].Changed = true
@@ -517,11 +519,7 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 					return err
 				}
 				for _, c := range fresh {
-					ep, err := store.EndpointBranch(ctx, q, c.EndpointID)
-					if err != nil {
-						return err
-					}
-					targets, err := store.TargetsToResolve(ctx, q, ep, c.SHA, c.Seen)
+					targets, err := store.TargetsToResolve(ctx, q, endpoints[c.EndpointID], c.SHA, c.Seen)
 					if err != nil {
 						return err
 					}

@@ -177,10 +177,3 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	}
 	return out, rows.Err()
 }
-
-// EndpointBranch returns an endpoint's branch key.
-func EndpointBranch(ctx context.Context, q Querier, endpointID int64) (EndpointRow, error) {
-	e := EndpointRow{ID: endpointID}
-	err := q.QueryRow(ctx, `SELECT branch_key FROM endpoints WHERE id = $1`, endpointID).Scan(&e.BranchKey)
-	return e, err
-}
