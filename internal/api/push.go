@@ -9,8 +9,8 @@ import (
 	"net/http"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
-	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // A push request body is one document, a JSON array of documents, or a
@@ -75,7 +75,7 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, error) {
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
 		}
-		if err := ingest.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
+		if err := resource.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
 			var ve *model.ValidationError
 			errors.As(err, &ve)
 			_ = itemErrors(&invalid, i, len(raws), ve)
@@ -118,7 +118,7 @@ func itemErrors(all *model.ValidationError, i, of int, err error) error {
 // postDescriptors stores DeploymentDescriptors. Every document is
 // validated before any is stored: one invalid document rejects the request.
 func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, ingest.KindDeploymentDescriptor)
+	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, resource.KindDeploymentDescriptor)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -126,7 +126,7 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 	ds := make([]model.Descriptor, len(docs))
 	var invalid model.ValidationError
 	for i := range docs {
-		d, err := ingest.DescriptorFromResource(&docs[i], "")
+		d, err := resource.Descriptor(&docs[i], resource.FluxApplied{})
 		if err != nil {
 			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
 				s.writeError(w, r, err)
@@ -153,7 +153,7 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 
 // postReconcilers stores Reconciler reports.
 func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.Reconciler](r, ingest.KindReconciler)
+	docs, err := decodeDocuments[v1alpha1.Reconciler](r, resource.KindReconciler)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -161,7 +161,7 @@ func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
 	reps := make([]model.Report, len(docs))
 	var invalid model.ValidationError
 	for i := range docs {
-		rep, err := ingest.ReportFromResource(&docs[i])
+		rep, err := resource.Report(&docs[i])
 		if err != nil {
 			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
 				s.writeError(w, r, err)
@@ -205,14 +205,14 @@ func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
 // postAzureResourceGraphs stores Azure Resource Graph poller
 // configurations.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, ingest.KindAzureResourceGraph)
+	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, resource.KindAzureResourceGraph)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	var invalid model.ValidationError
 	for i := range docs {
-		if err := itemErrors(&invalid, i, len(docs), ingest.ValidateAzureResourceGraph(&docs[i])); err != nil {
+		if err := itemErrors(&invalid, i, len(docs), resource.ValidateAzureResourceGraph(&docs[i])); err != nil {
 			s.writeError(w, r, err)
 			return
 		}

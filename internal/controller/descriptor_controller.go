@@ -19,6 +19,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // DescriptorReconciler stores DeploymentDescriptors: the desired state.
@@ -72,7 +73,7 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 
-	d, err := ingest.DescriptorFromResource(&dd, commit.fluxRevision)
+	d, err := resource.Descriptor(&dd, resource.FluxApplied{Revision: commit.fluxRevision})
 	if verr, ok := asValidation(err); ok {
 		msg := fieldErrors(verr)
 		dd.Status.ObservedGeneration = gen
@@ -132,7 +133,7 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 // commitChoice is where a descriptor's commit comes from on this pass.
 type commitChoice struct {
-	// fluxRevision is passed to ingest.DescriptorFromResource: used only
+	// fluxRevision is passed to resource.Descriptor: used only
 	// when neither spec.gitOpsCommitId nor the annotation gives a commit.
 	fluxRevision string
 	// why the commit is pending, for the condition's message.
@@ -158,11 +159,11 @@ func (r *DescriptorReconciler) commitSource(ctx context.Context, dd *v1alpha1.De
 	if stored && dd.Status.GitOpsCommitID != "" {
 		return commitChoice{fluxRevision: dd.Status.GitOpsCommitID}, nil
 	}
-	src := ingest.FluxSourceOf(dd.Labels)
+	src := resource.FluxSourceOf(dd.Labels)
 	if src == "" {
 		return commitChoice{
 			why: "it has no spec.gitOpsCommitId, no " + v1alpha1.GitOpsCommitAnnotation +
-				" annotation and no " + ingest.FluxNameLabel + " label naming the Flux Kustomization that applied it",
+				" annotation and no " + resource.FluxNameLabel + " label naming the Flux Kustomization that applied it",
 			skip: stored,
 		}, nil
 	}

@@ -18,6 +18,7 @@ import (
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // KustomizationGVK is the Flux Kustomization the controller reads.
@@ -95,8 +96,8 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	var dds v1alpha1.DeploymentDescriptorList
 	if err := r.List(ctx, &dds, client.MatchingLabels{
-		ingest.FluxNameLabel:      req.Name,
-		ingest.FluxNamespaceLabel: req.Namespace,
+		resource.FluxNameLabel:      req.Name,
+		resource.FluxNamespaceLabel: req.Namespace,
 	}); err != nil {
 		return ctrl.Result{}, err
 	}

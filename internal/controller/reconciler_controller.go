@@ -16,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // ReconcilerReconciler stores Reconciler resources: what a reconciler on a
@@ -58,7 +59,7 @@ func (r *ReconcilerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	before := rec.DeepCopy()
 	gen := rec.Generation
 
-	rep, err := ingest.ReportFromResource(&rec)
+	rep, err := resource.Report(&rec)
 	if verr, ok := asValidation(err); ok {
 		msg := fieldErrors(verr)
 		rec.Status.ObservedGeneration = gen
@@ -132,7 +133,7 @@ func (r *ReconcilerReconciler) retire(ctx context.Context, rec *v1alpha1.Reconci
 }
 
 // reconcilerIdentity is the (host, reconciler name) a Reconciler is stored
-// under, as ingest.ReportFromResource derives it; the CRD keeps both
+// under, as resource.Report derives it; the CRD keeps both
 // immutable.
 func reconcilerIdentity(rec *v1alpha1.Reconciler) (host, name string) {
 	host = strings.TrimSpace(rec.Spec.HostName)

@@ -301,9 +301,12 @@ func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult
 			if ep, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
 				return err
 			}
-			if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, ep.ID, now); err != nil {
+			if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, r.Source, ep.ID, now); err != nil {
 				return err
 			}
+		}
+		if r.Registered() {
+			return nil // registered before its first report: no deployment yet
 		}
 		commit := r.Commit
 		if model.IsAbbreviated(commit) {
@@ -346,6 +349,9 @@ func observedAt(r model.Report, now time.Time) time.Time {
 }
 
 func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.Time) bool {
+	if r.Registered() {
+		return !cur.Retired && s.sameReconciler(cur, r)
+	}
 	if cur.Retired || now.Sub(cur.LastReportAt) >= s.heartbeat {
 		return false
 	}
@@ -359,6 +365,9 @@ func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.
 // (type, endpoint, host type and labels) are those stored.
 func (s *Service) sameReconciler(cur store.ReconcilerState, r model.Report) bool {
 	if cur.Type != r.ReconcilerType || cur.EndpointKey != r.Endpoint.Key() {
+		return false
+	}
+	if r.Source != "" && cur.Source != r.Source {
 		return false
 	}
 	if r.HostType != "" && cur.HostType != r.HostType {
@@ -382,6 +391,43 @@ func (s *Service) RetireReconciler(ctx context.Context, host, name string) (bool
 		var err error
 		retired, err = store.RetireReconciler(ctx, q, host, name, s.now().UTC())
 		return err
+	})
+	return retired, err
+}
+
+// RetireMissing retires the live reconcilers that source reported and
+// that are not in present: they vanished from the source (an Azure
+// Resource Graph poll, an agent's full resync). It returns the retired
+// ones. Their history stays; a later report brings them back.
+func (s *Service) RetireMissing(ctx context.Context, source string, present []model.ReconcilerKey) ([]model.ReconcilerKey, error) {
+	if source == "" {
+		return nil, fmt.Errorf("retire missing reconcilers: the source is empty")
+	}
+	keep := make(map[model.ReconcilerKey]bool, len(present))
+	for _, k := range present {
+		keep[k] = true
+	}
+	var retired []model.ReconcilerKey
+	err := s.store.Tx(ctx, func(q store.Querier) error {
+		retired = nil
+		live, err := store.SourceReconcilers(ctx, q, source)
+		if err != nil {
+			return fmt.Errorf("list reconcilers of source %s: %w", source, err)
+		}
+		now := s.now().UTC()
+		for _, l := range live {
+			if keep[l.Key] {
+				continue
+			}
+			ok, err := store.RetireReconcilerID(ctx, q, l.ID, now)
+			if err != nil {
+				return fmt.Errorf("retire reconciler %s on host %s: %w", l.Key.Name, l.Key.Host, err)
+			}
+			if ok {
+				retired = append(retired, l.Key)
+			}
+		}
+		return nil
 	})
 	return retired, err
 }
@@ -442,12 +488,9 @@ func atCommit(all []store.Assignment, sha string) int64 {
 	return 0
 }
 
-// ApplyAzureResourceGraph stores a validated poller configuration pushed
-// through the API. It reports whether anything changed.
+// ApplyAzureResourceGraph stores a poller configuration pushed through the
+// API (validated by the caller: resource.ValidateAzureResourceGraph). It reports whether anything changed.
 func (s *Service) ApplyAzureResourceGraph(ctx context.Context, r *v1alpha1.AzureResourceGraph) (bool, error) {
-	if err := ValidateAzureResourceGraph(r); err != nil {
-		return false, err
-	}
 	spec, err := json.Marshal(r.Spec)
 	if err != nil {
 		return false, err
@@ -483,7 +526,7 @@ func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]Report
 	for i, r := range rs {
 		cur, known := states[keys[i]]
 		switch {
-		case !known || !s.sameReconciler(cur, r) || model.IsAbbreviated(r.Commit) || round[keys[i]] < 0:
+		case !known || !s.sameReconciler(cur, r) || model.IsAbbreviated(r.Commit) || round[keys[i]] < 0 || r.Registered() && !s.unchanged(cur, r, now):
 			slow = append(slow, i)
 			round[keys[i]] = -1 // keep its later reports in order, on the slow path too
 			continue

@@ -75,6 +75,12 @@ type WorkloadSource struct {
 
 // Report is one reconciler's report of what it applied on a host: the real
 // state.
+//
+// A report without Commit and Status registers the reconciler before its
+// first sync (a cluster joining the fleet, an Arc configuration still
+// pending): its host counts for its target as "not yet reported" until a
+// report with a commit arrives. Registering a reconciler that has reported
+// keeps its deployment.
 type Report struct {
 	Host       string
 	HostType   string // "cluster" (default) or "vm"
@@ -89,6 +95,21 @@ type Report struct {
 	Message string
 	// ObservedAt is when the reconciler reached this state; zero means "now".
 	ObservedAt time.Time
+
+	// Source names what reports the reconciler, such as
+	// "azure-resource-graph/fleet" or "agent/cluster-7"; empty for resources
+	// and hand-written pushes. A source can retire the reconcilers it
+	// reported that have vanished (ingest.Service.RetireMissing).
+	Source string
+}
+
+// Registered reports whether r only registers its reconciler: no commit
+// and no status yet.
+func (r Report) Registered() bool { return r.Commit == "" && r.Status == "" }
+
+// ReconcilerKey names a reconciler: reconciler names repeat across hosts.
+type ReconcilerKey struct {
+	Host, Name string
 }
 
 // FieldError is one problem with one field of an input, phrased so that the

@@ -40,7 +40,7 @@ func (s *Store) GetReconcilerStates(ctx context.Context, keys []ReconcilerKey) (
 	for i, k := range keys {
 		hosts[i], names[i] = k.Host, k.Name
 	}
-	rows, err := s.d.Query(ctx, `SELECT h.name, r.name, r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at,
+	rows, err := s.d.Query(ctx, `SELECT h.name, r.name, r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at, r.source,
 			r.commit_sha, r.status, COALESCE(d.message, '')
 		FROM unnest($1::text[], $2::text[]) AS k(host, name)
 		JOIN hosts h ON h.name = k.host
@@ -56,7 +56,7 @@ func (s *Store) GetReconcilerStates(ctx context.Context, keys []ReconcilerKey) (
 		var st ReconcilerState
 		var retired *time.Time
 		if err := rows.Scan(&k.Host, &k.Name, &st.ID, &st.Endpoint.ID, &st.Endpoint.BranchKey, &st.HostType, &st.HostLabels, &st.Type,
-			&st.EndpointKey, &st.LastReportAt, &retired, &st.Commit, &st.Status, &st.Message); err != nil {
+			&st.EndpointKey, &st.LastReportAt, &retired, &st.Source, &st.Commit, &st.Status, &st.Message); err != nil {
 			return nil, err
 		}
 		st.Retired = retired != nil

@@ -435,6 +435,7 @@ type ReconcilerState struct {
 	EndpointKey  string
 	LastReportAt time.Time
 	Retired      bool
+	Source       string
 	Commit       string
 	Status       model.Status
 	Message      string
@@ -444,13 +445,13 @@ type ReconcilerState struct {
 func GetReconcilerState(ctx context.Context, q Querier, host, name string) (ReconcilerState, error) {
 	var s ReconcilerState
 	var retired *time.Time
-	err := q.QueryRow(ctx, `SELECT r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at,
+	err := q.QueryRow(ctx, `SELECT r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at, r.source,
 			COALESCE(d.commit_sha, ''), COALESCE(d.status, ''), COALESCE(d.message, '')
 		FROM hosts h JOIN reconcilers r ON r.host_id = h.id
 		JOIN endpoints e ON e.id = r.endpoint_id
 		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE h.name = $1 AND r.name = $2`, host, name).Scan(
-		&s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey, &s.LastReportAt, &retired, &s.Commit, &s.Status, &s.Message)
+		&s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey, &s.LastReportAt, &retired, &s.Source, &s.Commit, &s.Status, &s.Message)
 	s.Retired = retired != nil
 	return s, err
 }
@@ -486,16 +487,18 @@ func EnsureHost(ctx context.Context, q Querier, name, hostType string, labels ma
 }
 
 // UpsertReconciler creates or updates a reconciler of a host, marks it live
-// (not retired) and records the time of its report. The update also locks
-// the row, so concurrent reports for one reconciler apply one at a time.
-func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ string, endpointID int64, reportAt time.Time) (int64, error) {
+// (not retired) and records the time of its report. A non-empty source
+// replaces the stored one. The update also locks the row, so concurrent
+// reports for one reconciler apply one at a time.
+func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, source string, endpointID int64, reportAt time.Time) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, `INSERT INTO reconcilers (host_id, name, type, endpoint_id, last_report_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $5)
+	err := q.QueryRow(ctx, `INSERT INTO reconcilers (host_id, name, type, source, endpoint_id, last_report_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6)
 		ON CONFLICT (host_id, name) DO UPDATE SET type = excluded.type, endpoint_id = excluded.endpoint_id,
 			retired_at = NULL,
+			source = CASE WHEN excluded.source <> '' THEN excluded.source ELSE reconcilers.source END,
 			last_report_at = CASE WHEN excluded.last_report_at > reconcilers.last_report_at THEN excluded.last_report_at ELSE reconcilers.last_report_at END
-		RETURNING id`, hostID, name, typ, endpointID, reportAt).Scan(&id)
+		RETURNING id`, hostID, name, typ, source, endpointID, reportAt).Scan(&id)
 	return id, err
 }
 
@@ -566,6 +569,38 @@ func TouchReconciler(ctx context.Context, q Querier, id int64, reportAt time.Tim
 func RetireReconciler(ctx context.Context, q Querier, host, name string, now time.Time) (bool, error) {
 	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $3
 		WHERE retired_at IS NULL AND name = $2 AND host_id = (SELECT id FROM hosts WHERE name = $1)`, host, name, now)
+	return n > 0, err
+}
+
+// LiveReconciler is a live reconciler's id and key.
+type LiveReconciler struct {
+	ID  int64
+	Key model.ReconcilerKey
+}
+
+// SourceReconcilers lists the live reconcilers a source reported.
+func SourceReconcilers(ctx context.Context, q Querier, source string) ([]LiveReconciler, error) {
+	rows, err := q.Query(ctx, `SELECT r.id, h.name, r.name FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+		WHERE r.source = $1 AND r.retired_at IS NULL ORDER BY r.id`, source)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LiveReconciler
+	for rows.Next() {
+		var l LiveReconciler
+		if err := rows.Scan(&l.ID, &l.Key.Host, &l.Key.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// RetireReconcilerID retires a live reconciler by id; it reports whether it
+// was live.
+func RetireReconcilerID(ctx context.Context, q Querier, id int64, now time.Time) (bool, error) {
+	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL`, id, now)
 	return n > 0, err
 }
 

@@ -12,6 +12,7 @@ import (
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 var ctx = context.Background()
@@ -212,7 +213,7 @@ func testInvalidInputWritesNothing(t *testing.T, e *env) {
 		WorkloadVersion:  v1alpha1.WorkloadVersion{Version: "1", BuildTime: "yesterday"},
 		GitOpsCommitID:   "main@sha1:nothex",
 	}}
-	_, err := ingest.DescriptorFromResource(bad, "")
+	_, err := resource.Descriptor(bad, resource.FluxApplied{})
 	var ve *model.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v is not a ValidationError", err)
@@ -223,9 +224,9 @@ func testInvalidInputWritesNothing(t *testing.T, e *env) {
 		}
 	}
 	badRec := &v1alpha1.Reconciler{Spec: v1alpha1.ReconcilerSpec{HostName: "h", Type: "flux", ManifestsEndpoint: "https://github.com/a/b/dev",
-		Deployment: v1alpha1.Deployment{GitOpsCommitID: commit(1), Status: "done"}}}
+		Deployment: &v1alpha1.Deployment{GitOpsCommitID: commit(1), Status: "done"}}}
 	badRec.Name = "r"
-	if _, err := ingest.ReportFromResource(badRec); err == nil || !strings.Contains(err.Error(), "spec.deployment.status") {
+	if _, err := resource.Report(badRec); err == nil || !strings.Contains(err.Error(), "spec.deployment.status") {
 		t.Errorf("bad status: %v", err)
 	}
 	for _, tbl := range tables {

@@ -1,4 +1,8 @@
-package ingest
+// Package resource converts the hub.kalypso.io resources (DeploymentDescriptor,
+// Reconciler, AzureResourceGraph) into the model's inputs, validating every
+// field. The API and the Kubernetes controller call it at the edge, so that
+// ingest sees model types only.
+package resource
 
 import (
 	"fmt"
@@ -25,12 +29,23 @@ func FluxSourceOf(labels map[string]string) string {
 	return ns + "/" + name
 }
 
-// DescriptorFromResource validates a DeploymentDescriptor and converts it.
+// FluxApplied is what the Flux Kustomization that applied a descriptor
+// says: the revision it applied and when. Zero when unknown.
+type FluxApplied struct {
+	Revision string
+	At       time.Time
+}
+
+// Descriptor validates a DeploymentDescriptor and converts it.
+//
 // Its GitOps commit is, in order: spec.gitOpsCommitId, the
-// hub.kalypso.io/gitops-commit annotation, fluxRevision (the
-// lastAppliedRevision of the Kustomization that applied it, when the caller
-// knows it); else it is pending.
-func DescriptorFromResource(r *v1alpha1.DeploymentDescriptor, fluxRevision string) (model.Descriptor, error) {
+// hub.kalypso.io/gitops-commit annotation, the revision of the Flux
+// Kustomization that applied it (flux, when the caller knows it); else it
+// is pending. The time its assignment took effect is, in order:
+// spec.assignedAt, the hub.kalypso.io/assigned-at annotation, when the
+// Kustomization applied that revision (only when the commit is that
+// revision); else zero, which ingest takes as "now".
+func Descriptor(r *v1alpha1.DeploymentDescriptor, flux FluxApplied) (model.Descriptor, error) {
 	var v model.ValidationError
 	sp := r.Spec
 	v.Required("spec.workload.name", sp.Workload.Name)
@@ -72,8 +87,9 @@ func DescriptorFromResource(r *v1alpha1.DeploymentDescriptor, fluxRevision strin
 	if commit == "" {
 		commitField, commit = "metadata.annotations."+v1alpha1.GitOpsCommitAnnotation, r.Annotations[v1alpha1.GitOpsCommitAnnotation]
 	}
-	if commit == "" {
-		commitField, commit = "the Flux Kustomization's status.lastAppliedRevision", fluxRevision
+	fromFlux := commit == "" && flux.Revision != ""
+	if fromFlux {
+		commitField, commit = "the Flux Kustomization's status.lastAppliedRevision", flux.Revision
 	}
 	if commit != "" {
 		sha, err := model.NormalizeRevision(commit)
@@ -82,13 +98,22 @@ func DescriptorFromResource(r *v1alpha1.DeploymentDescriptor, fluxRevision strin
 		}
 		d.Commit = sha
 	}
+	switch {
+	case strings.TrimSpace(sp.AssignedAt) != "":
+		d.AssignedAt = parseTime(&v, "spec.assignedAt", sp.AssignedAt)
+	case strings.TrimSpace(r.Annotations[v1alpha1.AssignedAtAnnotation]) != "":
+		d.AssignedAt = parseTime(&v, "metadata.annotations."+v1alpha1.AssignedAtAnnotation, r.Annotations[v1alpha1.AssignedAtAnnotation])
+	case fromFlux:
+		d.AssignedAt = flux.At
+	}
 	return d, v.Err()
 }
 
-// ReportFromResource validates a Reconciler and converts it. The reconciler
-// name is spec.reconcilerName or metadata.name; its type spec.type or
-// spec.reconcilerType.
-func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
+// Report validates a Reconciler and converts it. The reconciler name is
+// spec.reconcilerName or metadata.name; its type spec.type or
+// spec.reconcilerType. Without spec.deployment it registers the reconciler
+// (model.Report.Registered).
+func Report(r *v1alpha1.Reconciler) (model.Report, error) {
 	var v model.ValidationError
 	sp := r.Spec
 	rep := model.Report{
@@ -96,7 +121,6 @@ func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
 		HostLabels:     sp.HostLabels,
 		Reconciler:     strings.TrimSpace(sp.ReconcilerName),
 		ReconcilerType: strings.ToLower(strings.TrimSpace(sp.Type)),
-		Message:        strings.TrimRight(sp.Deployment.StatusMessage, "\n"),
 	}
 	v.Required("spec.hostName", sp.HostName)
 	if rep.Reconciler == "" {
@@ -127,17 +151,20 @@ func ReportFromResource(r *v1alpha1.Reconciler) (model.Report, error) {
 	} else {
 		rep.Endpoint = ep
 	}
-	if sha, err := model.NormalizeRevision(sp.Deployment.GitOpsCommitID); err != nil {
-		v.Add("spec.deployment.gitOpsCommitId", "%v", err)
-	} else {
-		rep.Commit = sha
+	if dep := sp.Deployment; dep != nil {
+		if sha, err := model.NormalizeRevision(dep.GitOpsCommitID); err != nil {
+			v.Add("spec.deployment.gitOpsCommitId", "%v (or leave out spec.deployment to register the reconciler before its first sync)", err)
+		} else {
+			rep.Commit = sha
+		}
+		if st, err := model.ParseStatus(dep.Status); err != nil {
+			v.Add("spec.deployment.status", "%v", err)
+		} else {
+			rep.Status = st
+		}
+		rep.Message = strings.TrimRight(dep.StatusMessage, "\n")
+		rep.ObservedAt = parseTime(&v, "spec.deployment.observedAt", dep.ObservedAt)
 	}
-	if st, err := model.ParseStatus(sp.Deployment.Status); err != nil {
-		v.Add("spec.deployment.status", "%v", err)
-	} else {
-		rep.Status = st
-	}
-	rep.ObservedAt = parseTime(&v, "spec.deployment.observedAt", sp.Deployment.ObservedAt)
 	return rep, v.Err()
 }
 
