@@ -98,7 +98,7 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*
 	for chunk := range slices.Chunk(targetIDs, 500) {
 		var args []any
 		rows, err := s.st.Read().Query(ctx, `SELECT t.id, count(*) FROM targets t
-			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
+			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
 			WHERE t.id IN (`+inList(&args, chunk)+`) GROUP BY t.id`, args...)
 		if err != nil {
 			return nil, err
