@@ -264,30 +264,32 @@ func testPendingCommit(t *testing.T, e *env) {
 	if res := e.descriptor(d); res.Commit != "" {
 		t.Fatalf("commit %q, want pending", res.Commit)
 	}
-	applied := e.clock.Now()
 	e.clock.Advance(time.Minute)
-	// Recorded after the revision was applied: waits for the next one.
-	late := descriptor(t, "api", "dev", "late", "1.0.0", "")
-	late.FluxSource = "flux-system/apps"
-	e.descriptor(late)
+	other := descriptor(t, "api", "dev", "other", "1.0.0", "")
+	other.FluxSource = "flux-system/apps"
+	e.descriptor(other)
 	e.report(report(t, "h1", "drone", "dev", commit(5), model.StatusSuccess))
 	e.wantVersions(map[string]string{"h1/api/drone": "1.0.0 success"})
+	// The Kustomization settled on commit 5, applied an hour before the
+	// hub heard of it: both descriptors take the commit and that time.
+	applied := e.clock.Now().Add(-time.Hour)
 	n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(5), applied)
-	if err != nil || n != 1 {
-		t.Fatalf("ResolveFluxRevision = %d, %v; want 1", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("ResolveFluxRevision = %d, %v; want 2", n, err)
 	}
 	var c string
-	if err := e.st.Read().QueryRow(ctx, `SELECT COALESCE(commit_sha, '') FROM assignments a JOIN targets t ON t.id = a.target_id WHERE t.name = 'drone'`).Scan(&c); err != nil {
+	var at time.Time
+	if err := e.st.Read().QueryRow(ctx, `SELECT COALESCE(commit_sha, ''), assigned_at FROM assignments a JOIN targets t ON t.id = a.target_id WHERE t.name = 'drone'`).Scan(&c, &at); err != nil {
 		t.Fatal(err)
 	}
-	if c != commit(5) {
-		t.Errorf("assignment commit %q, want %q", c, commit(5))
+	if c != commit(5) || !at.Equal(applied) {
+		t.Errorf("assignment at commit %q, %v; want %q, %v", c, at, commit(5), applied)
 	}
 	if res := e.descriptor(d); res.Changed || res.Commit != commit(5) {
 		t.Errorf("replay after resolution: %+v", res)
 	}
-	if n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(6), e.clock.Now()); err != nil || n != 1 {
-		t.Errorf("late descriptor: resolved %d, %v; want 1", n, err)
+	if n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(6), e.clock.Now()); err != nil || n != 0 {
+		t.Errorf("nothing left pending: resolved %d, %v; want 0", n, err)
 	}
 	if _, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "garbage", e.clock.Now()); err == nil {
 		t.Error("a garbage revision was accepted")

@@ -51,6 +51,8 @@ func run(t *testing.T, open opener) {
 		"RollbackToEarlierVersion":       testRollback,
 		"HeartbeatMovesOnlyLastReport":   testHeartbeat,
 		"BatchEqualsOneByOne":            testBatch,
+		"OrderIndependence":              testOrderIndependence,
+		"OrderIndependenceBranches":      testOrderIndependenceBranches,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -135,13 +135,11 @@ func (s *Service) applyReport(ctx context.Context, q store.Querier, r model.Repo
 		if err != nil {
 			return false, fmt.Errorf("ensure host %s: %w", model.Quote(r.Host), err)
 		}
-		var placed bool
-		if ep, placed, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
+		var moved []string
+		if ep, moved, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
 			return false, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(r.Endpoint.Key()), err)
 		}
-		if placed {
-			rsv.branch(ep)
-		}
+		rsv.branch(moved)
 		if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, r.Source, ep.ID, now); err != nil {
 			return false, fmt.Errorf("ensure reconciler %s: %w", model.Quote(r.Reconciler), err)
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -63,7 +64,7 @@ type resolver struct {
 	targets  map[int64]*targetWork
 	commits  []store.NewCommit
 	commitEP map[int64]store.EndpointRow
-	branches map[store.EndpointRow]bool
+	branches map[string]bool
 }
 
 // targetWork is what to resolve again for one target.
@@ -76,7 +77,7 @@ type targetWork struct {
 }
 
 func newResolver() *resolver {
-	return &resolver{targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{}, branches: map[store.EndpointRow]bool{}}
+	return &resolver{targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{}, branches: map[string]bool{}}
 }
 
 func (r *resolver) work(t store.TargetRow) *targetWork {
@@ -111,9 +112,13 @@ func (r *resolver) commit(ep store.EndpointRow, sha string, seen time.Time) {
 	r.commitEP[ep.ID] = ep
 }
 
-// branch notes that endpoints joined ep's branch: every target on it
-// resolves all its commits again.
-func (r *resolver) branch(ep store.EndpointRow) { r.branches[ep] = true }
+// branches notes that branches gained or lost endpoints: every target on
+// them resolves all its commits again.
+func (r *resolver) branch(keys []string) {
+	for _, k := range keys {
+		r.branches[k] = true
+	}
+}
 
 // run resolves what was collected.
 func (r *resolver) run(ctx context.Context, q store.Querier) error {
@@ -132,8 +137,8 @@ func (r *resolver) run(ctx context.Context, q store.Querier) error {
 			r.target(p.Target, false, time.Time{}, p.SHA)
 		}
 	}
-	for ep := range r.branches {
-		ts, err := store.BranchTargets(ctx, q, ep)
+	for _, b := range slices.Sorted(maps.Keys(r.branches)) {
+		ts, err := store.BranchTargets(ctx, q, b)
 		if err != nil {
 			return fmt.Errorf("find targets of a branch: %w", err)
 		}
@@ -141,14 +146,7 @@ func (r *resolver) run(ctx context.Context, q store.Querier) error {
 			r.target(t, true, time.Time{}, "")
 		}
 	}
-	ids := slices.Sorted(func(yield func(int64) bool) {
-		for id := range r.targets {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(r.targets)) {
 		w := r.targets[id]
 		if w.scheduled {
 			if err := store.RefreshScheduled(ctx, q, id); err != nil {

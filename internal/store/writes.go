@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -79,17 +80,19 @@ type EndpointRow struct {
 
 // EnsureEndpoint returns the stored endpoint with ep's key, creating it.
 //
-// An endpoint first seen in joined form (from a reconciler) learns its
-// branch when a target names its parts, and an endpoint in joined form is
-// placed on the longest known branch whose repository and branch prefix its
-// key, so that commits are compared branch-wide. placed reports that
-// endpoints joined a branch: the commits first seen on that branch may have
-// moved.
-func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.Time) (_ EndpointRow, placed bool, _ error) {
+// Commits are compared branch-wide, so every endpoint belongs to its
+// branch (branch_key). An endpoint known only in joined form (from a
+// reconciler: "repo/branch/path") belongs to the longest known branch
+// whose repository and branch prefix its key; it moves when a longer one
+// becomes known ("release/v2" after "release"), and it takes its own
+// branch when a target names its parts. moved lists the branches that
+// gained or lost endpoints: the times commits were first seen on them may
+// have changed.
+func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.Time) (_ EndpointRow, moved []string, err error) {
 	key := ep.Key()
 	var row EndpointRow
 	var joined bool
-	err := q.QueryRow(ctx, `SELECT id, branch_key, joined FROM endpoints WHERE key = $1`, key).Scan(&row.ID, &row.BranchKey, &joined)
+	err = q.QueryRow(ctx, `SELECT id, branch_key, joined FROM endpoints WHERE key = $1`, key).Scan(&row.ID, &row.BranchKey, &joined)
 	switch {
 	case errors.Is(err, ErrNoRows):
 		branchKey, prefix := ep.BranchKey(), ""
@@ -97,7 +100,7 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 			if err := q.QueryRow(ctx, `SELECT branch_key FROM endpoints
 				WHERE branch_prefix <> '' AND ($1 = branch_prefix OR substr($1, 1, length(branch_prefix) + 1) = branch_prefix || '/')
 				ORDER BY length(branch_prefix) DESC LIMIT 1`, key).Scan(&branchKey); err != nil && !errors.Is(err, ErrNoRows) {
-				return row, false, err
+				return row, nil, err
 			}
 		} else {
 			prefix = model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
@@ -108,37 +111,68 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			[]any{key, ep.StorageType, ep.Repo, ep.Branch, ep.Path, ep.Joined, branchKey, prefix, now})
 		if err != nil {
-			return row, false, err
+			return row, nil, err
 		}
 		row = EndpointRow{ID: id, BranchKey: branchKey}
-		if !ep.Joined {
-			placed, err := placeJoinedEndpoints(ctx, q, prefix, branchKey)
-			return row, placed, err
+		if ep.Joined {
+			return row, nil, nil
 		}
-		return row, false, nil
+		moved, err := placeJoinedEndpoints(ctx, q, prefix, branchKey)
+		return row, moved, err
 	case err != nil:
-		return row, false, err
+		return row, nil, err
 	}
-	if joined && !ep.Joined {
-		// A target now tells where repository, branch and path split.
-		prefix := model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
-		row.BranchKey = ep.BranchKey()
-		if _, err := q.Exec(ctx, `UPDATE endpoints SET repo = $2, branch = $3, path = $4, joined = $5, branch_key = $6, branch_prefix = $7 WHERE id = $1`,
-			row.ID, ep.Repo, ep.Branch, ep.Path, false, row.BranchKey, prefix); err != nil {
-			return row, false, err
-		}
-		if _, err := placeJoinedEndpoints(ctx, q, prefix, row.BranchKey); err != nil {
-			return row, false, err
-		}
-		return row, true, nil
+	if !joined || ep.Joined {
+		return row, nil, nil
 	}
-	return row, false, nil
+	// A target now tells where repository, branch and path split.
+	old := row.BranchKey
+	prefix := model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
+	row.BranchKey = ep.BranchKey()
+	if _, err := q.Exec(ctx, `UPDATE endpoints SET repo = $2, branch = $3, path = $4, joined = $5, branch_key = $6, branch_prefix = $7 WHERE id = $1`,
+		row.ID, ep.Repo, ep.Branch, ep.Path, false, row.BranchKey, prefix); err != nil {
+		return row, nil, err
+	}
+	moved, err = placeJoinedEndpoints(ctx, q, prefix, row.BranchKey)
+	if err != nil {
+		return row, nil, err
+	}
+	if old != row.BranchKey {
+		moved = appendBranch(moved, old, row.BranchKey)
+	}
+	return row, moved, nil
 }
 
-func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey string) (bool, error) {
-	n, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2
-		WHERE joined AND branch_key = '' AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')`, prefix, branchKey)
-	return n > 0, err
+// placeJoinedEndpoints moves the joined endpoints under a branch's prefix
+// to that branch, unless they are on a branch with a longer prefix
+// already. It returns the branches that gained or lost endpoints.
+func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey string) ([]string, error) {
+	const which = `joined AND branch_key <> $2 AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')
+		AND (branch_key = '' OR length($1) > (SELECT max(length(b.branch_prefix)) FROM endpoints b
+			WHERE b.branch_key = endpoints.branch_key AND b.branch_prefix <> ''))`
+	old, err := Collect(ctx, q, `SELECT DISTINCT branch_key FROM endpoints WHERE `+which+` ORDER BY branch_key`,
+		[]any{prefix, branchKey}, func(r Row) (string, error) {
+			var b string
+			err := r.Scan(&b)
+			return b, err
+		})
+	if err != nil || len(old) == 0 {
+		return nil, err
+	}
+	if _, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2 WHERE `+which, prefix, branchKey); err != nil {
+		return nil, err
+	}
+	return appendBranch(old, branchKey), nil
+}
+
+// appendBranch adds branch keys to a list, skipping "" and repeats.
+func appendBranch(list []string, keys ...string) []string {
+	for _, k := range keys {
+		if k != "" && !slices.Contains(list, k) {
+			list = append(list, k)
+		}
+	}
+	return slices.DeleteFunc(list, func(k string) bool { return k == "" })
 }
 
 // TargetRow is a stored deployment target.
