@@ -53,6 +53,8 @@ func run(t *testing.T, open opener) {
 		"BatchEqualsOneByOne":            testBatch,
 		"OrderIndependence":              testOrderIndependence,
 		"OrderIndependenceBranches":      testOrderIndependenceBranches,
+		"RegisteredReconciler":           testRegisteredReconciler,
+		"TextRules":                      testTextRules,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -445,11 +445,14 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	case at.Before(last):
 		// A late report: history only. It may still be the first sighting.
 		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = $2 WHERE id = $1 AND first_seen > $2`, id, at)
+		var n int64
 		if err == nil {
-			_, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at) VALUES ($1, $2, $3, $4, $5)`,
+			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
+				SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deployment_history
+					WHERE deployment_id = $1 AND changed_at = $5 AND status = $2 AND message = $3)`,
 				id, status, message, messageBytes, at)
 		}
-		return err == nil, err
+		return n > 0, err
 	case cur != status || msg != message:
 		if cur != status {
 			since = at
