@@ -184,6 +184,8 @@ func RecordCommits(ctx context.Context, q Querier, engine string, seen []NewComm
 		err := r.Scan(&c.EndpointID, &c.SHA, &c.Seen)
 		return c, err
 	})
-	slices.SortFunc(out, func(a, b NewCommit) int { return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.SHA, b.SHA)) })
+	slices.SortFunc(out, func(a, b NewCommit) int {
+		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.SHA, b.SHA))
+	})
 	return out, err
 }
