@@ -59,6 +59,15 @@ const (
 	MaxLimit     = 1000
 )
 
+// FilterError is a filter a report cannot honour: Param names the query
+// parameter to change.
+type FilterError struct {
+	Param   string
+	Problem string
+}
+
+func (e *FilterError) Error() string { return e.Param + ": " + e.Problem }
+
 // ErrBadCursor is returned for a cursor the hub did not issue.
 var ErrBadCursor = errors.New("cursor: not a cursor this hub issued; start again without it")
 
