@@ -1,4 +1,4 @@
-// Package reports answers the questions of SPEC §3 from the store: what
+// Package reports answers the hub's questions from the store: what
 // runs where (Environment State, Host State), history, the differences
 // between environments, drift, DORA metrics and the rollout gate. Every
 // report gives the same answers on every store engine.
