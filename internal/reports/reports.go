@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,41 +82,38 @@ func (p Page) limit() int {
 	return p.Limit
 }
 
-// offset decodes an offset cursor.
-func (p Page) offset() (int, error) {
-	if p.Cursor == "" {
-		return 0, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	if err != nil {
-		return 0, ErrBadCursor
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-	if err != nil || n < 0 || !strings.HasPrefix(string(b), "o:") {
-		return 0, ErrBadCursor
-	}
-	return n, nil
+// A cursor is the sort key of the last row of a page, so that the next
+// page starts right after it whatever was written meanwhile: every list
+// report pages by key, and its cost grows with the page, not with how deep
+// it is.
+
+// encodeCursor encodes a page's last key, tagged with the report.
+func encodeCursor(report string, key any) string {
+	b, _ := json.Marshal(struct {
+		R string `json:"r"`
+		K any    `json:"k"`
+	}{report, key})
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func offsetCursor(n int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(n)))
-}
-
-// paginate cuts rows (all of them, in order) to the page.
-func paginate[T any](rows []T, p Page) ([]T, string, error) {
-	off, err := p.offset()
-	if err != nil {
-		return nil, "", err
+// decodeCursor decodes a cursor of the report into key; an empty cursor
+// leaves key as it is and reports false.
+func decodeCursor(report, cursor string, key any) (bool, error) {
+	if cursor == "" {
+		return false, nil
 	}
-	if off >= len(rows) {
-		return []T{}, "", nil
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || model.TextProblem(string(b)) != "" || strings.Contains(string(b), `\u0000`) {
+		return false, ErrBadCursor
 	}
-	end := min(off+p.limit(), len(rows))
-	next := ""
-	if end < len(rows) {
-		next = offsetCursor(end)
+	var c struct {
+		R string          `json:"r"`
+		K json.RawMessage `json:"k"`
 	}
-	return rows[off:end], next, nil
+	if err := json.Unmarshal(b, &c); err != nil || c.R != report || json.Unmarshal(c.K, key) != nil {
+		return false, ErrBadCursor
+	}
+	return true, nil
 }
 
 // where builds a parameterized WHERE clause: values only ever travel as
@@ -128,11 +126,17 @@ type where struct {
 // add appends a condition; each "?" in cond becomes the next placeholder
 // bound to the next value.
 func (w *where) add(cond string, vals ...any) {
+	w.conds = append(w.conds, w.bind(cond, vals...))
+}
+
+// bind binds each "?" in cond to the next placeholder and value, and
+// returns the condition without adding it, for the caller to combine.
+func (w *where) bind(cond string, vals ...any) string {
 	for _, v := range vals {
 		w.args = append(w.args, v)
 		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
 	}
-	w.conds = append(w.conds, cond)
+	return cond
 }
 
 func (w *where) sql() string {
