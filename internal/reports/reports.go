@@ -118,11 +118,17 @@ type where struct {
 // add appends a condition; each "?" in cond becomes the next placeholder
 // bound to the next value.
 func (w *where) add(cond string, vals ...any) {
+	w.conds = append(w.conds, w.bind(cond, vals...))
+}
+
+// bind binds each "?" in cond to the next placeholder and value, and
+// returns the condition without adding it, for the caller to combine.
+func (w *where) bind(cond string, vals ...any) string {
 	for _, v := range vals {
 		w.args = append(w.args, v)
 		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
 	}
-	w.conds = append(w.conds, cond)
+	return cond
 }
 
 func (w *where) sql() string {
