@@ -10,8 +10,8 @@ import (
 
 // Comparison sets two environments side by side, workload by workload.
 type Comparison struct {
-	From  string           `json:"from"`
-	To    string           `json:"to"`
+	From  string          `json:"from"`
+	To    string          `json:"to"`
 	Items []ComparisonRow `json:"items"`
 }
 

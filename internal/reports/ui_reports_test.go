@@ -28,7 +28,7 @@ func uiFleet(t *testing.T, st *store.Store) (*fleet, time.Time) {
 	f.at(start.Add(2*time.Hour)).assign(shop, "prod", "eu", "1.0.0", sha("e100"))
 	f.assign(shop, "prod", "us", "1.0.0", sha("e100"))
 	for i := 1; i <= 3; i++ {
-		f.at(start.Add(2*time.Hour + time.Duration(i)*time.Minute)).report(fmt.Sprintf("prod-%d", i), shop, "prod", "eu", sha("e100"), model.StatusSuccess, "")
+		f.at(start.Add(2*time.Hour+time.Duration(i)*time.Minute)).report(fmt.Sprintf("prod-%d", i), shop, "prod", "eu", sha("e100"), model.StatusSuccess, "")
 	}
 	f.at(start.Add(5*time.Hour)).assign(shop, "prod", "eu", "1.1.0", sha("e110"))
 	f.at(start.Add(5*time.Hour+time.Minute)).report("prod-1", shop, "prod", "eu", sha("e110"), model.StatusSuccess, "")
