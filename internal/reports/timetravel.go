@@ -20,6 +20,10 @@ import (
 // each target then, paged by key like HostState. LastReportAt is the time of
 // the host's last status change at or before at.
 func (s *Service) HostStateAt(ctx context.Context, f Filter, at time.Time, p Page) ([]HostStateRow, string, error) {
+	return s.hostStateAt(ctx, f, at, Deployed{}, p)
+}
+
+func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Deployed, p Page) ([]HostStateRow, string, error) {
 	after, err := decodeHostKey(p.Cursor)
 	if err != nil {
 		return nil, "", err
@@ -30,11 +34,11 @@ func (s *Service) HostStateAt(ctx context.Context, f Filter, at time.Time, p Pag
 	// A status filter applies to the state at the time, which only the
 	// history tells: read candidates in batches until the page is full.
 	batch := limit + 1
-	if f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() {
+	if f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() || d != (Deployed{}) {
 		batch = max(batch, 500)
 	}
 	for len(out) <= limit {
-		rows, ks, last, err := s.hostRowsAt(ctx, f, at, batch, after)
+		rows, ks, last, err := s.hostRowsAt(ctx, f, at, d, batch, after)
 		if err != nil {
 			return nil, "", err
 		}
@@ -69,7 +73,7 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	scheduled := map[TargetRef]*Scheduled{}
 	var after *hostKey
 	for {
-		rows, _, last, err := s.hostRowsAt(ctx, f, at, 5000, after)
+		rows, _, last, err := s.hostRowsAt(ctx, f, at, Deployed{}, 5000, after)
 		if err != nil {
 			return nil, "", err
 		}
@@ -155,9 +159,9 @@ type pastCandidate struct {
 // hostRowsAt reads up to limit host-target pairs after the key that existed
 // at the time, in (host, reconciler, target) order, with their state then
 // and each row's key; pairs whose state does not pass the filter's status
-// and time range are left out. last, when more pairs follow, is the key of
+// and time range, or do not deploy d, are left out. last, when more pairs follow, is the key of
 // the last pair read, kept or not, to continue from.
-func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, limit int, after *hostKey) (rows []HostStateRow, keys []hostKey, last *hostKey, err error) {
+func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Deployed, limit int, after *hostKey) (rows []HostStateRow, keys []hostKey, last *hostKey, err error) {
 	at = at.UTC()
 	w := &where{}
 	w.targetFilter(f)
@@ -225,7 +229,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, limit 
 		v := versions[versionKey{c.key.TargetID, st.commit}]
 		r.Version, r.VersionKnown = v.version, v.known
 		r.UpToDate = r.VersionKnown && r.Scheduled != "" && r.Version == r.Scheduled
-		if (f.Status != "" && r.Status != f.Status) || (!f.Since.IsZero() && r.StatusSince.Before(f.Since)) || (!f.Until.IsZero() && r.StatusSince.After(f.Until)) {
+		if !d.matches(r.Version, r.VersionKnown) || (f.Status != "" && r.Status != f.Status) || (!f.Since.IsZero() && r.StatusSince.Before(f.Since)) || (!f.Until.IsZero() && r.StatusSince.After(f.Until)) {
 			continue
 		}
 		rows = append(rows, r)

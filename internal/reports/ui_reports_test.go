@@ -254,3 +254,45 @@ func TestOverviewAndHost(t *testing.T) {
 		}
 	})
 }
+
+func TestHostStateDeploying(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		// A commit first seen before any assignment of its target: unknown.
+		f.report("prod-9", shop, "prod", "ap", sha("0bad"), model.StatusSuccess, "")
+		f.at(start.Add(7*time.Hour)).assign(shop, "prod", "ap", "1.1.0", sha("a110"))
+		count := func(rows []reports.HostStateRow, _ string, err error) int {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(rows)
+		}
+		prod := reports.Filter{Environment: "prod"}
+		// Each Environment State row's hosts are the hosts Host State lists
+		// for its target, status and deployed version.
+		rows, _, err := f.rep.EnvironmentState(ctx, reports.Filter{}, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			d := reports.Deployed{Version: r.DeployedVersion, Unknown: !r.DeployedKnown}
+			flt := reports.Filter{Workspace: r.Workspace, Application: r.Application, Workload: r.Workload, Environment: r.Environment, Target: r.Target, Status: r.Status}
+			if r.Hosts == 0 {
+				continue
+			}
+			if n := count(f.rep.HostStateDeploying(ctx, flt, d, reports.Page{Limit: 1000})); n != r.Hosts {
+				t.Errorf("%+v: Host State lists %d hosts", r, n)
+			}
+		}
+		if n := count(f.rep.HostStateDeploying(ctx, prod, reports.Deployed{Unknown: true}, reports.Page{})); n != 1 {
+			t.Errorf("unknown: %d", n)
+		}
+		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.0.0"}, reports.Page{Limit: 2})); n != 2 {
+			t.Errorf("1.0.0 at +4h, page of 2: %d", n)
+		}
+		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.1.0"}, reports.Page{})); n != 0 {
+			t.Errorf("1.1.0 at +4h: %d", n)
+		}
+	})
+}
