@@ -95,15 +95,18 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, &view{Template: "login", Title: "Sign in", Data: loginData{Next: safeNext(r.URL.Query().Get("next"))}})
 }
 
-// loginCheck answers 204 when the browser's session is valid: the login
-// page asks, because a link from another site does not carry the
-// SameSite=Strict cookie, though a request from the hub's own page does.
+// loginCheck says whether the browser's session is valid:
+// {"signedIn": true|false}. The login page asks, because a link from
+// another site does not carry the SameSite=Strict cookie, though a request
+// from the hub's own page does.
 func (s *Server) loginCheck(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	if s.opts.Auth != nil && s.checkSession(r) != nil {
-		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"signedIn":false}`))
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	_, _ = w.Write([]byte(`{"signedIn":true}`))
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {

@@ -44,6 +44,8 @@ func statusOf(s string) statusView {
 		return statusView{"st-prog", "◔", label}
 	case reports.CellDrifted:
 		return statusView{"st-drift", "⚠", "drifted"}
+	case "partial":
+		return statusView{"st-partial", "◑", "some hosts"}
 	case reports.CellNoHosts:
 		return statusView{"st-none", "∅", "no hosts"}
 	case "", "not_reported":
@@ -197,6 +199,7 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"join":     strings.Join,
 		"list":     func(xs ...string) []string { return xs },
+		"display":  displayRepo,
 		"hostlink": func(host string) string { return "/hosts/" + url.PathEscape(host) },
 		"mul":      func(a, b int) int { return a * b },
 		"addf":     func(a, b float64) float64 { return a + b },
@@ -239,4 +242,13 @@ func (s *Server) funcs() template.FuncMap {
 			return t.UTC().Format("2006-01-02T15:04")
 		},
 	}
+}
+
+// displayRepo shortens a repository URL for reading: no scheme.
+func displayRepo(repo string) string {
+	_, rest, ok := strings.Cut(repo, "://")
+	if !ok {
+		return repo
+	}
+	return rest
 }

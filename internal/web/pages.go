@@ -889,6 +889,8 @@ type compareData struct {
 
 type compareRow struct {
 	reports.ComparisonRow
+	FromScheduled string // the versions scheduled, each once
+	ToScheduled   string
 	GitOpsCompare string // the forge's comparison of the deployed GitOps commits
 	SourceCompare string // ... of the build commits
 }
@@ -933,15 +935,18 @@ func (s *Server) compare(r *http.Request) (*view, error) {
 	v.Title = "Compare " + from + " and " + to
 	v.Refresh = refreshPage
 	for _, row := range c.Items {
-		cr := compareRow{ComparisonRow: row}
+		cr := compareRow{ComparisonRow: row, FromScheduled: scheduledList(row.From), ToScheduled: scheduledList(row.To)}
 		if row.Differs {
 			d.Differing++
 		}
-		if a, b := singleCommit(row.From), singleCommit(row.To); a != nil && b != nil && a.ManifestsRepo == b.ManifestsRepo {
-			cr.GitOpsCompare = compareURL(a.ManifestsRepo, b.Commit, a.Commit, s.opts.Forges)
-		}
-		if a, b := singleCommit(row.From), singleCommit(row.To); a != nil && b != nil && row.SourceRepo != "" && a.BuildCommit != b.BuildCommit {
-			cr.SourceCompare = compareURL(row.SourceRepo, b.BuildCommit, a.BuildCommit, s.opts.Forges)
+		// What "to" lacks of "from": from to's scheduled commits to from's.
+		if a, b := mainScheduled(row.From), mainScheduled(row.To); a != nil && b != nil {
+			if a.ManifestsRepo == b.ManifestsRepo {
+				cr.GitOpsCompare = compareURL(a.ManifestsRepo, b.Commit, a.Commit, s.opts.Forges)
+			}
+			if row.SourceRepo != "" && a.BuildCommit != b.BuildCommit {
+				cr.SourceCompare = compareURL(row.SourceRepo, b.BuildCommit, a.BuildCommit, s.opts.Forges)
+			}
 		}
 		d.Rows = append(d.Rows, cr)
 	}
@@ -967,11 +972,24 @@ func (s *Server) compare(r *http.Request) (*view, error) {
 	return v, nil
 }
 
-// singleCommit is a side's one deployed commit, or nil when its hosts run
-// none or several.
-func singleCommit(sd reports.ComparisonSide) *reports.DeployedCommit {
-	if len(sd.Deployed) != 1 {
-		return nil
+// mainScheduled is a side's latest scheduled assignment, or nil.
+func mainScheduled(sd reports.ComparisonSide) *reports.ScheduledCommit {
+	var best *reports.ScheduledCommit
+	for i := range sd.Scheduled {
+		if sc := &sd.Scheduled[i]; best == nil || sc.AssignedAt.After(best.AssignedAt) {
+			best = sc
+		}
 	}
-	return &sd.Deployed[0]
+	return best
+}
+
+// scheduledList lists the versions scheduled on a side, each once.
+func scheduledList(sd reports.ComparisonSide) string {
+	var vs []string
+	for _, sc := range sd.Scheduled {
+		if !slices.Contains(vs, sc.Version) {
+			vs = append(vs, sc.Version)
+		}
+	}
+	return strings.Join(vs, ", ")
 }

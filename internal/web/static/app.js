@@ -135,9 +135,9 @@
     var key = "tidemark-login-check", prev = 0;
     try { prev = parseInt(sessionStorage.getItem(key) || "0", 10); sessionStorage.setItem(key, String(Date.now())); } catch (e) { prev = Date.now(); }
     if (Date.now() - prev > 10000) {
-      fetch("/login/check", { credentials: "same-origin" }).then(function (r) {
-        if (r.status === 204) location.replace(login.getAttribute("data-next") || "/");
-      });
+      fetch("/login/check", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (s) {
+        if (s.signedIn) location.replace(login.getAttribute("data-next") || "/");
+      }).catch(function () { /* stay on the form */ });
     }
   }
 
