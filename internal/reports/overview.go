@@ -20,11 +20,10 @@ const (
 )
 
 // Overview is the landing view: the Discrepancies matrix with the state of
-// each cell, and the fleet's headline numbers.
+// each cell.
 type Overview struct {
 	Environments []string      `json:"environments"`
 	Items        []OverviewRow `json:"items"`
-	Headline     Headline      `json:"headline"`
 }
 
 // OverviewRow is one workload across environments.
@@ -70,7 +69,7 @@ type Headline struct {
 var DriftedKinds = []string{DriftVersion, DriftUnknown, DriftUnplaced}
 
 // Overview answers the landing view: a page of the Discrepancies matrix
-// with each cell's state and, for the whole filter, the headline numbers.
+// with each cell's state.
 func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page) (Overview, string, error) {
 	d, next, err := s.Discrepancies(ctx, f, order, p)
 	if err != nil {
@@ -82,7 +81,6 @@ func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page
 	}
 	type cellKey struct{ ws, app, wl, env string }
 	states := map[cellKey]*CellState{}
-	rolling := map[TargetRef]bool{}
 	for _, r := range rows {
 		k := cellKey{r.Workspace, r.Application, r.Workload, r.Environment}
 		c := states[k]
@@ -97,7 +95,6 @@ func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page
 			c.Failed += r.Hosts
 		case r.Status == "in_progress":
 			c.InProgress += r.Hosts
-			rolling[r.TargetRef] = true
 		case r.Status != "success":
 			c.NotReported += r.Hosts
 		case r.UpToDate:
@@ -124,8 +121,7 @@ func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page
 		}
 		out.Items = append(out.Items, row)
 	}
-	out.Headline, err = s.headline(ctx, f, len(rolling))
-	return out, next, err
+	return out, next, nil
 }
 
 func (c CellState) state() string {
@@ -142,24 +138,35 @@ func (c CellState) state() string {
 	return CellUpToDate
 }
 
-// headline counts hosts, failing hosts, and drifted and stale hosts from
-// Drift.
-func (s *Service) headline(ctx context.Context, f Filter, rolling int) (Headline, error) {
-	h := Headline{RolloutsInProgress: rolling}
+// Headline counts the fleet's hosts, failing hosts, drifted and stale hosts
+// (from Drift) and targets rolling out (from Environment State), for the
+// filter's workspace, application, environment, workload, target and host.
+func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
+	f = Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload, Target: f.Target, Host: f.Host}
+	var h Headline
+	rows, err := s.environmentState(ctx, Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment,
+		Workload: f.Workload, Target: f.Target, Host: f.Host, Status: "in_progress"})
+	if err != nil {
+		return h, err
+	}
+	rolling := map[TargetRef]bool{}
+	for _, r := range rows {
+		rolling[r.TargetRef] = true
+	}
+	h.RolloutsInProgress = len(rolling)
 	w := reconcilerFilter(Filter{Host: f.Host})
 	joins := " JOIN hosts h ON h.id = r.host_id"
 	if f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" || f.Target != "" {
 		joins += " JOIN targets t ON t.endpoint_id = r.endpoint_id" + targetJoins
 		w.targetFilter(f)
 	}
-	err := s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id),
+	err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id),
 			count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
 		FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
 	if err != nil {
 		return h, err
 	}
-	drift, err := s.allDrift(ctx, Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment,
-		Workload: f.Workload, Target: f.Target, Host: f.Host}, 0)
+	drift, err := s.allDrift(ctx, f, 0)
 	if err != nil {
 		return h, err
 	}

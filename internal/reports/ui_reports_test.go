@@ -204,7 +204,11 @@ func TestOverviewAndHost(t *testing.T) {
 		}
 		// stray and every host count; prod-2 fails; the stray host is
 		// unplaced; the dev hosts last reported at +80m: stale at +6h.
-		if h := o.Headline; h != (reports.Headline{Hosts: 6, FailingHosts: 1, DriftedHosts: 1, StaleHosts: 2, RolloutsInProgress: 1}) {
+		h, err := f.rep.Headline(ctx, reports.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != (reports.Headline{Hosts: 6, FailingHosts: 1, DriftedHosts: 1, StaleHosts: 2, RolloutsInProgress: 1}) {
 			t.Errorf("headline: %+v", h)
 		}
 		drift, _, err := f.rep.DriftOfKinds(ctx, reports.Filter{}, []string{reports.DriftUnplaced, reports.DriftNoHosts}, 0, reports.Page{})
@@ -212,11 +216,11 @@ func TestOverviewAndHost(t *testing.T) {
 			t.Errorf("drift of kinds: %+v %v", drift, err)
 		}
 
-		h, err := f.rep.Host(ctx, "prod-2")
+		hd, err := f.rep.Host(ctx, "prod-2")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(h.Reconcilers) != 1 || h.Reconcilers[0].Status != "failure" || len(h.Reconcilers[0].Targets) != 1 ||
+		if h := hd; len(h.Reconcilers) != 1 || h.Reconcilers[0].Status != "failure" || len(h.Reconcilers[0].Targets) != 1 ||
 			h.Reconcilers[0].Repo != shop.repo || h.Reconcilers[0].Path != "eu" {
 			t.Errorf("host: %+v", h)
 		}

@@ -251,7 +251,7 @@ func (b *browser) checkHost() {
 }
 
 // hub serves the UI and the API over a store, as tidemark serve does.
-func hub(t *testing.T, st *store.Store, auth api.Authenticator) (*httptest.Server, *reports.Service) {
+func hub(t testing.TB, st *store.Store, auth api.Authenticator) (*httptest.Server, *reports.Service) {
 	rep := reports.New(st)
 	ui, err := web.New(rep, web.Options{Auth: auth})
 	if err != nil {
@@ -301,7 +301,8 @@ func TestBrowser(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			t.Run("pages", func(t *testing.T) { b.t = t; browserPages(b, srv.URL, dir) })
+			// The layout does not depend on the engine: phones on one.
+			t.Run("pages", func(t *testing.T) { b.t = t; browserPages(b, srv.URL, dir, engine == "sqlite") })
 			t.Run("numbers", func(t *testing.T) { b.t = t; browserNumbers(b, srv.URL) })
 			t.Run("filters", func(t *testing.T) { b.t = t; browserFilters(b, srv.URL) })
 			t.Run("search", func(t *testing.T) { b.t = t; browserSearch(b, srv.URL) })
@@ -332,7 +333,7 @@ var browserPagePaths = []struct{ name, path string }{
 	{"timetravel", ""}, // filled in by browserPages
 }
 
-func browserPages(b *browser, hub, dir string) {
+func browserPages(b *browser, hub, dir string, phones bool) {
 	paths := slices.Clone(browserPagePaths)
 	paths[len(paths)-1].path = "/environments?environment=prod&workspace=payments&at=" + url.QueryEscape(time.Now().Add(-10*24*time.Hour).UTC().Format("2006-01-02T15:04"))
 	// The demo's versions are generated: take the rollout's from the API.
@@ -342,12 +343,18 @@ func browserPages(b *browser, hub, dir string) {
 		paths[i].path = strings.ReplaceAll(paths[i].path, "1.14.0", version)
 	}
 	for _, phone := range []bool{false, true} {
+		if phone && !phones {
+			continue
+		}
 		b.device(phone)
 		for _, scheme := range []string{"light", "dark"} {
 			b.theme(scheme)
 			for _, p := range paths {
 				b.open(hub+p.path, 200)
 				b.waitFor(p.name+" rendered", `document.querySelector("main h1") !== null`, 10*time.Second)
+				if p.name == "overview" {
+					b.waitFor("the headline numbers", `document.querySelector("#headline ul.headline") !== null`, 10*time.Second)
+				}
 				if !phone {
 					b.axe(p.name + " (" + scheme + ")")
 				}

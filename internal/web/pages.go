@@ -77,9 +77,9 @@ func newPager(r *http.Request, next string) pager {
 
 type overviewData struct {
 	reports.Overview
-	Bar      filterBar
-	Pager    pager
-	Headline []headlineItem
+	Bar          filterBar
+	Pager        pager
+	HeadlineLink string // the headline numbers, loaded after the matrix
 }
 
 type headlineItem struct {
@@ -114,15 +114,7 @@ func (s *Server) overview(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	fq := filterValues(f)
-	h := o.Headline
-	d := overviewData{Overview: o, Bar: bar, Pager: newPager(r, next), Headline: []headlineItem{
-		{"Hosts", link("/hosts", fq), "", "hosts with a reconciler that reports", h.Hosts},
-		{"Failing", link("/hosts", fq, "status", "failure"), "st-fail", "hosts with a failed deployment", h.FailingHosts},
-		{"Drifted", link("/drift", fq, "kind", reports.DriftedKinds), "st-drift", "hosts on another version than scheduled, an unknown commit, or an endpoint no target has", h.DriftedHosts},
-		{"Stale", link("/drift", fq, "kind", reports.DriftStale), "st-none", "hosts that stopped reporting", h.StaleHosts},
-		{"Rolling out", link("/environments", fq, "status", "in_progress"), "st-prog", "targets with a host in progress", h.RolloutsInProgress},
-	}}
+	d := overviewData{Overview: o, Bar: bar, Pager: newPager(r, next), HeadlineLink: link("/overview/headline", filterValues(f))}
 	header := []string{"workspace", "application", "workload", "environment", "state", "targets", "scheduled", "deployed", "hosts", "upToDate", "inProgress", "notReported", "failed", "behind", "unknown"}
 	records := func(row reports.OverviewRow) [][]string {
 		var out [][]string
@@ -144,6 +136,27 @@ func (s *Server) overview(r *http.Request) (*view, error) {
 			o, next, err := s.rep.Overview(ctx, f, nil, p)
 			return o.Items, next, err
 		}),
+	}}, nil
+}
+
+// headline is the fleet's numbers, each a link to the rows it counts. The
+// overview loads it after the matrix: counting drift reads every host.
+func (s *Server) headline(r *http.Request) (*view, error) {
+	f, err := parseFilter(r.URL.Query(), s.rep.Now())
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.rep.Headline(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	fq := filterValues(reports.Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload})
+	return &view{Template: "headline", Title: "Fleet at a glance", Nav: "/", Data: []headlineItem{
+		{"Hosts", link("/hosts", fq), "", "hosts with a reconciler that reports", h.Hosts},
+		{"Failing", link("/hosts", fq, "status", "failure"), "st-fail", "hosts with a failed deployment", h.FailingHosts},
+		{"Drifted", link("/drift", fq, "kind", reports.DriftedKinds), "st-drift", "hosts on another version than scheduled, an unknown commit, or an endpoint no target has", h.DriftedHosts},
+		{"Stale", link("/drift", fq, "kind", reports.DriftStale), "st-none", "hosts that stopped reporting", h.StaleHosts},
+		{"Rolling out", link("/environments", fq, "status", "in_progress"), "st-prog", "targets with a host in progress", h.RolloutsInProgress},
 	}}, nil
 }
 

@@ -121,6 +121,7 @@ func (s *Server) Handler() http.Handler {
 
 	page := func(pattern string, h pageHandler) { mux.Handle(pattern, s.requireSession(s.serve(h))) }
 	page("GET /{$}", s.overview)
+	page("GET /overview/headline", s.headline)
 	page("GET /environments", s.environmentState)
 	page("GET /hosts", s.hostState)
 	page("GET /hosts/{host}", s.host)

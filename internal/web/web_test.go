@@ -107,6 +107,7 @@ func TestPagesAndHeaders(t *testing.T) {
 		want   string
 	}{
 		{"/", 200, "Fleet overview"},
+		{"/overview/headline", 200, `href="/hosts?status=failure"`},
 		{"/environments?environment=prod", 200, "prod"},
 		{"/hosts?status=failure", 200, "prod-3"},
 		{"/hosts/prod-3", 200, "Deployment history"},
