@@ -71,7 +71,7 @@ func BenchmarkPages(b *testing.B) {
 		overLimit bool
 	}
 	var results []result
-	const runs = 40
+	const runs = 20
 	for range b.N {
 		results = results[:0]
 		for _, p := range pages {

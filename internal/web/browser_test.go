@@ -484,10 +484,8 @@ func browserTimeTravel(b *browser, hub string) {
 	}
 	// Back to now.
 	b.do(chromedp.Click(chromedp.CSS(`p.banner a`)))
-	b.waitFor("the present", `!location.search.includes("at=")`, 10*time.Second)
-	if text := eval[string](b, "document.querySelector('#live').innerText"); !strings.Contains(text, now.Version) {
-		b.t.Errorf("back to now: want %s:\n%s", now.Version, text)
-	}
+	b.waitFor("the present, with "+now.Version, fmt.Sprintf(`!location.search.includes("at=") && document.querySelector("#live") !== null &&
+		document.querySelector("#live").innerText.includes(%q) && !document.querySelector("#live").innerText.includes("Time travel")`, now.Version), 10*time.Second)
 }
 
 // The rollout page updates in place when a report arrives.

@@ -200,8 +200,9 @@ type view struct {
 	FullReload bool
 	Status     int // HTTP status, default 200
 	Data       any
-	// Table, when the request asks for format=csv or json, is the table to
-	// export instead of rendering.
+	// Tables are the page's downloadable tables, by name: format=csv or
+	// format=json (with table=name when there are several) exports one
+	// instead of rendering the page.
 	Tables map[string]table
 }
 
