@@ -116,6 +116,8 @@ func TestPagesAndHeaders(t *testing.T) {
 		{"/drift", 200, "Drift"},
 		{"/dora", 200, "DORA"},
 		{"/compare?from=dev&to=prod", 200, "1 workload differs"},
+		{"/compare?from=dev&to=prod", 200, `href="/hosts?application=shop&amp;environment=prod&amp;target=eu&amp;version=1.0.0&amp;workload=api&amp;workspace=acme"`},
+		{"/compare?from=dev&to=prod", 200, "https://github.com/acme/api/compare/b100000000000000000000000000000000000000...b110000000000000000000000000000000000000"},
 		{"/search?q=d110000", 200, "scheduled now"},
 		{"/search?q=1.0.0", 200, "prod"},
 		{"/rollout?target=eu&environment=prod&version=1.0.0", 200, "Failing: 1 host failed."},
