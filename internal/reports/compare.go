@@ -169,9 +169,25 @@ func (s *Service) Compare(ctx context.Context, f Filter, from, to string, p Page
 		}
 		return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.Application, b.Application), cmp.Compare(a.Workload, b.Workload))
 	})
-	page, next, err := paginate(c.Items, p)
+	page, next, err := pageAfter("compare", c.Items, p, func(r ComparisonRow) compareKey {
+		return compareKey{r.Differs, r.Workspace, r.Application, r.Workload}
+	}, func(a, b compareKey) int {
+		if a.Differs != b.Differs {
+			if a.Differs {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(a.Ws, b.Ws), cmp.Compare(a.App, b.App), cmp.Compare(a.Wl, b.Wl))
+	})
 	c.Items = page
 	return c, next, err
+}
+
+// compareKey is the sort key of a comparison's rows: differing first.
+type compareKey struct {
+	Differs     bool
+	Ws, App, Wl string
 }
 
 func scheduledVersions(s ComparisonSide) []string {

@@ -20,6 +20,11 @@ import (
 // targets without hosts are found through indexes at read time, so the
 // cost grows with the page and the drifting hosts, not with the fleet.
 func (s *Service) Drift(ctx context.Context, f Filter, staleAfter time.Duration, p Page) ([]DriftRow, string, error) {
+	return s.drift(ctx, f, nil, staleAfter, p)
+}
+
+// drift is Drift narrowed to some kinds (none: every kind).
+func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfter time.Duration, p Page) ([]DriftRow, string, error) {
 	if staleAfter <= 0 {
 		staleAfter = s.staleAfter
 	}
@@ -72,6 +77,13 @@ func (s *Service) Drift(ctx context.Context, f Filter, staleAfter time.Duration,
 	}
 	if hasAfter {
 		outer.add("(since, kind, reconciler_id, target_id) > (?, ?, ?, ?)", after.Since, after.Kind, after.Reconciler, after.Target)
+	}
+	if len(kinds) > 0 {
+		in := make([]string, len(kinds))
+		for i, k := range kinds {
+			in[i] = outer.bind("?", k)
+		}
+		outer.conds = append(outer.conds, "kind IN ("+strings.Join(in, ", ")+")")
 	}
 	keys, err := store.Collect(ctx, s.st.Read(), `SELECT since, kind, reconciler_id, target_id FROM (`+strings.Join(parts, " UNION ALL ")+`) x
 		WHERE `+outer.sql()+` ORDER BY since, kind, reconciler_id, target_id LIMIT `+strconv.Itoa(limit+1), outer.args, func(r store.Row) (driftKey, error) {

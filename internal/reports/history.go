@@ -316,3 +316,31 @@ func median(xs []float64) *float64 {
 	}
 	return &m
 }
+
+// outcomesOf reads the maintained outcome of assignments.
+func (s *Service) outcomesOf(ctx context.Context, as []assignmentRow) (map[int64]outcome, error) {
+	out := make(map[int64]outcome, len(as))
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	for chunk := range slices.Chunk(ids, 500) {
+		w := &where{}
+		cols := outcomeColumns(w, "")
+		a := store.Args(w.args)
+		rows, err := store.Collect(ctx, s.st.Read(), `SELECT a.id, `+cols+` FROM assignments a JOIN targets t ON t.id = a.target_id
+			LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id WHERE a.id IN (`+store.BindList(&a, chunk)+`)`, a,
+			func(r store.Row) (assignmentRow, error) {
+				var x assignmentRow
+				err := r.Scan(&x.ID, &x.Success, &x.Failure, &x.InProgress, &x.FirstSuccess, &x.LastSuccess, &x.FirstFailure, &x.Total)
+				return x, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range rows {
+			out[x.ID] = x.outcome
+		}
+	}
+	return out, nil
+}

@@ -90,7 +90,7 @@ func (s *Service) Host(ctx context.Context, name string) (HostDetail, error) {
 	var args []any
 	rows, err = s.st.Read().Query(ctx, `SELECT r.id, ws.name, app.name, wl.name, env.name, t.name
 		FROM reconcilers r JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
-		WHERE r.id IN (`+inList(&args, ids)+`) ORDER BY env.name, ws.name, app.name, wl.name, t.name`, args...)
+		WHERE r.id IN (`+bindIDs(&args, ids)+`) ORDER BY env.name, ws.name, app.name, wl.name, t.name`, args...)
 	if err != nil {
 		return h, err
 	}
@@ -207,7 +207,7 @@ func (s *Service) HostHistory(ctx context.Context, host string, f Filter, p Page
 		}
 	}
 	var args []any
-	in := inList(&args, eps)
+	in := bindIDs(&args, eps)
 	shaIn := ""
 	for i, sha := range shaList {
 		args = append(args, sha)

@@ -71,11 +71,7 @@ var DriftedKinds = []string{DriftVersion, DriftUnknown, DriftUnplaced}
 // Overview answers the landing view: a page of the Discrepancies matrix
 // with each cell's state.
 func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page) (Overview, string, error) {
-	d, next, err := s.Discrepancies(ctx, f, order, p)
-	if err != nil {
-		return Overview{}, "", err
-	}
-	rows, err := s.environmentState(ctx, f)
+	d, next, rows, err := s.discrepancies(ctx, f, order, p)
 	if err != nil {
 		return Overview{}, "", err
 	}
@@ -139,79 +135,67 @@ func (c CellState) state() string {
 }
 
 // Headline counts the fleet's hosts, failing hosts, drifted and stale hosts
-// (from Drift) and targets rolling out (from Environment State), for the
-// filter's workspace, application, environment, workload, target and host.
+// (as Drift counts them) and targets rolling out (as Environment State
+// does), for the filter's workspace, application, environment, workload,
+// target and host. It reads the maintained state: a few indexed counts.
 func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 	f = Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload, Target: f.Target, Host: f.Host}
 	var h Headline
-	rows, err := s.environmentState(ctx, Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment,
-		Workload: f.Workload, Target: f.Target, Host: f.Host, Status: "in_progress"})
-	if err != nil {
-		return h, err
-	}
-	rolling := map[TargetRef]bool{}
-	for _, r := range rows {
-		rolling[r.TargetRef] = true
-	}
-	h.RolloutsInProgress = len(rolling)
+	byTarget := f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" || f.Target != ""
+	// Hosts and failing hosts.
 	w := reconcilerFilter(Filter{Host: f.Host})
+	w.add("r.status <> ''")
 	joins := " JOIN hosts h ON h.id = r.host_id"
-	if f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" || f.Target != "" {
+	if byTarget {
 		joins += " JOIN targets t ON t.endpoint_id = r.endpoint_id" + targetJoins
 		w.targetFilter(f)
 	}
-	err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id),
-			count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
+	err := s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id), count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
 		FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
 	if err != nil {
 		return h, err
 	}
-	drift, err := s.allDrift(ctx, f, 0)
-	if err != nil {
+	// Targets rolling out: a host in progress.
+	tw := &where{}
+	tw.targetFilter(f)
+	if f.Host != "" {
+		tw.conds = append(tw.conds, reconcilerExists(Filter{Host: f.Host, Status: "in_progress"}, tw))
+	} else {
+		tw.add("EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND c.status = 'in_progress')")
+	}
+	if err := s.st.Read().QueryRow(ctx, `SELECT count(*) FROM targets t`+targetJoins+` WHERE `+tw.sql(), tw.args...).Scan(&h.RolloutsInProgress); err != nil {
 		return h, err
 	}
-	drifted, stale := map[string]bool{}, map[string]bool{}
-	for _, r := range drift {
-		switch {
-		case r.Kind == DriftStale:
-			stale[r.Host] = true
-		case slices.Contains(DriftedKinds, r.Kind):
-			drifted[r.Host] = true
-		}
+	// Drifted hosts (maintained) and stale hosts.
+	dw := &where{}
+	dw.add("dr.kind IN ('version', 'unknown', 'unplaced')")
+	if f.Host != "" {
+		dw.add("h.name = ?", f.Host)
 	}
-	h.DriftedHosts, h.StaleHosts = len(drifted), len(stale)
-	return h, nil
+	if byTarget {
+		dw.targetFilter(f)
+	}
+	if err := s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id) FROM drift dr
+		JOIN reconcilers r ON r.id = dr.reconciler_id JOIN hosts h ON h.id = r.host_id
+		LEFT JOIN targets t ON t.id = dr.target_id
+		LEFT JOIN workloads wl ON wl.id = t.workload_id LEFT JOIN applications app ON app.id = wl.application_id
+		LEFT JOIN workspaces ws ON ws.id = app.workspace_id LEFT JOIN environments env ON env.id = t.environment_id
+		WHERE `+dw.sql(), dw.args...).Scan(&h.DriftedHosts); err != nil {
+		return h, err
+	}
+	sw := reconcilerFilter(Filter{Host: f.Host})
+	sw.add("r.status <> ''")
+	sw.add("r.last_report_at < ?", s.now().UTC().Add(-s.staleAfter))
+	if byTarget {
+		sw.targetFilter(f)
+	}
+	err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id) FROM reconcilers r`+joins+` WHERE `+sw.sql(), sw.args...).Scan(&h.StaleHosts)
+	return h, err
 }
 
-// allDrift reads every Drift row, page by page.
-func (s *Service) allDrift(ctx context.Context, f Filter, staleAfter time.Duration) ([]DriftRow, error) {
-	var all []DriftRow
-	p := Page{Limit: MaxLimit}
-	for {
-		rows, next, err := s.Drift(ctx, f, staleAfter, p)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rows...)
-		if next == "" {
-			return all, nil
-		}
-		p.Cursor = next
-	}
-}
-
-// DriftOfKinds is Drift narrowed to some kinds (none: every kind), paged
-// by offset.
+// DriftOfKinds is Drift narrowed to some kinds (none: every kind).
 func (s *Service) DriftOfKinds(ctx context.Context, f Filter, kinds []string, staleAfter time.Duration, p Page) ([]DriftRow, string, error) {
-	if len(kinds) == 0 {
-		return s.Drift(ctx, f, staleAfter, p)
-	}
-	all, err := s.allDrift(ctx, f, staleAfter)
-	if err != nil {
-		return nil, "", err
-	}
-	all = slices.DeleteFunc(all, func(r DriftRow) bool { return !slices.Contains(kinds, r.Kind) })
-	return paginate(all, p)
+	return s.drift(ctx, f, kinds, staleAfter, p)
 }
 
 // DriftKinds are the kinds of Drift rows, in the order the UI lists them.

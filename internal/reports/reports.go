@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -114,6 +115,49 @@ func decodeCursor(report, cursor string, key any) (bool, error) {
 		return false, ErrBadCursor
 	}
 	return true, nil
+}
+
+// bindIDs appends ids to args and returns their placeholders, for an IN
+// list.
+func bindIDs(args *[]any, ids []int64) string {
+	a := store.Args(*args)
+	in := store.BindList(&a, ids)
+	*args = a
+	return in
+}
+
+// compareRefs orders targets by environment, workspace, application,
+// workload and name.
+func compareRefs(a, b TargetRef) int {
+	return cmp.Or(cmp.Compare(a.Environment, b.Environment), cmp.Compare(a.Workspace, b.Workspace),
+		cmp.Compare(a.Application, b.Application), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Target, b.Target))
+}
+
+// pageAfter cuts a page from rows already sorted by key: the rows after the
+// cursor's key, at most the page's limit. It is the keyset paging of the
+// reports whose rows are computed whole (comparisons, time travel).
+func pageAfter[T any, K any](report string, rows []T, p Page, key func(T) K, less func(a, b K) int) ([]T, string, error) {
+	var after K
+	hasAfter, err := decodeCursor(report, p.Cursor, &after)
+	if err != nil {
+		return nil, "", err
+	}
+	start := 0
+	if hasAfter {
+		start = len(rows)
+		for i, r := range rows {
+			if less(key(r), after) > 0 {
+				start = i
+				break
+			}
+		}
+	}
+	end := min(len(rows), start+p.limit())
+	next := ""
+	if end < len(rows) {
+		next = encodeCursor(report, key(rows[end-1]))
+	}
+	return rows[start:end], next, nil
 }
 
 // where builds a parameterized WHERE clause: values only ever travel as

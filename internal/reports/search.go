@@ -138,7 +138,7 @@ func (s *Service) Search(ctx context.Context, q string, limit int) (SearchResult
 	if len(as) > limit {
 		as, extra, res.Truncated = as[:limit], extra[:limit], true
 	}
-	outs, err := s.outcomes(ctx, as)
+	outs, err := s.outcomesOf(ctx, as)
 	if err != nil {
 		return res, err
 	}

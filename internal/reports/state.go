@@ -358,14 +358,21 @@ func (s *Service) Environments(ctx context.Context, order []string) ([]string, e
 // environment, the targets' scheduled versions and the deployed versions
 // with host counts. Pages hold workloads, by key.
 func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, error) {
+	d, next, _, err := s.discrepancies(ctx, f, order, p)
+	return d, next, err
+}
+
+// discrepancies is Discrepancies with the Environment State rows of the
+// page's targets.
+func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, []EnvironmentStateRow, error) {
 	var after workloadKey
 	hasAfter, err := decodeCursor("discrepancies", p.Cursor, &after)
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
 	}
 	envs, err := s.Environments(ctx, order)
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
 	}
 	if f.Environment != "" {
 		envs = slices.DeleteFunc(envs, func(e string) bool { return e != f.Environment })
@@ -383,7 +390,7 @@ func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p
 		return k, err
 	})
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
 	}
 	next := ""
 	if len(keys) > limit {
@@ -412,12 +419,16 @@ func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p
 		}
 		tw.conds = append(tw.conds, "(ws.name, app.name, wl.name) IN (VALUES "+strings.Join(in, ", ")+")")
 		if targets, err = s.targets(ctx, tw, 0); err != nil {
-			return Discrepancies{}, "", err
+			return Discrepancies{}, "", nil, err
 		}
 	}
 	byTarget, err := s.stateRows(ctx, f, targets)
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
+	}
+	var all []EnvironmentStateRow
+	for _, t := range targets {
+		all = append(all, byTarget[t.id]...)
 	}
 	for _, t := range targets {
 		dr := &items[index[workloadKey{t.ref.Workspace, t.ref.Application, t.ref.Workload}]]
@@ -461,7 +472,7 @@ func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p
 			}
 		}
 	}
-	return Discrepancies{Environments: envs, Items: items}, next, nil
+	return Discrepancies{Environments: envs, Items: items}, next, all, nil
 }
 
 // workloadKey is the sort key of a workload.

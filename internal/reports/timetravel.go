@@ -109,7 +109,27 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 		return cmp.Or(compareRefs(a.TargetRef, b.TargetRef), -cmp.Compare(a.Hosts, b.Hosts),
 			cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
 	})
-	return paginate(out, p)
+	return pageAfter("environment-state-at", out, p, func(r EnvironmentStateRow) stateAtKey {
+		return stateAtKey{r.TargetRef, r.Hosts, r.DeployedVersion, r.Status}
+	}, func(a, b stateAtKey) int {
+		return cmp.Or(compareRefs(a.Ref, b.Ref), -cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Status, b.Status))
+	})
+}
+
+// stateAtKey is the sort key of EnvironmentStateAt's rows.
+type stateAtKey struct {
+	Ref     TargetRef
+	Hosts   int
+	Version string
+	Status  string
+}
+
+// idleTarget is a target with what was scheduled on it, and when it was
+// created.
+type idleTarget struct {
+	TargetRef
+	Scheduled *Scheduled
+	CreatedAt time.Time
 }
 
 // targetsAt lists the targets the filter names that existed at the time,
@@ -265,7 +285,7 @@ func (s *Service) statesAt(ctx context.Context, cands []pastCandidate, at time.T
 	byReconciler := map[int64][]change{}
 	for chunk := range slices.Chunk(ids, 500) {
 		var args []any
-		in := inList(&args, chunk)
+		in := bindIDs(&args, chunk)
 		args = append(args, at)
 		rows, err := s.st.Read().Query(ctx, `SELECT d.reconciler_id, d.id, dh.id, d.commit_sha, dh.status, dh.message, dh.changed_at
 			FROM deployments d JOIN deployment_history dh ON dh.deployment_id = d.id
@@ -341,7 +361,7 @@ func (s *Service) versionsOf(ctx context.Context, cands []pastCandidate, states 
 		var args []any
 		rows, err := s.st.Read().Query(ctx, `SELECT res.target_id, res.sha, v.version FROM resolutions res
 			JOIN assignments a ON a.id = res.assignment_id JOIN workload_versions v ON v.id = a.version_id
-			WHERE res.target_id IN (`+inList(&args, chunk)+`)`, args...)
+			WHERE res.target_id IN (`+bindIDs(&args, chunk)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
