@@ -121,5 +121,5 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 	if len(m.driftReconcilers) == 0 && len(m.driftTargets) == 0 {
 		return nil
 	}
-	return store.RefreshDrift(ctx, q, slices.Sorted(maps.Keys(m.driftReconcilers)), slices.Sorted(maps.Keys(m.driftTargets)))
+	return store.RefreshDrift(ctx, q, engine, slices.Sorted(maps.Keys(m.driftReconcilers)), slices.Sorted(maps.Keys(m.driftTargets)))
 }

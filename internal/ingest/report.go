@@ -35,18 +35,21 @@ func (s *Service) allUnchanged(rs []model.Report, states map[model.ReconcilerKey
 // applyReports stores checked reports inside transaction q, writing their
 // results into res.
 //
-// Reports that repeat stored state write nothing. Reports of known
-// reconcilers whose host, type and endpoint are unchanged, no older than
-// what is stored, are written together in a few statements (the batch
-// path); the rest (new reconcilers, moved endpoints, registrations, late
-// reports) are written one by one. Several reports of one reconciler apply
-// in order.
+// Reports that repeat stored state write nothing but, once the heartbeat
+// has passed, the reconciler's last-report time. The others are written in
+// a few statements per batch whatever its size: hosts, endpoints and
+// reconcilers that are new or changed, then deployments in rounds (one
+// report per reconciler a round, so that several reports of one reconciler
+// apply in order), then commits. Registrations only ensure their
+// reconciler; a late report (older than what is stored) is added to
+// history one by one.
 //
 // Locks are taken table by table, each table in one order whatever the
-// batch: known reconcilers by id; then hosts, endpoints and reconcilers
-// that the batch creates or changes, by name; deployments; commits by
-// (endpoint, sha); resolutions by target (resolver.run). So concurrent
-// batches wait for each other instead of deadlocking.
+// batch: the reconcilers' targets (shared) and the reconcilers by id;
+// then hosts, endpoints and reconcilers the batch creates or changes, by
+// name; deployments; commits by (endpoint, sha); resolutions by target
+// (resolver.run). So concurrent batches wait for each other instead of
+// deadlocking.
 func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, res []ReportResult, now time.Time, rsv *resolver) error {
 	if len(rs) == 0 {
 		return nil
@@ -74,15 +77,21 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		return fmt.Errorf("read reconcilers: %w", err)
 	}
 
-	// Which reports change anything, and by which path. states follows
-	// each reconciler through the batch, so that a report is compared
-	// with the one before it.
+	// What each report changes, compared with the one before it (states
+	// follows each reconciler through the batch).
 	states := maps.Clone(stored)
-	var rounds [][]store.KnownReport
-	var slow []int
+	type write struct {
+		i     int
+		round int
+	}
+	var writes []write // deployments, by round
+	var late []int     // reports older than what is stored: history only
+	var touch []int64  // known reconcilers only reporting again
 	var sightings []sighting
-	slowKeys := map[model.ReconcilerKey]bool{}
-	round := map[model.ReconcilerKey]int{} // the next batch round of each reconciler
+	ensure := map[model.ReconcilerKey]int{} // reconcilers to create or update: the last report giving them
+	changed := map[model.ReconcilerKey]bool{} // reconcilers whose state changes, not just their last-report time
+	lateKeys := map[model.ReconcilerKey]bool{}
+	round := map[model.ReconcilerKey]int{}
 	for i, r := range rs {
 		k := keys[i]
 		cur, known := states[k]
@@ -91,30 +100,43 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			continue
 		}
 		res[i].Changed = true
-		if !r.Registered() && !(known && cur.EndpointKey == r.Endpoint.Key() && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
-			sightings = append(sightings, sighting{endpoint: r.Endpoint.Key(), sha: r.Commit, at: at})
-		}
-		_, wasStored := stored[k]
-		if wasStored && !slowKeys[k] && !r.Registered() && s.sameReconciler(cur, r) && cur.Commit != "" &&
-			!at.Before(cur.LastChanged) && !at.Before(cur.FirstSeen) {
-			n := round[k]
-			round[k] = n + 1
-			if n == len(rounds) {
-				rounds = append(rounds, nil)
+		same := known && !cur.Retired && s.sameReconciler(cur, r)
+		if same && !r.Registered() && cur.Commit == r.Commit && cur.Status == r.Status && cur.Message == r.Message && !at.Before(cur.FirstSeen) {
+			if _, ok := stored[k]; ok {
+				touch = append(touch, cur.ID) // the heartbeat: only the last-report time moves
+				states[k] = after(cur, known, r, at, now)
+				continue
 			}
-			rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
-				Commit: r.Commit, Status: r.Status, Message: r.Message, MessageBytes: r.MessageBytes, At: at, ReportAt: now})
-		} else {
-			slow = append(slow, i)
-			slowKeys[k] = true
+		}
+		changed[k] = true
+		if !same {
+			ensure[k] = i
+		}
+		if !r.Registered() {
+			if !(known && cur.EndpointKey == r.Endpoint.Key() && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
+				sightings = append(sightings, sighting{endpoint: r.Endpoint.Key(), sha: r.Commit, at: at})
+			}
+			if lateKeys[k] || (known && at.Before(cur.LastChanged)) {
+				late = append(late, i)
+				lateKeys[k] = true
+			} else {
+				writes = append(writes, write{i, round[k]})
+				round[k]++
+			}
 		}
 		states[k] = after(cur, known, r, at, now)
 	}
 
-	// What the slow reports create or change.
-	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, slow, now, rsv)
+	// Reconcilers that are new or changed.
+	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, ensure, now, rsv)
 	if err != nil {
 		return err
+	}
+	idOf := func(k model.ReconcilerKey) int64 {
+		if e, ok := recs[k]; ok {
+			return e.ID
+		}
+		return stored[k].ID
 	}
 	// What the maintained state must follow.
 	for i, r := range rs {
@@ -122,14 +144,16 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			continue
 		}
 		k := keys[i]
-		id := recs[k].id
+		if !changed[k] {
+			continue // only its last-report time moved
+		}
+		id := idOf(k)
 		if st, ok := stored[k]; ok {
-			id = st.ID
 			rsv.m.reconciler(id, store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}, true)
 			if st.Retired || st.EndpointKey != r.Endpoint.Key() {
 				rsv.m.allAssignments(id)
 			}
-		} else if before := recs[k].before; before != nil {
+		} else if before := recs[k].Before; before != nil {
 			// Created meanwhile by a concurrent writer: not new after all.
 			rsv.m.reconciler(id, *before, true)
 			rsv.m.allAssignments(id)
@@ -142,17 +166,26 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	}
 
 	// Deployments.
+	if err := store.TouchReconcilers(ctx, q, engine, touch, now); err != nil {
+		return fmt.Errorf("record heartbeats: %w", err)
+	}
+	var rounds [][]store.KnownReport
+	for _, w := range writes {
+		for len(rounds) <= w.round {
+			rounds = append(rounds, nil)
+		}
+		r := rs[w.i]
+		rounds[w.round] = append(rounds[w.round], store.KnownReport{ReconcilerID: idOf(keys[w.i]), Commit: r.Commit, Status: r.Status,
+			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: now})
+	}
 	for _, rr := range rounds {
 		if err := store.WriteKnownReports(ctx, q, engine, rr); err != nil {
 			return fmt.Errorf("write reports: %w", err)
 		}
 	}
-	for _, i := range slow {
+	for _, i := range late {
 		r := rs[i]
-		if r.Registered() {
-			continue
-		}
-		if _, err := store.UpsertDeployment(ctx, q, recs[keys[i]].id, r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
+		if _, err := store.UpsertDeployment(ctx, q, idOf(keys[i]), r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
 			return &InputError{Kind: "report", Index: i, Err: fmt.Errorf("record deployment of %s: %w", r.Commit, err)}
 		}
 	}
@@ -220,45 +253,46 @@ func after(cur store.ReconcilerState, known bool, r model.Report, at, now time.T
 	return cur
 }
 
-// ensureReconcilers creates or updates, for the slow reports, their hosts
-// (by name), endpoints (by key) and reconcilers (by host and name), each
-// with the facts of the last report that gives them. It returns the
-// reconcilers' ids and the endpoints by key.
-func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, slow []int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]ensured, map[string]store.EndpointRow, error) {
-	type hostFacts struct {
-		typ    string
-		labels map[string]string
+// ensureReconcilers creates or updates reconcilers (ensure: the last report
+// giving each), with their hosts and endpoints, table by table in name
+// order. It returns them, and the endpoints by key.
+func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, ensure map[model.ReconcilerKey]int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]store.Upserted, map[string]store.EndpointRow, error) {
+	engine := s.store.Engine()
+	endpoints := map[string]store.EndpointRow{}
+	if len(ensure) == 0 {
+		return nil, endpoints, nil
 	}
-	hosts := map[string]*hostFacts{}
+	order := slices.SortedFunc(maps.Keys(ensure), func(a, b model.ReconcilerKey) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
+	})
+	// Hosts, with the facts of the last report that gives them.
+	hosts := map[string]*store.HostFacts{}
 	eps := map[string]model.Endpoint{}
-	last := map[model.ReconcilerKey]int{} // the last slow report of each reconciler
-	for _, i := range slow {
+	for _, i := range slices.Sorted(maps.Values(ensure)) {
 		r := rs[i]
 		h := hosts[r.Host]
 		if h == nil {
-			h = &hostFacts{}
+			h = &store.HostFacts{Name: r.Host}
 			hosts[r.Host] = h
 		}
 		if r.HostType != "" {
-			h.typ = r.HostType
+			h.Type = r.HostType
 		}
 		if r.HostLabels != nil {
-			h.labels = r.HostLabels
+			h.Labels = r.HostLabels
 		}
 		if prev, ok := eps[r.Endpoint.Key()]; !ok || prev.Joined {
 			eps[r.Endpoint.Key()] = r.Endpoint // the split form tells more
 		}
-		last[model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}] = i
 	}
-	hostIDs := map[string]int64{}
-	for _, name := range slices.Sorted(maps.Keys(hosts)) {
-		id, err := store.EnsureHost(ctx, q, name, hosts[name].typ, hosts[name].labels, now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ensure host %s: %w", model.Quote(name), err)
-		}
-		hostIDs[name] = id
+	facts := make([]store.HostFacts, 0, len(hosts))
+	for _, h := range hosts {
+		facts = append(facts, *h)
 	}
-	endpoints := map[string]store.EndpointRow{}
+	hostIDs, err := store.EnsureHosts(ctx, q, engine, facts, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure hosts: %w", err)
+	}
 	for _, key := range slices.Sorted(maps.Keys(eps)) {
 		ep, moved, err := store.EnsureEndpoint(ctx, q, eps[key], now)
 		if err != nil {
@@ -267,25 +301,21 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 		rsv.branch(moved)
 		endpoints[key] = ep
 	}
-	recs := map[model.ReconcilerKey]ensured{}
-	for _, k := range slices.SortedFunc(maps.Keys(last), func(a, b model.ReconcilerKey) int {
-		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
-	}) {
-		r := rs[last[k]]
-		id, before, err := store.UpsertReconciler(ctx, q, hostIDs[k.Host], k.Name, r.ReconcilerType, r.Source, endpoints[r.Endpoint.Key()].ID, now)
-		if err != nil {
-			return nil, nil, &InputError{Kind: "report", Index: last[k], Err: fmt.Errorf("ensure reconciler %s: %w", model.Quote(k.Name), err)}
-		}
-		recs[k] = ensured{id, before}
+	ups := make([]store.ReconcilerUpsert, 0, len(order))
+	for _, k := range order {
+		r := rs[ensure[k]]
+		ups = append(ups, store.ReconcilerUpsert{HostID: hostIDs[k.Host], Name: k.Name, Type: r.ReconcilerType, Source: r.Source,
+			EndpointID: endpoints[r.Endpoint.Key()].ID, ReportAt: now})
+	}
+	byHost, err := store.UpsertReconcilers(ctx, q, engine, ups)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ensure reconcilers: %w", err)
+	}
+	recs := make(map[model.ReconcilerKey]store.Upserted, len(order))
+	for _, k := range order {
+		recs[k] = byHost[store.ReconcilerOf{HostID: hostIDs[k.Host], Name: k.Name}]
 	}
 	return recs, endpoints, nil
-}
-
-// ensured is a reconciler the slow path created or updated: before is what
-// it was, when it existed.
-type ensured struct {
-	id     int64
-	before *store.ReconcilerFacts
 }
 
 // observedAt is when the reconciler reached the reported state: the

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -173,10 +174,15 @@ func RecordCommits(ctx context.Context, q Querier, engine string, seen []NewComm
 	for i, c := range seen {
 		eps[i], shas[i], ats[i] = c.EndpointID, c.SHA, c.Seen
 	}
-	out, err := Collect(ctx, q, `INSERT INTO commits (endpoint_id, sha, first_seen)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[])
-		ON CONFLICT (endpoint_id, sha) DO UPDATE SET first_seen = excluded.first_seen WHERE excluded.first_seen < commits.first_seen
-		RETURNING endpoint_id, sha, first_seen`, []any{eps, shas, ats}, func(r Row) (NewCommit, error) {
+	// New commits, and earlier sightings of known ones: rows that stay as
+	// they are are not locked, so that batches seeing the same commits do
+	// not wait for each other.
+	out, err := Collect(ctx, q, `WITH u AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS u(ep, sha, at)),
+		inserted AS (INSERT INTO commits (endpoint_id, sha, first_seen) SELECT ep, sha, at FROM u
+			ON CONFLICT DO NOTHING RETURNING endpoint_id, sha, first_seen),
+		earlier AS (UPDATE commits c SET first_seen = u.at FROM u
+			WHERE c.endpoint_id = u.ep AND c.sha = u.sha AND c.first_seen > u.at RETURNING c.endpoint_id, c.sha, c.first_seen)
+		SELECT * FROM inserted UNION ALL SELECT * FROM earlier`, []any{eps, shas, ats}, func(r Row) (NewCommit, error) {
 		var c NewCommit
 		err := r.Scan(&c.EndpointID, &c.SHA, &c.Seen)
 		return c, err
@@ -185,4 +191,186 @@ func RecordCommits(ctx context.Context, q Querier, engine string, seen []NewComm
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.SHA, b.SHA))
 	})
 	return out, err
+}
+
+// HostFacts is what a report says of its host: a type ("" keeps the
+// stored one) and labels (nil keeps them).
+type HostFacts struct {
+	Name   string
+	Type   string
+	Labels map[string]string
+}
+
+// EnsureHosts returns the ids of hosts by name, creating the missing ones
+// (in name order) and updating given types and labels.
+func EnsureHosts(ctx context.Context, q Querier, engine string, hosts []HostFacts, now time.Time) (map[string]int64, error) {
+	out := make(map[string]int64, len(hosts))
+	hosts = slices.Clone(hosts)
+	slices.SortFunc(hosts, func(a, b HostFacts) int { return cmp.Compare(a.Name, b.Name) })
+	if engine != "postgres" {
+		for _, h := range hosts {
+			id, err := EnsureHost(ctx, q, h.Name, h.Type, h.Labels, now)
+			if err != nil {
+				return nil, err
+			}
+			out[h.Name] = id
+		}
+		return out, nil
+	}
+	n := len(hosts)
+	names, types, labels, setLabels := make([]string, n), make([]string, n), make([]string, n), make([]bool, n)
+	for i, h := range hosts {
+		lb, err := labelsJSON(h.Labels)
+		if err != nil {
+			return nil, err
+		}
+		names[i], types[i], labels[i], setLabels[i] = h.Name, h.Type, lb, h.Labels != nil
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO hosts (name, type, labels, created_at)
+		SELECT name, CASE WHEN typ = '' THEN 'cluster' ELSE typ END, CAST(lb AS JSONB), $4
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(name, typ, lb)
+		ON CONFLICT DO NOTHING`, names, types, labels, now); err != nil {
+		return nil, fmt.Errorf("insert hosts: %w", err)
+	}
+	rows, err := Collect(ctx, q, `UPDATE hosts h SET type = CASE WHEN u.typ = '' THEN h.type ELSE u.typ END,
+			labels = CASE WHEN u.set THEN CAST(u.lb AS JSONB) ELSE h.labels END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) AS u(name, typ, lb, set)
+		WHERE h.name = u.name RETURNING h.id, h.name`, []any{names, types, labels, setLabels}, func(r Row) (LiveReconciler, error) {
+		var x LiveReconciler
+		err := r.Scan(&x.ID, &x.Key.Host)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update hosts: %w", err)
+	}
+	for _, x := range rows {
+		out[x.Key.Host] = x.ID
+	}
+	return out, nil
+}
+
+// ReconcilerUpsert is a reconciler to create or update: live, of its type,
+// endpoint and (non-empty) source, reported at ReportAt.
+type ReconcilerUpsert struct {
+	HostID     int64
+	Name       string
+	Type       string
+	Source     string
+	EndpointID int64
+	ReportAt   time.Time
+}
+
+// ReconcilerOf names a reconciler by its host's id.
+type ReconcilerOf struct {
+	HostID int64
+	Name   string
+}
+
+// Upserted is a reconciler UpsertReconcilers created or updated: Before is
+// what it was when it existed (a concurrent writer may just have created
+// it).
+type Upserted struct {
+	ID     int64
+	Before *ReconcilerFacts
+}
+
+// UpsertReconcilers creates or updates reconcilers, in (host, name) order,
+// locking them.
+func UpsertReconcilers(ctx context.Context, q Querier, engine string, rs []ReconcilerUpsert) (map[ReconcilerOf]Upserted, error) {
+	out := make(map[ReconcilerOf]Upserted, len(rs))
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b ReconcilerUpsert) int { return cmp.Or(cmp.Compare(a.HostID, b.HostID), cmp.Compare(a.Name, b.Name)) })
+	if engine != "postgres" {
+		for _, r := range rs {
+			id, before, err := UpsertReconciler(ctx, q, r.HostID, r.Name, r.Type, r.Source, r.EndpointID, r.ReportAt)
+			if err != nil {
+				return nil, err
+			}
+			out[ReconcilerOf{r.HostID, r.Name}] = Upserted{id, before}
+		}
+		return out, nil
+	}
+	n := len(rs)
+	hids, eps := make([]int64, n), make([]int64, n)
+	names, types, sources := make([]string, n), make([]string, n), make([]string, n)
+	ats := make([]time.Time, n)
+	for i, r := range rs {
+		hids[i], names[i], types[i], sources[i], eps[i], ats[i] = r.HostID, r.Name, r.Type, r.Source, r.EndpointID, r.ReportAt
+	}
+	type row struct {
+		id, host int64
+		name     string
+		before   ReconcilerFacts
+	}
+	scanRow := func(r Row) (row, error) {
+		var x row
+		err := r.Scan(&x.id, &x.host, &x.name, &x.before.EndpointID, &x.before.Commit, &x.before.Status, &x.before.Live)
+		return x, err
+	}
+	inserted, err := Collect(ctx, q, `INSERT INTO reconcilers (host_id, name, type, source, endpoint_id, last_report_at, created_at)
+		SELECT * , at FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[]) AS u(hid, name, typ, src, ep, at)
+		ON CONFLICT DO NOTHING
+		RETURNING id, host_id, name, endpoint_id, commit_sha, status, retired_at IS NULL`, []any{hids, names, types, sources, eps, ats}, scanRow)
+	if err != nil {
+		return nil, fmt.Errorf("insert reconcilers: %w", err)
+	}
+	created := map[ReconcilerOf]bool{}
+	for _, x := range inserted {
+		created[ReconcilerOf{x.host, x.name}] = true
+		out[ReconcilerOf{x.host, x.name}] = Upserted{ID: x.id}
+	}
+	// The others existed: lock them and read what they were, then update.
+	existing, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.name, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL
+		FROM unnest($1::bigint[], $2::text[]) AS u(hid, name)
+		JOIN reconcilers r ON r.host_id = u.hid AND r.name = u.name ORDER BY r.id FOR UPDATE OF r`, []any{hids, names}, scanRow)
+	if err != nil {
+		return nil, fmt.Errorf("lock reconcilers: %w", err)
+	}
+	var ids []int64
+	var upd []int
+	index := map[ReconcilerOf]int{}
+	for i, r := range rs {
+		index[ReconcilerOf{r.HostID, r.Name}] = i
+	}
+	for _, x := range existing {
+		k := ReconcilerOf{x.host, x.name}
+		if created[k] {
+			continue
+		}
+		before := x.before
+		out[k] = Upserted{ID: x.id, Before: &before}
+		ids = append(ids, x.id)
+		upd = append(upd, index[k])
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	utypes, usources, ueps, uats := make([]string, len(ids)), make([]string, len(ids)), make([]int64, len(ids)), make([]time.Time, len(ids))
+	for j, i := range upd {
+		utypes[j], usources[j], ueps[j], uats[j] = types[i], sources[i], eps[i], ats[i]
+	}
+	if _, err := q.Exec(ctx, `UPDATE reconcilers r SET type = u.typ, endpoint_id = u.ep, retired_at = NULL,
+			source = CASE WHEN u.src <> '' THEN u.src ELSE r.source END, last_report_at = GREATEST(r.last_report_at, u.at)
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[]) AS u(id, typ, src, ep, at)
+		WHERE r.id = u.id`, ids, utypes, usources, ueps, uats); err != nil {
+		return nil, fmt.Errorf("update reconcilers: %w", err)
+	}
+	return out, nil
+}
+
+// TouchReconcilers records reports that repeat the reconcilers' state: they
+// are live and reported at reportAt.
+func TouchReconcilers(ctx context.Context, q Querier, engine string, ids []int64, reportAt time.Time) error {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	if engine != "postgres" {
+		for _, id := range ids {
+			if err := TouchReconciler(ctx, q, id, reportAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = NULL, last_report_at = GREATEST(last_report_at, $2)
+		WHERE id = ANY($1::bigint[])`, ids, reportAt)
+	return err
 }

@@ -235,29 +235,77 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	// Write the differences, in key order.
 	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
 	touched := map[int64]bool{}
+	var gone []assignmentKey
+	var put []assignmentState
 	for _, k := range keys {
 		o, hadOld := old[k]
 		n, hasNew := fresh[k]
 		switch {
 		case hadOld && !hasNew:
-			if _, err := q.Exec(ctx, `DELETE FROM reconciler_assignments WHERE reconciler_id = $1 AND target_id = $2 AND assignment_id = $3`,
-				k.reconciler, k.target, k.assignment); err != nil {
-				return fmt.Errorf("delete reconciler assignment: %w", err)
-			}
+			gone = append(gone, k)
 		case hasNew && (!hadOld || !sameAssignmentState(o, n)):
-			if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-				ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
-					status_since = excluded.status_since, last_changed = excluded.last_changed,
-					first_failure_at = excluded.first_failure_at, live = excluded.live`,
-				k.reconciler, k.target, k.assignment, n.status, n.since, n.last, n.firstFailure, n.live); err != nil {
-				return fmt.Errorf("write reconciler assignment: %w", err)
-			}
+			put = append(put, n)
 		default:
 			continue
 		}
 		touched[k.assignment] = true
 	}
-	return refreshOutcomes(ctx, q, slices.Sorted(maps.Keys(touched)))
+	if err := writeAssignmentStates(ctx, q, engine, gone, put); err != nil {
+		return err
+	}
+	return refreshOutcomes(ctx, q, engine, slices.Sorted(maps.Keys(touched)))
+}
+
+// writeAssignmentStates deletes and upserts reconciler_assignments rows:
+// a statement each on PostgreSQL, a statement a row on SQLite.
+func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone []assignmentKey, put []assignmentState) error {
+	if engine != "postgres" {
+		for _, k := range gone {
+			if _, err := q.Exec(ctx, `DELETE FROM reconciler_assignments WHERE reconciler_id = $1 AND target_id = $2 AND assignment_id = $3`,
+				k.reconciler, k.target, k.assignment); err != nil {
+				return fmt.Errorf("delete reconciler assignment: %w", err)
+			}
+		}
+		for _, n := range put {
+			if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
+					status_since = excluded.status_since, last_changed = excluded.last_changed,
+					first_failure_at = excluded.first_failure_at, live = excluded.live`,
+				n.key.reconciler, n.key.target, n.key.assignment, n.status, n.since, n.last, n.firstFailure, n.live); err != nil {
+				return fmt.Errorf("write reconciler assignment: %w", err)
+			}
+		}
+		return nil
+	}
+	if len(gone) > 0 {
+		rids, tids, aids := make([]int64, len(gone)), make([]int64, len(gone)), make([]int64, len(gone))
+		for i, k := range gone {
+			rids[i], tids[i], aids[i] = k.reconciler, k.target, k.assignment
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM reconciler_assignments ra USING unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(rid, tid, aid)
+			WHERE ra.reconciler_id = u.rid AND ra.target_id = u.tid AND ra.assignment_id = u.aid`, rids, tids, aids); err != nil {
+			return fmt.Errorf("delete reconciler assignments: %w", err)
+		}
+	}
+	if len(put) > 0 {
+		n := len(put)
+		rids, tids, aids := make([]int64, n), make([]int64, n), make([]int64, n)
+		statuses, lives := make([]string, n), make([]bool, n)
+		sinces, lasts, fails := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		for i, p := range put {
+			rids[i], tids[i], aids[i], statuses[i], sinces[i], lasts[i], fails[i], lives[i] =
+				p.key.reconciler, p.key.target, p.key.assignment, p.status, p.since, p.last, p.firstFailure, p.live
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
+			ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
+				status_since = excluded.status_since, last_changed = excluded.last_changed,
+				first_failure_at = excluded.first_failure_at, live = excluded.live`,
+			rids, tids, aids, statuses, sinces, lasts, fails, lives); err != nil {
+			return fmt.Errorf("write reconciler assignments: %w", err)
+		}
+	}
+	return nil
 }
 
 // prefixed puts prefix before each of a list of columns.
@@ -270,23 +318,31 @@ func prefixed(prefix, cols string) string {
 }
 
 // refreshOutcomes recomputes assignment_outcomes rows from
-// reconciler_assignments. Each row is locked first, so that a concurrent
-// writer's recomputation (a new statement, a new snapshot) sees this one's
-// rows once it commits.
-func refreshOutcomes(ctx context.Context, q Querier, ids []int64) error {
-	for _, id := range ids {
-		if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES ($1) ON CONFLICT (assignment_id) DO NOTHING`, id); err != nil {
-			return fmt.Errorf("lock assignment outcome: %w", err)
+// reconciler_assignments. The rows are locked first, in id order, so that
+// a concurrent writer's recomputation (a new statement, a new snapshot)
+// sees this one's rows once it commits.
+func refreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
+	for chunk := range slices.Chunk(ids, 1000) {
+		var a Args
+		values := make([]string, len(chunk))
+		for i, id := range chunk {
+			values[i] = "(" + a.Bind(id) + ")"
 		}
-		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET success = success WHERE assignment_id = $1`, id); err != nil {
-			return fmt.Errorf("lock assignment outcome: %w", err)
+		if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES `+strings.Join(values, ", ")+` ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
+			return fmt.Errorf("lock assignment outcomes: %w", err)
 		}
-		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("$1")+` WHERE assignment_id = $1`, id); err != nil {
-			return fmt.Errorf("refresh assignment outcome: %w", err)
+		in := strings.Join(values, ", ")
+		if engine == "postgres" {
+			if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id IN (`+in+`) ORDER BY assignment_id FOR UPDATE`, a...); err != nil {
+				return fmt.Errorf("lock assignment outcomes: %w", err)
+			}
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes WHERE assignment_id = $1
-			AND NOT EXISTS (SELECT 1 FROM reconciler_assignments WHERE assignment_id = $1)`, id); err != nil {
-			return fmt.Errorf("refresh assignment outcome: %w", err)
+		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("assignment_outcomes.assignment_id")+` WHERE assignment_id IN (`+in+`)`, a...); err != nil {
+			return fmt.Errorf("refresh assignment outcomes: %w", err)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes WHERE assignment_id IN (`+in+`)
+			AND NOT EXISTS (SELECT 1 FROM reconciler_assignments ra WHERE ra.assignment_id = assignment_outcomes.assignment_id)`, a...); err != nil {
+			return fmt.Errorf("refresh assignment outcomes: %w", err)
 		}
 	}
 	return nil
@@ -487,7 +543,7 @@ func driftSQL(cond string) string {
 
 // RefreshDrift recomputes the drift rows of reconcilers (with all their
 // targets) and of targets (with all their reconcilers).
-func RefreshDrift(ctx context.Context, q Querier, reconcilers, targets []int64) error {
+func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, targets []int64) error {
 	old := map[[2]int64]DriftRow{}
 	fresh := map[[2]int64]DriftRow{}
 	keep := func(m map[[2]int64]DriftRow) func(DriftRow) {
@@ -510,20 +566,53 @@ func RefreshDrift(ctx context.Context, q Querier, reconcilers, targets []int64) 
 	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), func(a, b [2]int64) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
+	var gone [][2]int64
+	var put []DriftRow
 	for _, k := range keys {
 		o, hadOld := old[k]
 		n, hasNew := fresh[k]
 		switch {
 		case hadOld && !hasNew:
+			gone = append(gone, k)
+		case hasNew && (!hadOld || o.Kind != n.Kind || !o.Since.Equal(n.Since)):
+			put = append(put, n)
+		}
+	}
+	if engine != "postgres" {
+		for _, k := range gone {
 			if _, err := q.Exec(ctx, `DELETE FROM drift WHERE reconciler_id = $1 AND target_id = $2`, k[0], k[1]); err != nil {
 				return fmt.Errorf("delete drift: %w", err)
 			}
-		case hasNew && (!hadOld || o.Kind != n.Kind || !o.Since.Equal(n.Since)):
+		}
+		for _, n := range put {
 			if _, err := q.Exec(ctx, `INSERT INTO drift (reconciler_id, target_id, kind, since) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (reconciler_id, target_id) DO UPDATE SET kind = excluded.kind, since = excluded.since`,
-				k[0], k[1], n.Kind, n.Since); err != nil {
+				n.ReconcilerID, n.TargetID, n.Kind, n.Since); err != nil {
 				return fmt.Errorf("write drift: %w", err)
 			}
+		}
+		return nil
+	}
+	if len(gone) > 0 {
+		rids, tids := make([]int64, len(gone)), make([]int64, len(gone))
+		for i, k := range gone {
+			rids[i], tids[i] = k[0], k[1]
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM drift d USING unnest($1::bigint[], $2::bigint[]) AS u(rid, tid)
+			WHERE d.reconciler_id = u.rid AND d.target_id = u.tid`, rids, tids); err != nil {
+			return fmt.Errorf("delete drift: %w", err)
+		}
+	}
+	if len(put) > 0 {
+		rids, tids, kinds, sinces := make([]int64, len(put)), make([]int64, len(put)), make([]string, len(put)), make([]time.Time, len(put))
+		for i, n := range put {
+			rids[i], tids[i], kinds[i], sinces[i] = n.ReconcilerID, n.TargetID, n.Kind, n.Since
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO drift (reconciler_id, target_id, kind, since)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[])
+			ON CONFLICT (reconciler_id, target_id) DO UPDATE SET kind = excluded.kind, since = excluded.since`,
+			rids, tids, kinds, sinces); err != nil {
+			return fmt.Errorf("write drift: %w", err)
 		}
 	}
 	return nil

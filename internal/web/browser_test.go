@@ -395,8 +395,11 @@ func browserNumbers(b *browser, hub string) {
 		if got[i].Target != "" {
 			target = got[i].Target
 		}
-		label := map[string]string{"success": "✓ success", "failure": "✕ failed", "in_progress": "◔ in progress", "": "∅ no hosts"}[w.Status]
-		if target != w.Target || got[i].Hosts != strconv.Itoa(w.Hosts) || got[i].Status != label || (w.Hosts > 0 && got[i].Version != w.DeployedVersion) {
+		label := map[string]string{"success": "✓ success", "failure": "✕ failed", "in_progress": "◔ in progress", "not_reported": "○ not yet reported", "": "∅ no hosts"}[w.Status]
+		if w.Status == "not_reported" {
+			w.DeployedVersion = "—" // no version at all, not an unknown one
+		}
+		if target != w.Target || got[i].Hosts != strconv.Itoa(w.Hosts) || got[i].Status != label || (w.Hosts > 0 && got[i].Version != w.DeployedVersion && !(w.DeployedVersion == "" && got[i].Version == "unknown")) {
 			b.t.Errorf("row %d: the page says %+v (target %s), the API %+v", i, got[i], target, w)
 		}
 	}

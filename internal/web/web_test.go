@@ -60,11 +60,11 @@ func smallFleet(t *testing.T, st *store.Store) {
 		}
 	}
 	for _, r := range []model.Report{
-		{Host: "dev-1", Reconciler: "api", Endpoint: ep("dev", "eu"), Commit: sha("d110"), Status: model.StatusSuccess, ObservedAt: now},
-		{Host: "dev-2", Reconciler: "api", Endpoint: ep("dev", "eu"), Commit: sha("d110"), Status: model.StatusSuccess, ObservedAt: now},
-		{Host: "prod-1", Reconciler: "api", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusSuccess, ObservedAt: now},
-		{Host: "prod-2", Reconciler: "api", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusSuccess, ObservedAt: now},
-		{Host: "prod-3", Reconciler: "api", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusFailure, Message: "=cmd|' /C calc'!A0", ObservedAt: now},
+		{Host: "dev-1", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep("dev", "eu"), Commit: sha("d110"), Status: model.StatusSuccess, ObservedAt: now},
+		{Host: "dev-2", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep("dev", "eu"), Commit: sha("d110"), Status: model.StatusSuccess, ObservedAt: now},
+		{Host: "prod-1", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusSuccess, ObservedAt: now},
+		{Host: "prod-2", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusSuccess, ObservedAt: now},
+		{Host: "prod-3", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep("prod", "eu"), Commit: sha("e100"), Status: model.StatusFailure, Message: "=cmd|' /C calc'!A0", ObservedAt: now},
 	} {
 		if _, err := ing.ApplyReport(ctx, r); err != nil {
 			t.Fatal(err)
