@@ -88,7 +88,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	var late []int     // reports older than what is stored: history only
 	var touch []int64  // known reconcilers only reporting again
 	var sightings []sighting
-	ensure := map[model.ReconcilerKey]int{} // reconcilers to create or update: the last report giving them
+	ensure := map[model.ReconcilerKey]int{}   // reconcilers to create or update: the last report giving them
 	changed := map[model.ReconcilerKey]bool{} // reconcilers whose state changes, not just their last-report time
 	lateKeys := map[model.ReconcilerKey]bool{}
 	round := map[model.ReconcilerKey]int{}

@@ -279,7 +279,9 @@ type Upserted struct {
 func UpsertReconcilers(ctx context.Context, q Querier, engine string, rs []ReconcilerUpsert) (map[ReconcilerOf]Upserted, error) {
 	out := make(map[ReconcilerOf]Upserted, len(rs))
 	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b ReconcilerUpsert) int { return cmp.Or(cmp.Compare(a.HostID, b.HostID), cmp.Compare(a.Name, b.Name)) })
+	slices.SortFunc(rs, func(a, b ReconcilerUpsert) int {
+		return cmp.Or(cmp.Compare(a.HostID, b.HostID), cmp.Compare(a.Name, b.Name))
+	})
 	if engine != "postgres" {
 		for _, r := range rs {
 			id, before, err := UpsertReconciler(ctx, q, r.HostID, r.Name, r.Type, r.Source, r.EndpointID, r.ReportAt)
