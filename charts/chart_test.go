@@ -260,7 +260,7 @@ func TestControllerRBAC(t *testing.T) {
 		return false
 	}
 	rules := crs[0].Rules
-	for _, res := range []string{"deploymentdescriptors", "reconcilers", "azureresourcegraphs"} {
+	for _, res := range []string{"deploymentdescriptors", "reconcilers", "azureresourcegraphs", "deployments"} {
 		if !has(rules, "hub.kalypso.io", res, "get", "list", "watch", "update") {
 			t.Errorf("controller ClusterRole lacks get/list/watch/update on %s", res)
 		}
@@ -413,7 +413,7 @@ func TestDeployments(t *testing.T) {
 }
 
 func TestCRDs(t *testing.T) {
-	want := []string{"AzureResourceGraph", "DeploymentDescriptor", "Reconciler"}
+	want := []string{"AzureResourceGraph", "Deployment", "DeploymentDescriptor", "Reconciler"}
 	kinds := func(objs []object) []string {
 		var ks []string
 		for _, crd := range find(objs, "CustomResourceDefinition", nil) {
