@@ -16,6 +16,7 @@ import (
 	"time"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
+	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
@@ -23,7 +24,7 @@ import (
 const DefaultInterval = 5 * time.Minute
 
 // SourcePrefix starts the source name of every reconciler a poller reports.
-const SourcePrefix = "azure-resource-graph/"
+const SourcePrefix = ingest.AzureResourceGraphSource
 
 // Config is what a poller needs of an AzureResourceGraph.
 type Config struct {

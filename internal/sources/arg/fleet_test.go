@@ -267,6 +267,13 @@ func (c *credentials) of(key string) *countingCredential {
 	return c.creds[key]
 }
 
+// replace gives key a new credential (a rotated Secret).
+func (c *credentials) replace(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.creds[key] = &countingCredential{}
+}
+
 func (c *credentials) Credential(_ context.Context, cfg arg.Config) (azcore.TokenCredential, error) {
 	return c.of(cfg.Key()), nil
 }
