@@ -26,6 +26,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/sources/arg"
+	"github.com/tidemark-dev/tidemark/internal/sources/arg/fluxconfig"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
@@ -404,7 +405,7 @@ func TestPollFleet(t *testing.T) {
 		if res.Rows != n+4 || res.Skipped != 4 || res.Reconcilers != n+2 || res.Created != n+2 || res.Changed != n+2 || res.Throttled != 1 {
 			t.Errorf("first poll: %+v", res)
 		}
-		for _, reason := range []string{arg.SkipNotObject, arg.SkipID, arg.SkipNoProperties, arg.SkipSource} {
+		for _, reason := range []string{fluxconfig.SkipNotObject, fluxconfig.SkipID, fluxconfig.SkipNoProperties, fluxconfig.SkipSource} {
 			if res.SkippedReasons[reason] != 1 {
 				t.Errorf("skipped reasons %v: want one %s", res.SkippedReasons, reason)
 			}

@@ -21,6 +21,7 @@ import (
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/sources/arg/fluxconfig"
 )
 
 // Query selects every Flux configuration the credential can read in the
@@ -236,10 +237,10 @@ func (p *Poller) poll(ctx context.Context, res *Result) error {
 	hosts := map[string]string{} // host name -> cluster id
 	rowKeys := make(map[string][]model.ReconcilerKey, len(p.rowKeys))
 	for _, raw := range rows {
-		m, err := mapRow(raw, source)
+		m, err := fluxconfig.Map(raw, source)
 		if err == nil {
 			if id, ok := hosts[m.Cluster.Name]; ok && id != m.Cluster.ID {
-				err = skip(SkipDuplicateHost, "clusters %s and %s are both named %s: the hub names hosts by cluster name; the second is skipped", id, m.Cluster.ID, m.Cluster.Name)
+				err = &fluxconfig.SkipError{Reason: fluxconfig.SkipDuplicateHost, Detail: fmt.Sprintf("clusters %s and %s are both named %s: the hub names hosts by cluster name; the second is skipped", id, m.Cluster.ID, m.Cluster.Name)}
 			} else {
 				hosts[m.Cluster.Name] = m.Cluster.ID
 			}
@@ -282,8 +283,8 @@ func (p *Poller) poll(ctx context.Context, res *Result) error {
 }
 
 func (p *Poller) skipped(res *Result, err error) {
-	reason, detail := SkipNotObject, err.Error()
-	var se *SkipError
+	reason, detail := fluxconfig.SkipNotObject, err.Error()
+	var se *fluxconfig.SkipError
 	if errors.As(err, &se) {
 		reason, detail = se.Reason, se.Detail
 	}
@@ -293,7 +294,7 @@ func (p *Poller) skipped(res *Result, err error) {
 	}
 	res.SkippedReasons[reason]++
 	if len(res.SkippedExamples) < maxExamples {
-		res.SkippedExamples = append(res.SkippedExamples, trim(detail))
+		res.SkippedExamples = append(res.SkippedExamples, shorten(detail))
 	}
 	p.log.Debug("Azure Resource Graph row skipped", "reason", reason, "detail", detail)
 }
@@ -335,6 +336,15 @@ func (p *Poller) apply(ctx context.Context, reports []model.Report, res *Result)
 		}
 	}
 	return nil
+}
+
+// shorten cuts a detail quoted in a status message.
+func shorten(s string) string {
+	const max = 300
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "..."
 }
 
 // fingerprint hashes everything a report says.

@@ -1,4 +1,8 @@
-package arg
+// Package fluxconfig reads the Flux configurations of Azure Arc-enabled
+// Kubernetes and AKS clusters, as Azure Resource Graph returns them, into
+// reconciler reports: one per Kustomization of a configuration. It
+// validates every field and never panics, whatever a row holds.
+package fluxconfig
 
 import (
 	"encoding/json"
@@ -126,8 +130,8 @@ func skip(reason, format string, args ...any) *SkipError {
 	return &SkipError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// cluster is the Azure resource a Flux configuration belongs to.
-type cluster struct {
+// Cluster is the Azure resource a Flux configuration belongs to.
+type Cluster struct {
 	ID                          string // the cluster's resource id, lower-cased
 	Subscription, ResourceGroup string
 	Type                        string // e.g. microsoft.kubernetes/connectedclusters
@@ -139,24 +143,24 @@ const configProvider = "/providers/microsoft.kubernetesconfiguration/fluxconfigu
 // parseClusterID reads the cluster from a Flux configuration's resource id:
 // /subscriptions/S/resourceGroups/G/providers/NS/TYPE/CLUSTER/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/NAME.
 // Resource ids are case-insensitive: the cluster id is lower-cased.
-func parseClusterID(id string) (cluster, error) {
+func parseClusterID(id string) (Cluster, error) {
 	low := strings.ToLower(strings.TrimSpace(id))
 	i := strings.LastIndex(low, configProvider)
 	if i < 0 || strings.ContainsAny(low, " \t\r\n") {
-		return cluster{}, fmt.Errorf("%q is not the resource id of a Flux configuration", trim(id))
+		return Cluster{}, fmt.Errorf("%q is not the resource id of a Flux configuration", trim(id))
 	}
 	clusterID := low[:i]
 	parts := strings.Split(strings.TrimPrefix(clusterID, "/"), "/")
 	// subscriptions S resourcegroups G providers NS TYPE NAME
 	if len(parts) != 8 || parts[0] != "subscriptions" || parts[2] != "resourcegroups" || parts[4] != "providers" {
-		return cluster{}, fmt.Errorf("%q does not name a cluster as /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>", trim(id))
+		return Cluster{}, fmt.Errorf("%q does not name a cluster as /subscriptions/<id>/resourceGroups/<group>/providers/<namespace>/<type>/<name>", trim(id))
 	}
 	for _, p := range parts {
 		if p == "" {
-			return cluster{}, fmt.Errorf("%q has an empty segment", trim(id))
+			return Cluster{}, fmt.Errorf("%q has an empty segment", trim(id))
 		}
 	}
-	return cluster{ID: clusterID, Subscription: parts[1], ResourceGroup: parts[3], Type: parts[5] + "/" + parts[6], Name: parts[7]}, nil
+	return Cluster{ID: clusterID, Subscription: parts[1], ResourceGroup: parts[3], Type: parts[5] + "/" + parts[6], Name: parts[7]}, nil
 }
 
 // trim shortens a value quoted in an error message.
@@ -168,25 +172,25 @@ func trim(s string) string {
 	return s[:max] + "..."
 }
 
-// mapped is what one row became.
-type mapped struct {
+// Mapped is what one row became.
+type Mapped struct {
 	// ID is the configuration's resource id, lower-cased; empty when the
 	// row has none that parses.
 	ID      string
-	Cluster cluster
+	Cluster Cluster
 	Reports []model.Report
 }
 
-// mapRow turns one Resource Graph row into reports, one per Kustomization
+// Map turns one Resource Graph row into reports, one per Kustomization
 // of the configuration, or says why the row cannot be used. A
 // configuration without a synced commit yet registers its reconcilers.
 // It never panics, whatever the row holds.
-func mapRow(raw []byte, source string) (mapped, error) {
+func Map(raw []byte, source string) (Mapped, error) {
 	var row fluxConfiguration
 	if err := json.Unmarshal(raw, &row); err != nil {
-		return mapped{}, skip(SkipNotObject, "the row is not a Flux configuration object: %v", err)
+		return Mapped{}, skip(SkipNotObject, "the row is not a Flux configuration object: %v", err)
 	}
-	m := mapped{}
+	m := Mapped{}
 	c, reports, err := row.reports(source)
 	if err == nil || c.ID != "" {
 		m.ID = strings.ToLower(strings.TrimSpace(row.ID))
@@ -195,13 +199,13 @@ func mapRow(raw []byte, source string) (mapped, error) {
 	return m, err
 }
 
-func (row *fluxConfiguration) reports(source string) (cluster, []model.Report, error) {
+func (row *fluxConfiguration) reports(source string) (Cluster, []model.Report, error) {
 	if !cleanText(row.ID) || !cleanText(row.Name) {
-		return cluster{}, nil, skip(SkipText, "the id or name holds invalid UTF-8 or control characters")
+		return Cluster{}, nil, skip(SkipText, "the id or name holds invalid UTF-8 or control characters")
 	}
 	c, err := parseClusterID(row.ID)
 	if err != nil {
-		return cluster{}, nil, skip(SkipID, "%v", err)
+		return Cluster{}, nil, skip(SkipID, "%v", err)
 	}
 	name := strings.TrimSpace(row.Name)
 	if name == "" {

@@ -1,4 +1,4 @@
-package arg
+package fluxconfig
 
 import (
 	"encoding/json"
@@ -38,7 +38,7 @@ const aksConfig = `{
 }`
 
 func TestMapRow(t *testing.T) {
-	m, err := mapRow([]byte(aksConfig), "azure-resource-graph/x")
+	m, err := Map([]byte(aksConfig), "azure-resource-graph/x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +74,12 @@ func TestMapRowSources(t *testing.T) {
 		return `{"id": "/subscriptions/s/resourceGroups/g/providers/Microsoft.Kubernetes/connectedClusters/c/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/f",
 			"name": "f", "properties": ` + props + `}`
 	}
-	oci, err := mapRow([]byte(row(`{"sourceKind": "OCIRepository", "ociRepository": {"url": "oci://contoso.azurecr.io/manifests", "repositoryRef": {"tag": "prod"}},
+	oci, err := Map([]byte(row(`{"sourceKind": "OCIRepository", "ociRepository": {"url": "oci://contoso.azurecr.io/manifests", "repositoryRef": {"tag": "prod"}},
 		"kustomizations": {"k": {"path": "./"}}, "sourceSyncedCommitId": "prod@sha256:`+strings.Repeat("ab", 32)+`", "complianceState": "Pending"}`)), "s")
 	if err != nil || oci.Reports[0].Endpoint.StorageType != "oci" || oci.Reports[0].Commit != strings.Repeat("ab", 32) || oci.Reports[0].Status != model.StatusInProgress {
 		t.Errorf("OCI source: %+v, %v", oci, err)
 	}
-	pending, err := mapRow([]byte(row(`{"gitRepository": {"url": "https://x/y"}, "kustomizations": {"k": {}}}`)), "s")
+	pending, err := Map([]byte(row(`{"gitRepository": {"url": "https://x/y"}, "kustomizations": {"k": {}}}`)), "s")
 	if err != nil || !pending.Reports[0].Registered() {
 		t.Errorf("configuration without a commit: %+v, %v", pending, err)
 	}
@@ -96,7 +96,7 @@ func TestMapRowSources(t *testing.T) {
 		{"array", `[1,2]`, SkipNotObject},
 		{"number id", `{"id": 7}`, SkipNotObject},
 	} {
-		_, err := mapRow([]byte(tc.row), "s")
+		_, err := Map([]byte(tc.row), "s")
 		var se *SkipError
 		if !errors.As(err, &se) || se.Reason != tc.reason {
 			t.Errorf("%s: %v, want reason %s", tc.name, err, tc.reason)
@@ -104,29 +104,16 @@ func TestMapRowSources(t *testing.T) {
 	}
 }
 
-func TestParseResetsAfter(t *testing.T) {
-	for in, want := range map[string]time.Duration{"00:00:05": 5 * time.Second, "00:01:00.5": 60500 * time.Millisecond, "3": 3 * time.Second} {
-		if got, ok := parseResetsAfter(in); !ok || got != want {
-			t.Errorf("%q: %v %v, want %v", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{"", "soon", "-1", "99:00:00", "1:2", "1e9"} {
-		if got, ok := parseResetsAfter(in); ok {
-			t.Errorf("%q parsed as %v", in, got)
-		}
-	}
-}
-
-// FuzzMapRow feeds arbitrary rows to the mapping: it never panics, and
+// FuzzMap feeds arbitrary rows to the mapping: it never panics, and
 // whatever it accepts is a valid report.
-func FuzzMapRow(f *testing.F) {
+func FuzzMap(f *testing.F) {
 	f.Add([]byte(aksConfig))
 	f.Add([]byte(`{"id": "/subscriptions/s/resourceGroups/g/providers/a/b/c/providers/Microsoft.KubernetesConfiguration/fluxConfigurations/f", "properties": {"gitRepository": {"url": "https://h/r"}, "kustomizations": {"k": null}, "statuses": [null, {"appliedBy": null}]}}`))
 	f.Add([]byte(`{"id": "/subscriptions//resourceGroups/g/providers/a/b/c/providers/microsoft.kubernetesconfiguration/fluxconfigurations/f"}`))
 	f.Add([]byte(`{"properties": {"kustomizations": {"": {"path": "../../.."}}, "sourceSyncedCommitId": "@@@", "statusUpdatedAt": "9999-99-99"}}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, err := mapRow(raw, "src")
+		m, err := Map(raw, "src")
 		if err != nil {
 			var se *SkipError
 			if !errors.As(err, &se) || se.Reason == "" {
