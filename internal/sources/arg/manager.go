@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/ingest"
 )
 
 // Origins of configurations: which way a configuration reached the hub.
@@ -200,6 +202,54 @@ func (m *Manager) run(ctx context.Context, cfg Config) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-t.C:
+		}
+	}
+}
+
+// Notify sets a function called after every poll, in addition to
+// Options.OnResult. Call it before Start.
+func (m *Manager) Notify(fn func(key string, r Result)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev := m.opts.OnResult
+	m.opts.OnResult = func(key string, r Result) {
+		if prev != nil {
+			prev(key, r)
+		}
+		fn(key, r)
+	}
+}
+
+// SyncStored polls the AzureResourceGraphs pushed through the HTTP API: it
+// reads them every interval (and at once) until ctx ends, polls the valid
+// ones and stops, retiring their reconcilers, those that were removed.
+func SyncStored(ctx context.Context, m *Manager, ing *ingest.Service, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		stored, err := ing.StoredAzureResourceGraphs(ctx)
+		if err != nil {
+			m.opts.Logger.Warn("cannot read the AzureResourceGraphs pushed through the API; retrying", "err", err)
+		} else {
+			var cfgs []Config
+			for i := range stored {
+				c, err := ConfigFrom(&stored[i])
+				if err != nil {
+					m.opts.Logger.Warn("stored AzureResourceGraph is invalid: not polled", "name", stored[i].Name, "err", err)
+					continue
+				}
+				cfgs = append(cfgs, c)
+			}
+			for _, key := range m.Replace(OriginAPI, cfgs) {
+				if _, err := ing.RetireMissing(ctx, Config{Name: key}.Source(), nil); err != nil {
+					m.opts.Logger.Warn("cannot retire the reconcilers of a removed AzureResourceGraph", "name", key, "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
 		case <-t.C:
 		}
 	}
