@@ -129,9 +129,10 @@ type object struct {
 }
 
 type policyRule struct {
-	APIGroups []string `json:"apiGroups"`
-	Resources []string `json:"resources"`
-	Verbs     []string `json:"verbs"`
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	ResourceNames []string `json:"resourceNames"`
+	Verbs         []string `json:"verbs"`
 }
 
 type securityContext struct {
@@ -145,7 +146,13 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 // render runs helm template with the given --set values and parses the output.
 func render(t *testing.T, sets ...string) []object {
 	t.Helper()
-	args := []string{"template", releaseName, filepath.Join("charts", chartDir), "--namespace", namespace}
+	return renderChart(t, chartDir, sets...)
+}
+
+// renderChart renders the chart in charts/dir.
+func renderChart(t *testing.T, dir string, sets ...string) []object {
+	t.Helper()
+	args := []string{"template", releaseName, filepath.Join("charts", dir), "--namespace", namespace}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}

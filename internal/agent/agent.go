@@ -86,7 +86,7 @@ type Agent struct {
 	out     *outbox
 
 	mu      sync.Mutex
-	objects map[objectKey]*watched           // reconciler objects
+	objects map[objectKey]*watched // reconciler objects
 	sources map[objectKey]*unstructured.Unstructured
 	deps    map[objectKey]map[objectKey]bool // source -> reconciler objects reading it
 	sent    map[string]uint64                // reconciler -> fingerprint of the last state queued

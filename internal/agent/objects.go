@@ -127,7 +127,7 @@ const maxMessage = 4 << 10
 // sourceRef reads a Flux sourceRef: kind, name and namespace (the
 // object's own by default).
 func sourceRef(obj *unstructured.Unstructured, fields ...string) (kind, ns, name string) {
-	ref, _, _ := unstructured.NestedMap(obj.Object, fields...)
+	ref, _, _ := nestedMap(obj.Object, fields...)
 	kind, _ = ref["kind"].(string)
 	name, _ = ref["name"].(string)
 	ns, _ = ref["namespace"].(string)
@@ -260,7 +260,7 @@ func helmReleaseState(obj *unstructured.Unstructured, lookup sourceLookup, st *S
 	}
 	digest, _, _ := unstructured.NestedString(obj.Object, "status", "lastAttemptedRevisionDigest")
 	if digest == "" {
-		if hist, _, _ := unstructured.NestedSlice(obj.Object, "status", "history"); len(hist) > 0 {
+		if hist, _, _ := nestedSlice(obj.Object, "status", "history"); len(hist) > 0 {
 			if h, ok := hist[0].(map[string]any); ok {
 				digest, _ = h["ociDigest"].(string)
 			}
@@ -278,10 +278,10 @@ func helmReleaseState(obj *unstructured.Unstructured, lookup sourceLookup, st *S
 // (first) source, the synced revision, and sync, health and operation
 // state.
 func applicationState(obj *unstructured.Unstructured, st *State) skipReason {
-	source, _, _ := unstructured.NestedMap(obj.Object, "spec", "source")
+	source, _, _ := nestedMap(obj.Object, "spec", "source")
 	idx := 0
 	if source == nil {
-		sources, _, _ := unstructured.NestedSlice(obj.Object, "spec", "sources")
+		sources, _, _ := nestedSlice(obj.Object, "spec", "sources")
 		for i, s := range sources {
 			m, ok := s.(map[string]any)
 			if !ok {
@@ -342,7 +342,7 @@ type cond struct{ status, message, lastTransitionTime string }
 
 // condition finds a status condition by type; nil when absent.
 func condition(obj *unstructured.Unstructured, typ string) *cond {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	conds, _, _ := nestedSlice(obj.Object, "status", "conditions")
 	for _, c := range conds {
 		m, ok := c.(map[string]any)
 		if !ok {
@@ -360,6 +360,20 @@ func condition(obj *unstructured.Unstructured, typ string) *cond {
 		}
 	}
 	return nil
+}
+
+// nestedSlice and nestedMap read a field without copying it (a copy
+// panics on values that are not JSON, and costs for nothing here).
+func nestedSlice(obj map[string]any, fields ...string) ([]any, bool, error) {
+	v, ok, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	s, isSlice := v.([]any)
+	return s, ok && isSlice, err
+}
+
+func nestedMap(obj map[string]any, fields ...string) (map[string]any, bool, error) {
+	v, ok, err := unstructured.NestedFieldNoCopy(obj, fields...)
+	m, isMap := v.(map[string]any)
+	return m, ok && isMap, err
 }
 
 func firstOf(values ...string) string {

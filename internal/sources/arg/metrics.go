@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tidemark_arg_polls_total",
 			Help: "Azure Resource Graph polls, by result (success or error)."}, []string{"resource", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tidemark_arg_poll_duration_seconds",
-			Help: "Duration of Azure Resource Graph polls, reading every page and storing what changed.",
+			Help:    "Duration of Azure Resource Graph polls, reading every page and storing what changed.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}}, res),
 		lastPoll: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tidemark_arg_last_poll_timestamp_seconds",
 			Help: "When the latest Azure Resource Graph poll ended (Unix time)."}, res),

@@ -17,4 +17,3 @@ func TestParseResetsAfter(t *testing.T) {
 		}
 	}
 }
-
