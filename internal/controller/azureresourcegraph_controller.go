@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -99,6 +101,11 @@ func (r *AzureResourceGraphReconciler) Reconcile(ctx context.Context, req ctrl.R
 		}
 	}
 	before := a.DeepCopy()
+	defer func() {
+		if perr := patchStatus(ctx, r.Client, &a, before); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write status: %w", perr))
+		}
+	}()
 	gen := a.Generation
 	a.Status.ObservedGeneration = gen
 	cfg, err := arg.ConfigFrom(&a)
@@ -106,41 +113,40 @@ func (r *AzureResourceGraphReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if r.Pollers != nil {
 			r.Pollers.Remove(key)
 		}
-		msg := fieldErrors(verr)
-		if setReady(&a.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {
-			emit(r.Recorder, &a, corev1.EventTypeWarning, ReasonInvalidSpec, actionValidate, msg)
-		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &a, before)
+		markStalled(r.Recorder, &a, &a.Status.Conditions, gen, ReasonInvalidSpec, actionValidate, fieldErrors(verr))
+		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	if r.Pollers == nil {
-		if setReady(&a.Status.Conditions, gen, metav1.ConditionTrue, ReasonAccepted, acceptedMessage) {
+		if markReady(&a.Status.Conditions, gen, ReasonAccepted, acceptedMessage) {
 			emit(r.Recorder, &a, corev1.EventTypeNormal, ReasonAccepted, actionValidate, acceptedMessage)
 		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &a, before)
+		return ctrl.Result{}, nil
 	}
 	r.Pollers.Set(arg.OriginKubernetes, cfg)
 	res, polled := r.Pollers.Result(key)
 	switch {
 	case !polled:
+		meta.RemoveStatusCondition(&a.Status.Conditions, StalledCondition)
 		setReady(&a.Status.Conditions, gen, metav1.ConditionUnknown, ReasonPolling,
 			fmt.Sprintf("polling Azure Resource Graph every %s; the first poll is under way", cfg.Interval))
 	case res.Err != nil:
 		a.Status.LastPollTime = &metav1.Time{Time: res.Started.Add(res.Duration)}
 		a.Status.LastPoll = res.Summary()
-		if setReady(&a.Status.Conditions, gen, metav1.ConditionFalse, ReasonPollFailed, res.Message()) {
-			emit(r.Recorder, &a, corev1.EventTypeWarning, ReasonPollFailed, "Poll", res.Message())
-		}
+		markRetrying(r.Recorder, &a, &a.Status.Conditions, gen, ReasonPollFailed, actionPoll, res.Message())
 	default:
 		a.Status.LastPollTime = &metav1.Time{Time: res.Started.Add(res.Duration)}
 		a.Status.LastPoll = res.Summary()
-		if setReady(&a.Status.Conditions, gen, metav1.ConditionTrue, ReasonPolled, res.Message()) && (res.Changed > 0 || res.Retired > 0) {
-			emit(r.Recorder, &a, corev1.EventTypeNormal, ReasonPolled, "Poll", res.Message())
+		if markReady(&a.Status.Conditions, gen, ReasonPolled, res.Message()) && (res.Changed > 0 || res.Retired > 0) {
+			emit(r.Recorder, &a, corev1.EventTypeNormal, ReasonPolled, actionPoll, res.Message())
 		}
 	}
-	return ctrl.Result{}, patchStatus(ctx, r.Client, &a, before)
+	return ctrl.Result{}, nil
 }
+
+// actionPoll is the event action of a poll.
+const actionPoll = "Poll"
 
 // remove stops a deleted resource's poller, retires the reconcilers it
 // reported, then lets the API server remove the resource.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,15 +52,17 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 	before := d.DeepCopy()
+	defer func() {
+		if perr := patchStatus(ctx, r.Client, &d, before); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write status: %w", perr))
+		}
+	}()
 	gen := d.Generation
 	d.Status.ObservedGeneration = gen
 	rep, err := resource.Deployment(&d)
 	if verr, ok := asValidation(err); ok {
-		msg := fieldErrors(verr)
-		if setReady(&d.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {
-			emit(r.Recorder, &d, corev1.EventTypeWarning, ReasonInvalidSpec, actionValidate, msg)
-		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &d, before)
+		markStalled(r.Recorder, &d, &d.Status.Conditions, gen, ReasonInvalidSpec, actionValidate, fieldErrors(verr))
+		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -69,27 +70,24 @@ func (r *DeploymentReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	var conflict *ingest.ConflictError
 	switch {
 	case errors.As(err, &conflict):
-		// The reconciler is unknown or ambiguous: terminal until the
-		// resource changes or the hub learns the reconciler.
-		msg := conflict.Error()
-		if setReady(&d.Status.Conditions, gen, metav1.ConditionFalse, ReasonConflict, msg) {
-			emit(r.Recorder, &d, corev1.EventTypeWarning, ReasonConflict, actionStore, msg)
-		}
-		return ctrl.Result{RequeueAfter: unknownReconcilerRetry}, patchStatus(ctx, r.Client, &d, before)
+		// The reconciler is unknown or its name ambiguous: stalled until
+		// the resource changes, tried again now and then in case the hub
+		// learns the reconciler.
+		markStalled(r.Recorder, &d, &d.Status.Conditions, gen, ReasonConflict, actionStore, conflict.Error())
+		return ctrl.Result{RequeueAfter: unknownReconcilerRetry}, nil
 	case err != nil:
-		msg := "storing the report failed, retrying with backoff: " + err.Error()
-		if setReady(&d.Status.Conditions, gen, metav1.ConditionFalse, ReasonStoreUnavailable, msg) {
-			emit(r.Recorder, &d, corev1.EventTypeWarning, ReasonStoreUnavailable, actionStore, msg)
+		if verr, ok := asValidation(err); ok {
+			markStalled(r.Recorder, &d, &d.Status.Conditions, gen, ReasonInvalidSpec, actionValidate, fieldErrors(verr))
+			return ctrl.Result{}, nil
 		}
-		if perr := patchStatus(ctx, r.Client, &d, before); perr != nil {
-			ctrl.LoggerFrom(ctx).Error(perr, "cannot report the store failure on the deployment")
-		}
+		markRetrying(r.Recorder, &d, &d.Status.Conditions, gen, ReasonStoreUnavailable, actionStore,
+			"storing the report failed, retrying with backoff: "+err.Error())
 		return ctrl.Result{}, fmt.Errorf("store deployment: %w", err)
 	}
 	d.Status.HostName = out[0].Host
 	msg := fmt.Sprintf("reconciler %s on host %s reports GitOps commit %s: %s", rep.Reconciler, out[0].Host, rep.Commit, rep.Status)
-	if setReady(&d.Status.Conditions, gen, metav1.ConditionTrue, ReasonStored, msg) || out[0].Changed {
+	if markReady(&d.Status.Conditions, gen, ReasonStored, msg) || out[0].Changed {
 		emit(r.Recorder, &d, corev1.EventTypeNormal, ReasonStored, actionStore, msg)
 	}
-	return ctrl.Result{}, patchStatus(ctx, r.Client, &d, before)
+	return ctrl.Result{}, nil
 }

@@ -183,7 +183,8 @@ func TestDeploymentResource(t *testing.T) {
 		t.Errorf("status.hostName %q", d.Status.HostName)
 	}
 	rows := hostTargets(t, st)
-	if len(rows) != 1 || rows[0].Host != "vm-1" || rows[0].Status != "failure" || rows[0].Message != "disk full" || rows[0].Version != "" && rows[0].Commit != shaA {
+	if len(rows) != 2 || rows[0].Host != "vm-1" || rows[0].Status != "failure" || rows[0].Message != "disk full" || rows[0].Commit != shaA ||
+		rows[1].Host != "vm-2" || rows[1].Status != "not_reported" {
 		t.Errorf("host state: %+v", rows)
 	}
 }

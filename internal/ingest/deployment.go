@@ -27,6 +27,12 @@ type DeploymentResult struct {
 func (s *Service) ApplyDeployments(ctx context.Context, ds []model.DeploymentReport) ([]DeploymentResult, error) {
 	reps := make([]model.Report, len(ds))
 	for i, d := range ds {
+		var v model.ValidationError
+		d.Reconciler = v.Name("spec.reconcilerName", d.Reconciler, true)
+		d.Host = v.Name("metadata.labels."+v1alpha1.HostLabel, d.Host, false)
+		if err := v.Err(); err != nil {
+			return nil, &InputError{Kind: "deployment", Index: i, Err: err}
+		}
 		host, err := s.deploymentHost(ctx, d)
 		if err != nil {
 			return nil, err

@@ -427,10 +427,11 @@ func TestPollFleet(t *testing.T) {
 			}
 		}
 
+		// Configurations without a commit yet count as not reported.
 		g := h.gate(t, "apps", c1)
-		if g.Total != n-want.registered || g.Succeeded != want.success || g.Failed != want.failure || g.InProgress != want.inProgress {
-			t.Errorf("gate apps at c1: total %d succeeded %d failed %d in progress %d; want %d %d %d %d",
-				g.Total, g.Succeeded, g.Failed, g.InProgress, n-want.registered, want.success, want.failure, want.inProgress)
+		if g.Total != n || g.Succeeded != want.success || g.Failed != want.failure || g.InProgress != want.inProgress || g.NotReported != want.registered {
+			t.Errorf("gate apps at c1: total %d succeeded %d failed %d in progress %d not reported %d; want %d %d %d %d %d",
+				g.Total, g.Succeeded, g.Failed, g.InProgress, g.NotReported, n, want.success, want.failure, want.inProgress, want.registered)
 		}
 		// A configuration with three Kustomizations is three reconcilers,
 		// each with its own path; the host is the cluster's name,
@@ -478,10 +479,10 @@ func TestPollFleet(t *testing.T) {
 		if r := h.hostState(t, "arc-cluster-0007"); len(r) != 1 || r[0].Commit != c2 || r[0].Version != "1.0.0" {
 			t.Errorf("cluster at a new commit: %+v", r)
 		}
-		// Cluster 5 no longer counts, cluster 2 now does.
+		// Cluster 5 no longer counts, cluster 2 has reported.
 		g = h.gate(t, "apps", c1)
-		if g.Total != n-want.registered || g.Succeeded != want.success {
-			t.Errorf("gate after changes: total %d succeeded %d", g.Total, g.Succeeded)
+		if g.Total != n-1 || g.Succeeded != want.success || g.NotReported != want.registered-1 {
+			t.Errorf("gate after changes: total %d succeeded %d not reported %d", g.Total, g.Succeeded, g.NotReported)
 		}
 	})
 }

@@ -254,6 +254,17 @@ func (p *Poller) poll(ctx context.Context, res *Result) error {
 			}
 			continue
 		}
+		for i := range m.Reports {
+			if err == nil {
+				if cerr := m.Reports[i].Check(); cerr != nil {
+					err = &fluxconfig.SkipError{Reason: fluxconfig.SkipText, Detail: fmt.Sprintf("configuration %s: %v", m.ID, cerr)}
+				}
+			}
+		}
+		if err != nil {
+			p.skipped(res, err)
+			continue
+		}
 		keys := make([]model.ReconcilerKey, len(m.Reports))
 		for i, r := range m.Reports {
 			keys[i] = model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}
