@@ -85,7 +85,7 @@ type hub struct {
 
 type received struct{ reconciler, commit, status string }
 
-func newHub(t *testing.T, st *store.Store) *hub {
+func newHub(t testing.TB, st *store.Store) *hub {
 	ing := ingest.New(st, ingest.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	h := &hub{st: st, ingest: ing, reports: reports.New(st)}
 	apiHandler := api.New(st, ing, api.Options{Auth: writeOnly{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
@@ -160,7 +160,7 @@ func (h *hub) stop() {
 	}
 }
 
-func (h *hub) start(t *testing.T) {
+func (h *hub) start(t testing.TB) {
 	t.Helper()
 	var l net.Listener
 	var err error
@@ -235,7 +235,7 @@ var (
 	gvrApplication   = agent.KindApplication.GVR("v1alpha1")
 )
 
-func (c *cluster) create(t *testing.T, gvr schema.GroupVersionResource, kind, name string, spec map[string]any) {
+func (c *cluster) create(t testing.TB, gvr schema.GroupVersionResource, kind, name string, spec map[string]any) {
 	t.Helper()
 	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": gvr.GroupVersion().String(), "kind": kind,
 		"metadata": map[string]any{"name": name, "namespace": c.ns}, "spec": spec}}
@@ -244,7 +244,7 @@ func (c *cluster) create(t *testing.T, gvr schema.GroupVersionResource, kind, na
 	}
 }
 
-func (c *cluster) setStatus(t *testing.T, gvr schema.GroupVersionResource, name string, status map[string]any) {
+func (c *cluster) setStatus(t testing.TB, gvr schema.GroupVersionResource, name string, status map[string]any) {
 	t.Helper()
 	ctx := context.Background()
 	obj, err := c.dyn.Resource(gvr).Namespace(c.ns).Get(ctx, name, metav1.GetOptions{})
@@ -294,7 +294,7 @@ func agentRole(t *testing.T, admin *rest.Config, user string) {
 	}
 }
 
-func newNamespace(t *testing.T, cfg *rest.Config) string {
+func newNamespace(t testing.TB, cfg *rest.Config) string {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

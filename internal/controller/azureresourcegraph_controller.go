@@ -180,7 +180,7 @@ func SecretReader(c client.Reader) arg.SecretReader {
 		}
 		sp, err := arg.ServicePrincipalFrom(s.Data)
 		if err != nil {
-			return arg.ServicePrincipal{}, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
+			return arg.ServicePrincipal{}, fmt.Errorf("secret %s/%s: %w", namespace, name, err)
 		}
 		return sp, nil
 	}

@@ -248,7 +248,7 @@ func Setup(mgr manager.Manager, o Options) error {
 	}
 	dep := &DeploymentReconciler{Client: mgr.GetClient(), Ingest: o.Ingest, Recorder: rec}
 	if err := dep.SetupWithManager(mgr, o.controllerOptions()); err != nil {
-		return fmt.Errorf("Deployment controller: %w", err)
+		return fmt.Errorf("deployment controller: %w", err)
 	}
 
 	installed, err := fluxInstalled(mgr.GetRESTMapper())
@@ -277,7 +277,7 @@ func setupPollers(mgr manager.Manager, o Options) error {
 		return nil
 	}
 	if err := mgr.Add(o.Pollers); err != nil {
-		return fmt.Errorf("Azure Resource Graph pollers: %w", err)
+		return fmt.Errorf("azure resource graph pollers: %w", err)
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		return arg.SyncStored(ctx, o.Pollers, o.Ingest, storedEvery)

@@ -89,7 +89,7 @@ func DirSecrets(dir string) SecretReader {
 		}
 		sp, err := ServicePrincipalFrom(data)
 		if err != nil {
-			return ServicePrincipal{}, fmt.Errorf("Secret %s (folder %s): %w", name, filepath.Join(dir, name), err)
+			return ServicePrincipal{}, fmt.Errorf("secret %s (folder %s): %w", name, filepath.Join(dir, name), err)
 		}
 		return sp, nil
 	}

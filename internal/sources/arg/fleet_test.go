@@ -294,7 +294,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 // target records the assignment of version (at commit) to a target whose
 // manifests are path on the fleet's repository.
-func (h *hub) target(t *testing.T, name, version, commit string) {
+func (h *hub) target(t testing.TB, name, version, commit string) {
 	t.Helper()
 	ep, err := model.NewEndpoint("git", gitopsRepo, "main", name)
 	if err != nil {
@@ -325,7 +325,7 @@ func (h *hub) hostState(t *testing.T, host string) []reports.HostStateRow {
 	return rows
 }
 
-func newPoller(t *testing.T, h *hub, cfg arg.Config, srv *fake.Server, w *wire, creds arg.Credentials) *arg.Poller {
+func newPoller(t testing.TB, h *hub, cfg arg.Config, srv *fake.Server, w *wire, creds arg.Credentials) *arg.Poller {
 	t.Helper()
 	w.next = fake.NewServerTransport(srv)
 	p, err := arg.NewPoller(cfg, arg.Options{

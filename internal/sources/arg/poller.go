@@ -392,7 +392,7 @@ func (p *Poller) resourceGraph(ctx context.Context) (*armresourcegraph.Client, e
 	co.PerRetryPolicies = append(slices.Clip(co.PerRetryPolicies), p.throttle)
 	client, err := armresourcegraph.NewClient(cred, &co)
 	if err != nil {
-		return nil, fmt.Errorf("Azure Resource Graph client: %w", err)
+		return nil, fmt.Errorf("resource graph client: %w", err)
 	}
 	p.cred, p.client = cred, client
 	return client, nil
@@ -432,7 +432,7 @@ func (p *Poller) fetchSubscriptions(ctx context.Context, client *armresourcegrap
 		}
 		data, ok := resp.Data.([]any)
 		if !ok && resp.Data != nil {
-			return rows, fmt.Errorf("Azure Resource Graph page %d: data is %T, not an array of rows", page, resp.Data)
+			return rows, fmt.Errorf("resource graph page %d: data is %T, not an array of rows", page, resp.Data)
 		}
 		for _, d := range data {
 			b, err := json.Marshal(d)
@@ -446,7 +446,7 @@ func (p *Poller) fetchSubscriptions(ctx context.Context, client *armresourcegrap
 		}
 		token := *resp.SkipToken
 		if seen[token] || page >= maxPages {
-			return rows, fmt.Errorf("Azure Resource Graph page %d repeats an earlier $skipToken: stopped paging", page)
+			return rows, fmt.Errorf("resource graph page %d repeats an earlier $skipToken: stopped paging", page)
 		}
 		seen[token] = true
 		req.Options.SkipToken = &token
