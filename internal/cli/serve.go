@@ -14,6 +14,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/demo"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/web"
 )
 
 func newServeCmd() *cobra.Command {
@@ -22,6 +23,7 @@ func newServeCmd() *cobra.Command {
 		loadDemo                 bool
 		promotion                []string
 		staleAfter               time.Duration
+		forges                   map[string]string
 		sec                      serveSecurity
 		argFlags                 argPollFlags
 	)
@@ -84,7 +86,12 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 				runPollers(ctx, pollers, ing)
 			}
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler())
+			ui, err := web.New(reports.New(st, reportOpts...), web.Options{Auth: auth, Logger: log, Forges: forges, StaleAfter: staleAfter})
+			if err != nil {
+				return err
+			}
+			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler()
+			srv := api.NewHTTPServer(addr, web.Combine(apiHandler, ui.Handler()))
 			errc := make(chan error, 1)
 			go func() { errc <- sec.listen(srv) }()
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
@@ -108,6 +115,7 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
+	cmd.Flags().StringToStringVar(&forges, "forge", nil, "a self-hosted forge for commit links in the UI, HOST=github|gitlab|bitbucket|azure (repeatable)")
 	sec.flags(cmd)
 	argFlags.flags(cmd)
 	return cmd
