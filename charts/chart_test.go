@@ -129,9 +129,10 @@ type object struct {
 }
 
 type policyRule struct {
-	APIGroups []string `json:"apiGroups"`
-	Resources []string `json:"resources"`
-	Verbs     []string `json:"verbs"`
+	APIGroups     []string `json:"apiGroups"`
+	Resources     []string `json:"resources"`
+	ResourceNames []string `json:"resourceNames"`
+	Verbs         []string `json:"verbs"`
 }
 
 type securityContext struct {
@@ -145,7 +146,13 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 // render runs helm template with the given --set values and parses the output.
 func render(t *testing.T, sets ...string) []object {
 	t.Helper()
-	args := []string{"template", releaseName, filepath.Join("charts", chartDir), "--namespace", namespace}
+	return renderChart(t, chartDir, sets...)
+}
+
+// renderChart renders the chart in charts/dir.
+func renderChart(t *testing.T, dir string, sets ...string) []object {
+	t.Helper()
+	args := []string{"template", releaseName, filepath.Join("charts", dir), "--namespace", namespace}
 	for _, s := range sets {
 		args = append(args, "--set", s)
 	}
@@ -260,7 +267,7 @@ func TestControllerRBAC(t *testing.T) {
 		return false
 	}
 	rules := crs[0].Rules
-	for _, res := range []string{"deploymentdescriptors", "reconcilers", "azureresourcegraphs"} {
+	for _, res := range []string{"deploymentdescriptors", "reconcilers", "azureresourcegraphs", "deployments"} {
 		if !has(rules, "hub.kalypso.io", res, "get", "list", "watch", "update") {
 			t.Errorf("controller ClusterRole lacks get/list/watch/update on %s", res)
 		}
@@ -413,7 +420,7 @@ func TestDeployments(t *testing.T) {
 }
 
 func TestCRDs(t *testing.T) {
-	want := []string{"AzureResourceGraph", "DeploymentDescriptor", "Reconciler"}
+	want := []string{"AzureResourceGraph", "Deployment", "DeploymentDescriptor", "Reconciler"}
 	kinds := func(objs []object) []string {
 		var ks []string
 		for _, crd := range find(objs, "CustomResourceDefinition", nil) {

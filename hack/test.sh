@@ -16,3 +16,4 @@ export KUBEBUILDER_ASSETS
 go test -count=1 ./...
 go test -run '^$' -fuzz FuzzNormalizeRevision -fuzztime 10s ./internal/model/
 go test -run '^$' -fuzz FuzzEndpointKey -fuzztime 10s ./internal/model/
+go test -run '^$' -fuzz FuzzMap -fuzztime 10s ./internal/sources/arg/fluxconfig/

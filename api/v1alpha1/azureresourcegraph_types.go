@@ -35,8 +35,45 @@ type AzureResourceGraphStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// +optional
 	LastPollTime *metav1.Time `json:"lastPollTime,omitempty"`
+	// LastPoll sums up the latest poll.
+	// +optional
+	LastPoll *PollSummary `json:"lastPoll,omitempty"`
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PollSummary is what one poll of Azure Resource Graph found and changed.
+type PollSummary struct {
+	// Duration of the poll, such as 1.2s.
+	// +optional
+	Duration string `json:"duration,omitempty"`
+	// Rows is the number of Flux configurations read.
+	// +optional
+	Rows int64 `json:"rows"`
+	// Skipped is the number of rows that could not be used; SkippedReasons
+	// counts them by reason.
+	// +optional
+	Skipped int64 `json:"skipped"`
+	// +optional
+	SkippedReasons map[string]int64 `json:"skippedReasons,omitempty"`
+	// Reconcilers is the number of reconcilers (one per Kustomization of a
+	// configuration) the poll saw.
+	// +optional
+	Reconcilers int64 `json:"reconcilers"`
+	// Changed is the number of reconcilers whose state changed in the hub.
+	// +optional
+	Changed int64 `json:"changed"`
+	// Created and Retired count the reconcilers that appeared and vanished.
+	// +optional
+	Created int64 `json:"created"`
+	// +optional
+	Retired int64 `json:"retired"`
+	// Throttled counts the requests Resource Graph throttled (HTTP 429).
+	// +optional
+	Throttled int64 `json:"throttled"`
+	// Error is why the poll failed; empty when it succeeded.
+	// +optional
+	Error string `json:"error,omitempty"`
 }
 
 // AzureResourceGraph makes the hub poll Azure Resource Graph for deployment
@@ -47,6 +84,8 @@ type AzureResourceGraphStatus struct {
 // +kubebuilder:resource:shortName=arg
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenant`
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Reconcilers",type=integer,JSONPath=`.status.lastPoll.reconcilers`
+// +kubebuilder:printcolumn:name="Last poll",type=date,JSONPath=`.status.lastPollTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AzureResourceGraph struct {

@@ -28,6 +28,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&DeploymentDescriptor{}, &DeploymentDescriptorList{},
 		&Reconciler{}, &ReconcilerList{},
 		&AzureResourceGraph{}, &AzureResourceGraphList{},
+		&Deployment{}, &DeploymentList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -46,11 +46,11 @@ type ReconcilerSpec struct {
 	// it registers the reconciler before its first sync: its host counts
 	// for its target as not yet reported.
 	// +optional
-	Deployment *Deployment `json:"deployment,omitempty"`
+	Deployment *ReconcilerDeployment `json:"deployment,omitempty"`
 }
 
-// Deployment is the state of the commit a reconciler applies.
-type Deployment struct {
+// ReconcilerDeployment is the state of the commit a reconciler applies.
+type ReconcilerDeployment struct {
 	// GitOpsCommitID in any revision format: <sha>, main@sha1:<sha>,
 	// main/<sha>, <tag>@sha256:<digest>.
 	// +kubebuilder:validation:MinLength=1

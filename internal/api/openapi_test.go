@@ -42,6 +42,9 @@ var servedRoutes = []string{
 	"POST /api/v1/reconcilers",
 	"DELETE /api/v1/hosts/{host}/reconcilers/{name}",
 	"POST /api/v1/azureresourcegraphs",
+	"DELETE /api/v1/azureresourcegraphs/{name}",
+	"POST /api/v1/deployments",
+	"POST /api/v1/reconcilers/retire-missing",
 	"GET /api/v1/reports/environment-state",
 	"GET /api/v1/reports/host-state",
 	"GET /api/v1/reports/environment-history",
@@ -404,6 +407,31 @@ func TestOpenAPIResponses(t *testing.T) {
 		conflict["spec"].(map[string]any)["workloadVersion"].(map[string]any)["build"] = "another-build"
 		c.do("POST", "/api/v1/deploymentdescriptors", writeToken, mustJSON(conflict), 409)
 		c.do("POST", "/api/v1/azureresourcegraphs", writeToken, bytes.Repeat([]byte(" "), api.MaxBodyBytes+1), 413)
+
+		// The original's Deployment: by host label, and refused when the
+		// reconciler name is on several hosts without one.
+		deployment := func(host string) map[string]any {
+			d := map[string]any{"apiVersion": "hub.kalypso.io/v1alpha1", "kind": "Deployment", "metadata": map[string]any{"name": "d"},
+				"spec": map[string]any{"reconcilerName": "api", "gitOpsCommitId": specSHA(2), "status": "success", "statusMessage": "done"}}
+			if host != "" {
+				d["metadata"].(map[string]any)["labels"] = map[string]any{"hub.kalypso.io/host": host}
+			}
+			return d
+		}
+		c.do("POST", "/api/v1/deployments", writeToken, mustJSON(deployment("dev-2")), 200)
+		c.do("POST", "/api/v1/deployments", writeToken, mustJSON(deployment("")), 409)
+		c.do("POST", "/api/v1/deployments", writeToken, []byte(`{"kind": "Deployment", "spec": {"reconcilerName": "api", "status": "done"}}`), 422)
+
+		// A source pushes, then retires what it no longer reports.
+		agentRec := specReconciler("edge-1", "dev", "drone", specSHA(2), "success", now)
+		c.do("POST", "/api/v1/reconcilers?source=agent/edge-1", writeToken, mustJSON(agentRec), 200)
+		c.do("POST", "/api/v1/reconcilers?source=azure-resource-graph/x", writeToken, mustJSON(agentRec), 422)
+		c.do("POST", "/api/v1/reconcilers/retire-missing", writeToken, []byte(`{"source": "agent/edge-1", "present": []}`), 200)
+		c.do("POST", "/api/v1/reconcilers/retire-missing", writeToken, []byte(`{"present": []}`), 422)
+
+		// An AzureResourceGraph pushed through the API is removed.
+		c.do("DELETE", "/api/v1/azureresourcegraphs/fleet", writeToken, nil, 204)
+		c.do("DELETE", "/api/v1/azureresourcegraphs/fleet", writeToken, nil, 404)
 
 		// Retiring a reconciler, then again.
 		c.do("DELETE", "/api/v1/hosts/dev-4/reconcilers/api", writeToken, nil, 204)

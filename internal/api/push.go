@@ -174,6 +174,14 @@ func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	source, err := sourceParam(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i := range reps {
+		reps[i].Source = source
+	}
 	outs, err := s.ingest.ApplyReports(r.Context(), reps)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -80,6 +80,9 @@ func (s *Server) Handler() http.Handler {
 	write("POST /api/v1/reconcilers", s.postReconcilers)
 	write("DELETE /api/v1/hosts/{host}/reconcilers/{name}", s.deleteReconciler)
 	write("POST /api/v1/azureresourcegraphs", s.postAzureResourceGraphs)
+	write("POST /api/v1/deployments", s.postDeployments)
+	write("DELETE /api/v1/azureresourcegraphs/{name}", s.deleteAzureResourceGraph)
+	write("POST /api/v1/reconcilers/retire-missing", s.postRetireMissing)
 
 	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, h)) }
 	read("GET /api/v1/reports/environment-state", listHandler(s, s.reports.EnvironmentState))

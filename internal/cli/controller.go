@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tidemark-dev/tidemark/internal/controller"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
@@ -23,17 +24,20 @@ func newControllerCmd() *cobra.Command {
 		probeAddr, metricsAddr         string
 		concurrency, kubeAPIBurst      int
 		kubeAPIQPS                     float32
+		argFlags                       argPollFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the Kubernetes controller: hub.kalypso.io resources and Flux Kustomizations into the store",
 		Long: `Run the Kubernetes controller.
 
-It watches DeploymentDescriptors, Reconcilers and AzureResourceGraphs
-(hub.kalypso.io/v1alpha1) in every namespace, and Flux Kustomizations when
-their CRD is installed, stores what they say and sets a Ready condition on
-each resource. Deleting a Reconciler retires it in the store (a finalizer
-holds it until then).
+It watches DeploymentDescriptors, Reconcilers, Deployments and
+AzureResourceGraphs (hub.kalypso.io/v1alpha1) in every namespace, and Flux
+Kustomizations when their CRD is installed, stores what they say and sets a
+Ready condition on each resource. Deleting a Reconciler retires it in the
+store (a finalizer holds it until then). Each AzureResourceGraph, and each
+one pushed through the HTTP API, gets a poller of Azure Resource Graph
+(--arg-poll=false turns them off).
 
 The cluster comes from --kubeconfig, $KUBECONFIG, the in-cluster service
 account or ~/.kube/config, in that order. With --leader-elect, replicas
@@ -67,8 +71,14 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
 
+			ing := ingest.New(st, ingest.WithLogger(log))
+			pollers, creds, err := argFlags.manager(ing, log, ctrlmetrics.Registry)
+			if err != nil {
+				return err
+			}
 			mgr, err := controller.NewManager(cfg, controller.Options{
-				Ingest:                  ingest.New(st, ingest.WithLogger(log)),
+				Ingest:                  ing,
+				Pollers:                 pollers,
 				Store:                   st,
 				Logger:                  logger,
 				LeaderElection:          leaderElect,
@@ -79,6 +89,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			})
 			if err != nil {
 				return err
+			}
+			if creds != nil {
+				creds.Secrets = controller.SecretReader(mgr.GetAPIReader())
 			}
 			log.Info("starting controller", "version", version(), "apiServer", cfg.Host,
 				"leaderElect", leaderElect, "healthProbes", probeAddr, "metrics", metricsAddr)
@@ -100,6 +113,7 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 	f.Float32Var(&kubeAPIQPS, "kube-api-qps", controller.DefaultKubeAPIQPS, "requests per second to the Kubernetes API")
 	f.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultKubeAPIBurst, "burst of requests to the Kubernetes API")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	argFlags.flags(cmd)
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark-dev/tidemark/internal/api"
@@ -24,6 +25,7 @@ func newServeCmd() *cobra.Command {
 		staleAfter               time.Duration
 		forges                   map[string]string
 		sec                      serveSecurity
+		argFlags                 argPollFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -32,7 +34,11 @@ func newServeCmd() *cobra.Command {
 
 The store is an embedded SQLite file (tidemark.db in the working directory)
 unless --database names a PostgreSQL server (postgres://user@host/db).
-Schema migrations are applied at start.`,
+Schema migrations are applied at start.
+
+Every AzureResourceGraph pushed through the API, and each one in
+--arg-config, is polled like the resource (--arg-poll=false turns polling
+off, as API replicas in Kubernetes do: the controller polls there).`,
 		Example: `  tidemark serve --demo
   tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080`,
 		Args: cobra.NoArgs,
@@ -71,6 +77,14 @@ Schema migrations are applied at start.`,
 				}
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
+			// Their collectors join the default registry, which /metrics serves.
+			pollers, _, err := argFlags.manager(ing, log, prometheus.DefaultRegisterer)
+			if err != nil {
+				return err
+			}
+			if pollers != nil {
+				runPollers(ctx, pollers, ing)
+			}
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
 			ui, err := web.New(reports.New(st, reportOpts...), web.Options{Auth: auth, Logger: log, Forges: forges, StaleAfter: staleAfter})
 			if err != nil {
@@ -103,5 +117,6 @@ Schema migrations are applied at start.`,
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
 	cmd.Flags().StringToStringVar(&forges, "forge", nil, "a self-hosted forge for commit links in the UI, HOST=github|gitlab|bitbucket|azure (repeatable)")
 	sec.flags(cmd)
+	argFlags.flags(cmd)
 	return cmd
 }

@@ -228,7 +228,7 @@ func testInvalidInputWritesNothing(t *testing.T, e *env) {
 		}
 	}
 	badRec := &v1alpha1.Reconciler{Spec: v1alpha1.ReconcilerSpec{HostName: "h", Type: "flux", ManifestsEndpoint: "https://github.com/a/b/dev",
-		Deployment: &v1alpha1.Deployment{GitOpsCommitID: commit(1), Status: "done"}}}
+		Deployment: &v1alpha1.ReconcilerDeployment{GitOpsCommitID: commit(1), Status: "done"}}}
 	badRec.Name = "r"
 	if _, err := resource.Report(badRec); err == nil || !strings.Contains(err.Error(), "spec.deployment.status") {
 		t.Errorf("bad status: %v", err)

@@ -33,6 +33,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/sources/arg"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
@@ -62,6 +63,10 @@ const (
 type Options struct {
 	// Ingest receives everything the controllers read. Required.
 	Ingest *ingest.Service
+	// Pollers, when set, poll Azure Resource Graph for every
+	// AzureResourceGraph resource and every one pushed through the API;
+	// without them AzureResourceGraphs are only validated.
+	Pollers *arg.Manager
 	// Store is pinged by the readiness probe. Required by NewManager.
 	Store *store.Store
 	// Logger is the manager's and the controllers' logger; controller-runtime's
@@ -234,9 +239,16 @@ func Setup(mgr manager.Manager, o Options) error {
 	if err := rr.SetupWithManager(mgr, o.controllerOptions()); err != nil {
 		return fmt.Errorf("reconciler controller: %w", err)
 	}
-	ar := &AzureResourceGraphReconciler{Client: mgr.GetClient(), Recorder: rec}
+	ar := &AzureResourceGraphReconciler{Client: mgr.GetClient(), Ingest: o.Ingest, Pollers: o.Pollers, Recorder: rec}
 	if err := ar.SetupWithManager(mgr, o.controllerOptions()); err != nil {
 		return fmt.Errorf("AzureResourceGraph controller: %w", err)
+	}
+	if err := setupPollers(mgr, o); err != nil {
+		return err
+	}
+	dep := &DeploymentReconciler{Client: mgr.GetClient(), Ingest: o.Ingest, Recorder: rec}
+	if err := dep.SetupWithManager(mgr, o.controllerOptions()); err != nil {
+		return fmt.Errorf("deployment controller: %w", err)
 	}
 
 	installed, err := fluxInstalled(mgr.GetRESTMapper())
@@ -255,6 +267,21 @@ func Setup(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("kustomization controller: %w", err)
 	}
 	return nil
+}
+
+// setupPollers runs the Azure Resource Graph pollers, and the poller of
+// each AzureResourceGraph pushed through the API, in the elected replica
+// only.
+func setupPollers(mgr manager.Manager, o Options) error {
+	if o.Pollers == nil {
+		return nil
+	}
+	if err := mgr.Add(o.Pollers); err != nil {
+		return fmt.Errorf("azure resource graph pollers: %w", err)
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		return arg.SyncStored(ctx, o.Pollers, o.Ingest, storedEvery)
+	}))
 }
 
 // controllerOptions are the options every controller gets: concurrency and

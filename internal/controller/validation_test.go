@@ -174,7 +174,7 @@ func TestInvalidSpecIsReportedOnTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	accepted := h.waitARG(t, h.ns, "no-credentials", controller.ReasonAccepted)
-	if c := ready(accepted.Status.Conditions, accepted.Generation); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "sources issue") {
+	if c := ready(accepted.Status.Conditions, accepted.Generation); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "nothing is polled") {
 		t.Errorf("accepted: %s", describe(c))
 	}
 }
