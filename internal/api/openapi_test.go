@@ -182,6 +182,8 @@ type specClient struct {
 	url    string
 	router routers.Router
 	seen   map[string]bool // "METHOD path status"
+	// lastHeader is the header of the last answer.
+	lastHeader http.Header
 }
 
 func newSpecClient(t *testing.T, doc *openapi3.T, url string) *specClient {
@@ -234,6 +236,7 @@ func (c *specClient) do(method, path, token string, body []byte, want int) []byt
 	}
 	defer resp.Body.Close()
 	got, _ := io.ReadAll(resp.Body)
+	c.lastHeader = resp.Header
 	if resp.StatusCode != want {
 		c.t.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, got)
 	}
