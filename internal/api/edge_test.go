@@ -158,7 +158,9 @@ func TestHostileBytesAtTheEdge(t *testing.T) {
 		if code, body, _ := h.do("POST", "/api/v1/apply", "["+descriptorJSON+","+reconcilerJSON+"]"); code != 200 {
 			t.Fatal(code, body)
 		}
-		rows := func() int { return h.count("hosts") + h.count("reconcilers") + h.count("deployments") + h.count("targets") }
+		rows := func() int {
+			return h.count("hosts") + h.count("reconcilers") + h.count("deployments") + h.count("targets")
+		}
 		stored := rows()
 
 		for route, params := range routes {
