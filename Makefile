@@ -33,6 +33,10 @@ bench: ## Go benchmarks of ingest and reports (both stores)
 fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
 	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 30s ./internal/model/
+	$(GO) test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 30s ./internal/api/
 
 clean:
 	rm -rf bin
