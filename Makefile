@@ -37,6 +37,7 @@ fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime 30s ./internal/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 30s ./internal/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
 
 clean:
 	rm -rf bin

@@ -46,14 +46,12 @@ func (s *Service) applyDescriptor(ctx context.Context, q store.Querier, d model.
 	if err != nil {
 		return DescriptorResult{}, fmt.Errorf("ensure environment %s: %w", model.Quote(d.Environment), err)
 	}
-	ep, placed, err := store.EnsureEndpoint(ctx, q, d.Manifests, now)
+	ep, moved, err := store.EnsureEndpoint(ctx, q, d.Manifests, now)
 	if err != nil {
 		return DescriptorResult{}, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(d.Manifests.Key()), err)
 	}
-	if placed {
-		rs.branch(ep)
-	}
-	target, moved, err := store.UpsertTarget(ctx, q, wl, env, d.Target, ep, d.Labels, now)
+	rs.branch(moved)
+	target, retargeted, from, err := store.UpsertTarget(ctx, q, wl, env, d.Target, ep, d.Labels, now)
 	if err != nil {
 		return DescriptorResult{}, fmt.Errorf("ensure target %s: %w", model.Quote(d.Target), err)
 	}
@@ -73,10 +71,10 @@ func (s *Service) applyDescriptor(ctx context.Context, q store.Querier, d model.
 	if err != nil {
 		return DescriptorResult{}, err
 	}
-	if moved {
+	if retargeted {
 		// Other reconcilers count for the target now: every commit of its
 		// new endpoint.
-		rs.target(target, true, time.Time{}, "")
+		rs.moved(target, from)
 		res.Changed = true
 	}
 	return res, nil
@@ -215,10 +213,11 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // ResolveFluxRevision gives the assignments still pending on a Flux
-// Kustomization ("namespace/name") the revision it applied, and, when
-// appliedAt is not zero, that time as when they took effect. Assignments
-// recorded after appliedAt wait for a later revision: they were not part of
-// what that revision applied. It returns how many were resolved.
+// Kustomization ("namespace/name") the revision it settled on, and, when
+// appliedAt is not zero, that time (the Kustomization's) as when they took
+// effect. The caller passes only a settled revision (the Kustomization
+// applied every object of it, so the descriptors pending on it are part of
+// it). It returns how many were resolved.
 func (s *Service) ResolveFluxRevision(ctx context.Context, fluxSource, revision string, appliedAt time.Time) (int, error) {
 	sha, err := model.NormalizeRevision(revision)
 	if err != nil {
@@ -228,15 +227,12 @@ func (s *Service) ResolveFluxRevision(ctx context.Context, fluxSource, revision 
 	var n int
 	err = s.store.Tx(ctx, func(q store.Querier) error {
 		n = 0
-		rs := newResolver()
+		rs := newResolver(s.store.Engine())
 		pending, err := store.PendingAssignments(ctx, q, fluxSource)
 		if err != nil {
 			return fmt.Errorf("read pending assignments: %w", err)
 		}
 		for _, p := range pending {
-			if !appliedAt.IsZero() && p.RecordedAt.After(appliedAt) {
-				continue
-			}
 			if err := store.LockTarget(ctx, q, p.Target.ID); err != nil {
 				return fmt.Errorf("lock target: %w", err)
 			}

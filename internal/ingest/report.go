@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -40,129 +39,253 @@ func (s *Service) allUnchanged(rs []model.Report, states map[model.ReconcilerKey
 // reconcilers whose host, type and endpoint are unchanged, no older than
 // what is stored, are written together in a few statements (the batch
 // path); the rest (new reconcilers, moved endpoints, registrations, late
-// reports) go one by one, in (host, reconciler) order. Several reports of
-// one reconciler apply in order.
+// reports) are written one by one. Several reports of one reconciler apply
+// in order.
+//
+// Locks are taken table by table, each table in one order whatever the
+// batch: known reconcilers by id; then hosts, endpoints and reconcilers
+// that the batch creates or changes, by name; deployments; commits by
+// (endpoint, sha); resolutions by target (resolver.run). So concurrent
+// batches wait for each other instead of deadlocking.
 func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, res []ReportResult, now time.Time, rsv *resolver) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	engine := s.store.Engine()
 	keys := reportKeys(rs)
-	states, err := store.GetReconcilerStates(ctx, q, s.store.Engine(), keys)
+	// The targets of the reconcilers' endpoints first (shared), then the
+	// reconcilers (for update), each in id order: a descriptor's
+	// transaction on one of those targets commits first.
+	if engine == "postgres" {
+		seen, err := store.GetReconcilerStates(ctx, q, engine, keys, false)
+		if err != nil {
+			return fmt.Errorf("read reconcilers: %w", err)
+		}
+		eps := make([]int64, 0, len(seen))
+		for _, st := range seen {
+			eps = append(eps, st.Endpoint.ID)
+		}
+		if err := store.LockTargetsShared(ctx, q, engine, eps); err != nil {
+			return fmt.Errorf("lock targets: %w", err)
+		}
+	}
+	stored, err := store.GetReconcilerStates(ctx, q, engine, keys, true)
 	if err != nil {
 		return fmt.Errorf("read reconcilers: %w", err)
 	}
+
+	// Which reports change anything, and by which path. states follows
+	// each reconciler through the batch, so that a report is compared
+	// with the one before it.
+	states := maps.Clone(stored)
 	var rounds [][]store.KnownReport
 	var slow []int
-	endpoints := map[int64]store.EndpointRow{} // of the batched reconcilers
-	round := map[model.ReconcilerKey]int{}     // the next round of each reconciler
+	var sightings []sighting
+	slowKeys := map[model.ReconcilerKey]bool{}
+	round := map[model.ReconcilerKey]int{} // the next batch round of each reconciler
 	for i, r := range rs {
-		cur, known := states[keys[i]]
+		k := keys[i]
+		cur, known := states[k]
 		at := observedAt(r, now)
-		switch {
-		case round[keys[i]] < 0:
-			slow = append(slow, i) // keep its later reports in order, on the slow path too
-			continue
-		case known && s.unchanged(cur, r, now):
-			continue
-		case !known || r.Registered() || !s.sameReconciler(cur, r) || cur.Commit == "" || at.Before(cur.LastChanged) || at.Before(cur.FirstSeen):
-			slow = append(slow, i)
-			round[keys[i]] = -1
+		if known && s.unchanged(cur, r, now) {
 			continue
 		}
-		n := round[keys[i]]
-		round[keys[i]] = n + 1
-		if n == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		endpoints[cur.Endpoint.ID] = cur.Endpoint
-		rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
-			Commit: r.Commit, Status: r.Status, Message: r.Message, MessageBytes: r.MessageBytes, At: at, ReportAt: now})
 		res[i].Changed = true
-		// Later reports of this reconciler compare with this one.
-		if cur.Commit != r.Commit {
-			cur.FirstSeen = at
+		if !r.Registered() && !(known && cur.EndpointKey == r.Endpoint.Key() && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
+			sightings = append(sightings, sighting{endpoint: r.Endpoint.Key(), sha: r.Commit, at: at})
 		}
-		if cur.Commit != r.Commit || cur.Status != r.Status || cur.Message != r.Message {
-			cur.LastChanged = at
+		_, wasStored := stored[k]
+		if wasStored && !slowKeys[k] && !r.Registered() && s.sameReconciler(cur, r) && cur.Commit != "" &&
+			!at.Before(cur.LastChanged) && !at.Before(cur.FirstSeen) {
+			n := round[k]
+			round[k] = n + 1
+			if n == len(rounds) {
+				rounds = append(rounds, nil)
+			}
+			rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
+				Commit: r.Commit, Status: r.Status, Message: r.Message, MessageBytes: r.MessageBytes, At: at, ReportAt: now})
+		} else {
+			slow = append(slow, i)
+			slowKeys[k] = true
 		}
-		cur.Commit, cur.Status, cur.Message, cur.LastReportAt = r.Commit, r.Status, r.Message, now
-		states[keys[i]] = cur
+		states[k] = after(cur, known, r, at, now)
 	}
+
+	// What the slow reports create or change.
+	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, slow, now, rsv)
+	if err != nil {
+		return err
+	}
+	// What the maintained state must follow.
+	for i, r := range rs {
+		if !res[i].Changed {
+			continue
+		}
+		k := keys[i]
+		id := recs[k].id
+		if st, ok := stored[k]; ok {
+			id = st.ID
+			rsv.m.reconciler(id, store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}, true)
+			if st.Retired || st.EndpointKey != r.Endpoint.Key() {
+				rsv.m.allAssignments(id)
+			}
+		} else if before := recs[k].before; before != nil {
+			// Created meanwhile by a concurrent writer: not new after all.
+			rsv.m.reconciler(id, *before, true)
+			rsv.m.allAssignments(id)
+		} else {
+			rsv.m.reconciler(id, store.ReconcilerFacts{}, false)
+		}
+		if !r.Registered() {
+			rsv.m.deployment(id, r.Commit)
+		}
+	}
+
+	// Deployments.
 	for _, rr := range rounds {
-		fresh, err := store.WriteKnownReports(ctx, q, s.store.Engine(), rr)
-		if err != nil {
+		if err := store.WriteKnownReports(ctx, q, engine, rr); err != nil {
 			return fmt.Errorf("write reports: %w", err)
 		}
-		for _, c := range fresh {
-			rsv.commit(endpoints[c.EndpointID], c.SHA, c.Seen)
+	}
+	for _, i := range slow {
+		r := rs[i]
+		if r.Registered() {
+			continue
+		}
+		if _, err := store.UpsertDeployment(ctx, q, recs[keys[i]].id, r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
+			return &InputError{Kind: "report", Index: i, Err: fmt.Errorf("record deployment of %s: %w", r.Commit, err)}
 		}
 	}
-	// The slow path in one order, so that concurrent batches lock alike.
-	slices.SortStableFunc(slow, func(a, b int) int {
-		return cmp.Or(cmp.Compare(keys[a].Host, keys[b].Host), cmp.Compare(keys[a].Name, keys[b].Name))
-	})
-	for _, i := range slow {
-		changed, err := s.applyReport(ctx, q, rs[i], now, rsv)
-		if err != nil {
-			return &InputError{Kind: "report", Index: i, Err: err}
+
+	// Commits, each on the endpoint its report named.
+	for _, st := range stored {
+		if _, ok := endpoints[st.EndpointKey]; !ok {
+			endpoints[st.EndpointKey] = st.Endpoint
 		}
-		res[i].Changed = changed
+	}
+	byID := map[int64]store.EndpointRow{}
+	seen := make([]store.NewCommit, len(sightings))
+	for i, sg := range sightings {
+		ep := endpoints[sg.endpoint]
+		byID[ep.ID] = ep
+		seen[i] = store.NewCommit{EndpointID: ep.ID, SHA: sg.sha, Seen: sg.at}
+	}
+	fresh, err := store.RecordCommits(ctx, q, engine, seen)
+	if err != nil {
+		return fmt.Errorf("record commits: %w", err)
+	}
+	for _, c := range fresh {
+		rsv.commit(byID[c.EndpointID], c.SHA, c.Seen)
 	}
 	return nil
 }
 
-// applyReport stores one checked report inside transaction q.
-func (s *Service) applyReport(ctx context.Context, q store.Querier, r model.Report, now time.Time, rsv *resolver) (bool, error) {
-	at := observedAt(r, now)
-	cur, err := store.GetReconcilerState(ctx, q, r.Host, r.Reconciler)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNoRows) {
-		return false, fmt.Errorf("read reconciler: %w", err)
+// sighting is a report's commit, to record on the endpoint it named.
+type sighting struct {
+	endpoint string // the endpoint's key
+	sha      string
+	at       time.Time
+}
+
+// after is a reconciler's state after report r (known: it had state cur).
+func after(cur store.ReconcilerState, known bool, r model.Report, at, now time.Time) store.ReconcilerState {
+	if !known {
+		cur = store.ReconcilerState{}
 	}
-	if known && s.unchanged(cur, r, now) {
-		return false, nil
+	cur.Retired = false
+	cur.Type, cur.EndpointKey = r.ReconcilerType, r.Endpoint.Key()
+	if r.Source != "" {
+		cur.Source = r.Source
 	}
-	var ep store.EndpointRow
-	var rec int64
-	if known && s.sameReconciler(cur, r) {
-		// Its host, endpoint and type are as stored: only the report.
-		ep, rec = cur.Endpoint, cur.ID
-		if err := store.TouchReconciler(ctx, q, rec, now); err != nil {
-			return false, fmt.Errorf("update reconciler: %w", err)
+	if r.HostType != "" {
+		cur.HostType = r.HostType
+	}
+	if r.HostLabels != nil {
+		b, _ := json.Marshal(r.HostLabels)
+		cur.HostLabels = string(b)
+	}
+	cur.LastReportAt = now
+	switch {
+	case r.Registered():
+		return cur
+	case at.Before(cur.LastChanged):
+		return cur // a late report: history only
+	case cur.Commit != r.Commit || at.Before(cur.FirstSeen):
+		cur.FirstSeen = at
+	}
+	if cur.Commit != r.Commit || cur.Status != r.Status || cur.Message != r.Message {
+		cur.LastChanged = at
+	}
+	cur.Commit, cur.Status, cur.Message = r.Commit, r.Status, r.Message
+	return cur
+}
+
+// ensureReconcilers creates or updates, for the slow reports, their hosts
+// (by name), endpoints (by key) and reconcilers (by host and name), each
+// with the facts of the last report that gives them. It returns the
+// reconcilers' ids and the endpoints by key.
+func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, slow []int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]ensured, map[string]store.EndpointRow, error) {
+	type hostFacts struct {
+		typ    string
+		labels map[string]string
+	}
+	hosts := map[string]*hostFacts{}
+	eps := map[string]model.Endpoint{}
+	last := map[model.ReconcilerKey]int{} // the last slow report of each reconciler
+	for _, i := range slow {
+		r := rs[i]
+		h := hosts[r.Host]
+		if h == nil {
+			h = &hostFacts{}
+			hosts[r.Host] = h
 		}
-	} else {
-		host, err := store.EnsureHost(ctx, q, r.Host, r.HostType, r.HostLabels, now)
+		if r.HostType != "" {
+			h.typ = r.HostType
+		}
+		if r.HostLabels != nil {
+			h.labels = r.HostLabels
+		}
+		if prev, ok := eps[r.Endpoint.Key()]; !ok || prev.Joined {
+			eps[r.Endpoint.Key()] = r.Endpoint // the split form tells more
+		}
+		last[model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}] = i
+	}
+	hostIDs := map[string]int64{}
+	for _, name := range slices.Sorted(maps.Keys(hosts)) {
+		id, err := store.EnsureHost(ctx, q, name, hosts[name].typ, hosts[name].labels, now)
 		if err != nil {
-			return false, fmt.Errorf("ensure host %s: %w", model.Quote(r.Host), err)
+			return nil, nil, fmt.Errorf("ensure host %s: %w", model.Quote(name), err)
 		}
-		var placed bool
-		if ep, placed, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
-			return false, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(r.Endpoint.Key()), err)
+		hostIDs[name] = id
+	}
+	endpoints := map[string]store.EndpointRow{}
+	for _, key := range slices.Sorted(maps.Keys(eps)) {
+		ep, moved, err := store.EnsureEndpoint(ctx, q, eps[key], now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(key), err)
 		}
-		if placed {
-			rsv.branch(ep)
+		rsv.branch(moved)
+		endpoints[key] = ep
+	}
+	recs := map[model.ReconcilerKey]ensured{}
+	for _, k := range slices.SortedFunc(maps.Keys(last), func(a, b model.ReconcilerKey) int {
+		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
+	}) {
+		r := rs[last[k]]
+		id, before, err := store.UpsertReconciler(ctx, q, hostIDs[k.Host], k.Name, r.ReconcilerType, r.Source, endpoints[r.Endpoint.Key()].ID, now)
+		if err != nil {
+			return nil, nil, &InputError{Kind: "report", Index: last[k], Err: fmt.Errorf("ensure reconciler %s: %w", model.Quote(k.Name), err)}
 		}
-		if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, r.Source, ep.ID, now); err != nil {
-			return false, fmt.Errorf("ensure reconciler %s: %w", model.Quote(r.Reconciler), err)
-		}
+		recs[k] = ensured{id, before}
 	}
-	if r.Registered() {
-		return true, nil // registered before its first report: no deployment yet
-	}
-	if _, err := store.UpsertDeployment(ctx, q, rec, r.Commit, r.Status, r.Message, r.MessageBytes, at); err != nil {
-		return false, fmt.Errorf("record deployment of %s: %w", r.Commit, err)
-	}
-	if known && cur.Endpoint.ID == ep.ID && r.Commit == cur.Commit && !at.Before(cur.FirstSeen) {
-		return true, nil // the commit is recorded on this endpoint, no later than now
-	}
-	changed, err := store.RecordCommit(ctx, q, ep.ID, r.Commit, at)
-	if err != nil {
-		return false, fmt.Errorf("record commit %s: %w", r.Commit, err)
-	}
-	if changed {
-		rsv.commit(ep, r.Commit, at)
-	}
-	return true, nil
+	return recs, endpoints, nil
+}
+
+// ensured is a reconciler the slow path created or updated: before is what
+// it was, when it existed.
+type ensured struct {
+	id     int64
+	before *store.ReconcilerFacts
 }
 
 // observedAt is when the reconciler reached the reported state: the

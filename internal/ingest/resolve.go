@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -60,10 +61,13 @@ func inEffect(assignments []store.Assignment, c store.CommitSeen) int64 {
 // and does it once at the end, target by target in id order (so that
 // concurrent writers lock resolutions in one order).
 type resolver struct {
+	engine   string
 	targets  map[int64]*targetWork
 	commits  []store.NewCommit
 	commitEP map[int64]store.EndpointRow
-	branches map[store.EndpointRow]bool
+	branches map[string]bool
+	// m brings the maintained state up to date once resolutions are.
+	m *maintenance
 }
 
 // targetWork is what to resolve again for one target.
@@ -75,8 +79,9 @@ type targetWork struct {
 	scheduled bool      // its latest assignment may have changed
 }
 
-func newResolver() *resolver {
-	return &resolver{targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{}, branches: map[store.EndpointRow]bool{}}
+func newResolver(engine string) *resolver {
+	return &resolver{engine: engine, targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{},
+		branches: map[string]bool{}, m: newMaintenance()}
 }
 
 func (r *resolver) work(t store.TargetRow) *targetWork {
@@ -111,11 +116,25 @@ func (r *resolver) commit(ep store.EndpointRow, sha string, seen time.Time) {
 	r.commitEP[ep.ID] = ep
 }
 
-// branch notes that endpoints joined ep's branch: every target on it
-// resolves all its commits again.
-func (r *resolver) branch(ep store.EndpointRow) { r.branches[ep] = true }
+// branches notes that branches gained or lost endpoints: every target on
+// them resolves all its commits again.
+func (r *resolver) branch(keys []string) {
+	for _, k := range keys {
+		r.branches[k] = true
+	}
+}
 
-// run resolves what was collected.
+// moved notes a target created or moved to another endpoint (from: the one
+// it had, 0 when new): all its commits resolve again, and the maintained
+// state of both endpoints' reconcilers follows.
+func (r *resolver) moved(t store.TargetRow, from int64) {
+	r.target(t, true, time.Time{}, "")
+	r.m.target(t.ID, from != 0, from)
+	r.m.endpoint(t.EndpointID)
+}
+
+// run resolves what was collected, then brings the maintained state up to
+// date.
 func (r *resolver) run(ctx context.Context, q store.Querier) error {
 	slices.SortFunc(r.commits, func(a, b store.NewCommit) int {
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.SHA, b.SHA), a.Seen.Compare(b.Seen))
@@ -132,8 +151,8 @@ func (r *resolver) run(ctx context.Context, q store.Querier) error {
 			r.target(p.Target, false, time.Time{}, p.SHA)
 		}
 	}
-	for ep := range r.branches {
-		ts, err := store.BranchTargets(ctx, q, ep)
+	for _, b := range slices.Sorted(maps.Keys(r.branches)) {
+		ts, err := store.BranchTargets(ctx, q, b)
 		if err != nil {
 			return fmt.Errorf("find targets of a branch: %w", err)
 		}
@@ -141,30 +160,25 @@ func (r *resolver) run(ctx context.Context, q store.Querier) error {
 			r.target(t, true, time.Time{}, "")
 		}
 	}
-	ids := slices.Sorted(func(yield func(int64) bool) {
-		for id := range r.targets {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(r.targets)) {
 		w := r.targets[id]
 		if w.scheduled {
 			if err := store.RefreshScheduled(ctx, q, id); err != nil {
 				return fmt.Errorf("refresh scheduled version: %w", err)
 			}
+			r.m.target(id, false, 0)
 		}
-		if err := resolveTarget(ctx, q, w); err != nil {
+		if err := resolveTarget(ctx, q, w, r.m); err != nil {
 			return fmt.Errorf("resolve target: %w", err)
 		}
 	}
-	return nil
+	return r.m.run(ctx, q, r.engine)
 }
 
 // resolveTarget recomputes the assignment in effect at each commit a
-// target's work names, writing only the resolutions that change.
-func resolveTarget(ctx context.Context, q store.Querier, w *targetWork) error {
+// target's work names, writing only the resolutions that change (and
+// noting them for the maintained state).
+func resolveTarget(ctx context.Context, q store.Querier, w *targetWork, m *maintenance) error {
 	if !w.all && w.since.IsZero() && len(w.shas) == 0 {
 		return nil
 	}
@@ -189,12 +203,14 @@ func resolveTarget(ctx context.Context, q store.Querier, w *targetWork) error {
 	}
 	for _, c := range commits {
 		want := inEffect(assignments, c)
-		if have, ok := stored[c.SHA]; ok && have == want {
+		have, ok := stored[c.SHA]
+		if ok && have == want {
 			continue
 		}
 		if err := store.SetResolution(ctx, q, w.t.ID, c.SHA, want); err != nil {
 			return err
 		}
+		m.resolution(store.ResolutionChange{TargetID: w.t.ID, Commit: c.SHA, Old: have, New: want})
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-// Package model holds Tidemark's logical model (SPEC §1): the inputs the hub
+// Package model holds Tidemark's logical model: the inputs the hub
 // accepts, the normalization rules that make reports from different tools
 // comparable, and their validation. It has no dependencies on storage or
 // transport.

@@ -128,11 +128,10 @@ func CommitTargets(ctx context.Context, q Querier, ep EndpointRow, sha string, s
 	})
 }
 
-// BranchTargets lists the targets on a branch (or on the endpoint alone
-// when the branch is unknown), in id order.
-func BranchTargets(ctx context.Context, q Querier, ep EndpointRow) ([]TargetRow, error) {
+// BranchTargets lists the targets on a branch, in id order.
+func BranchTargets(ctx context.Context, q Querier, branchKey string) ([]TargetRow, error) {
 	return Collect(ctx, q, `SELECT t.id, t.endpoint_id, e.branch_key FROM targets t JOIN endpoints e ON e.id = t.endpoint_id
-		WHERE t.endpoint_id = $1 OR ($2 <> '' AND e.branch_key = $2) ORDER BY t.id`, []any{ep.ID, ep.BranchKey}, scanTarget)
+		WHERE e.branch_key = $1 ORDER BY t.id`, []any{branchKey}, scanTarget)
 }
 
 func scanTarget(r Row) (TargetRow, error) {

@@ -1,7 +1,4 @@
-// Package storetest is the conformance suite that every store engine must
-// pass: the same inputs through ingest give the same stored state and the
-// same answers on PostgreSQL and on SQLite.
-package storetest
+package conformance
 
 import (
 	"context"
@@ -16,13 +13,25 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-// Opener returns a new, empty, migrated store for one test.
-type Opener func(t *testing.T) *store.Store
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// Run runs the suite.
-func Run(t *testing.T, open Opener) {
+// opener returns a new, empty, migrated store for one test.
+type opener func(t *testing.T) *store.Store
+
+// TestConformance runs the suite on every engine.
+func TestConformance(t *testing.T) {
+	for _, engine := range testenv.Engines {
+		t.Run(engine, func(t *testing.T) {
+			run(t, func(t *testing.T) *store.Store { return testenv.NewStore(t, engine) })
+		})
+	}
+}
+
+// run runs the suite on one engine.
+func run(t *testing.T, open opener) {
 	tests := map[string]func(*testing.T, *env){
 		"DescriptorCreatesModel":         testDescriptorCreatesModel,
 		"DescriptorReplayChangesNothing": testDescriptorReplay,
@@ -42,6 +51,10 @@ func Run(t *testing.T, open Opener) {
 		"RollbackToEarlierVersion":       testRollback,
 		"HeartbeatMovesOnlyLastReport":   testHeartbeat,
 		"BatchEqualsOneByOne":            testBatch,
+		"OrderIndependence":              testOrderIndependence,
+		"OrderIndependenceBranches":      testOrderIndependenceBranches,
+		"RegisteredReconciler":           testRegisteredReconciler,
+		"TextRules":                      testTextRules,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -50,6 +63,7 @@ func Run(t *testing.T, open Opener) {
 			clock := &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 			e := &env{t: t, st: st, clock: clock, ing: ingest.New(st, ingest.WithClock(clock.Now)), open: open}
 			fn(t, e)
+			e.checkMaintained()
 		})
 	}
 }
@@ -67,7 +81,7 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
-	open  Opener
+	open  opener
 	t     *testing.T
 	st    *store.Store
 	clock *Clock
@@ -199,4 +213,17 @@ func (e *env) count(table string) int {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+// checkMaintained fails the test when the maintained state (what the
+// reports read) differs from its recomputation from the primary tables.
+func (e *env) checkMaintained() {
+	e.t.Helper()
+	diffs, err := store.Check(context.Background(), e.st.Read(), 10)
+	if err != nil {
+		e.t.Fatalf("check maintained state: %v", err)
+	}
+	for _, d := range diffs {
+		e.t.Errorf("maintained %s %s %s", d.Table, d.Side, d.Row)
+	}
 }
