@@ -139,14 +139,18 @@ func TestPushIsAllOrNothing(t *testing.T) {
 func TestHostileBytesAtTheEdge(t *testing.T) {
 	reportParams := []string{"workspace", "application", "environment", "workload", "target", "host", "status", "since", "until", "limit", "cursor"}
 	routes := map[string][]string{
-		"/api/v1/reports/environment-state":   reportParams,
-		"/api/v1/reports/host-state":          reportParams,
-		"/api/v1/reports/environment-history": reportParams,
-		"/api/v1/reports/dora":                reportParams,
-		"/api/v1/reports/drift":               append([]string{"staleAfter"}, reportParams...),
-		"/api/v1/reports/discrepancies":       append([]string{"order"}, reportParams...),
-		"/api/v1/environments":                {"order"},
-		"/api/v1/rollouts":                    {"target", "endpoint", "workload", "application", "workspace", "environment", "version", "commit"},
+		"/api/v1/reports/environment-state":    reportParams,
+		"/api/v1/reports/host-state":           reportParams,
+		"/api/v1/reports/environment-history":  reportParams,
+		"/api/v1/reports/dora":                 reportParams,
+		"/api/v1/reports/drift":                append([]string{"staleAfter"}, reportParams...),
+		"/api/v1/reports/discrepancies":        append([]string{"order"}, reportParams...),
+		"/api/v1/environments":                 {"order"},
+		"/api/v1/rollouts":                     {"target", "endpoint", "workload", "application", "workspace", "environment", "version", "commit"},
+		"/api/v1/search":                       {"q", "limit"},
+		"/api/v1/compare":                      append([]string{"from", "to"}, reportParams...),
+		"/api/v1/reports/environment-state-at": append([]string{"at"}, reportParams...),
+		"/api/v1/reports/host-state-at":        append([]string{"at"}, reportParams...),
 	}
 	forged := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {

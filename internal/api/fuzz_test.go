@@ -112,7 +112,8 @@ func FuzzPush(f *testing.F) {
 var queryRoutes = []string{
 	"/api/v1/reports/environment-state", "/api/v1/reports/host-state", "/api/v1/reports/environment-history",
 	"/api/v1/reports/discrepancies", "/api/v1/reports/drift", "/api/v1/reports/dora",
-	"/api/v1/rollouts", "/api/v1/environments",
+	"/api/v1/rollouts", "/api/v1/environments", "/api/v1/search", "/api/v1/compare",
+	"/api/v1/reports/environment-state-at", "/api/v1/reports/host-state-at",
 }
 
 // Any query string on any report, the gate and the environments, and any
@@ -133,6 +134,9 @@ func FuzzQuery(f *testing.F) {
 		"since=0000-01-01T00:00:00Z&until=9999-12-31T23:59:59Z",
 		"commit=0000000&target=drone",
 		"a=%zz;b",
+		"q=5ce0653&limit=3",
+		"from=dev&to=prod&workload=hello-world",
+		"at=2026-01-02T15:04:05Z&environment=dev",
 	} {
 		f.Add(uint8(i), q, "kalypso-rg-flux", "kalypso-rg-flux-hello-world")
 	}
