@@ -219,6 +219,10 @@ func TestHostileBytesAtTheEdge(t *testing.T) {
 			}
 		}
 
+		if n, live := rows(), h.count("reconcilers WHERE retired_at IS NULL"); n != stored || live != 1 {
+			t.Errorf("refused queries and retirements changed the store: %d rows (had %d), %d live reconcilers", n, stored, live)
+		}
+
 		// Bodies: bytes that are not UTF-8 and lone surrogates are refused
 		// before decoding, naming the byte; NUL in a field, naming it.
 		withHost := func(host string) string { return strings.Replace(reconcilerJSON, `"kalypso-rg-flux"`, `"`+host+`"`, 1) }

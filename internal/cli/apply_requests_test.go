@@ -114,7 +114,7 @@ func TestApplySendsKindsTogether(t *testing.T) {
 		second := filepath.Join(dir, "second.yaml")
 		os.WriteFile(second, []byte("apiVersion: v1\nkind: List\nitems:\n"+reconcilerYAML(1)+reconcilerYAML(2)+
 			"---\n"+fmt.Sprintf(descriptorYAML, "edge", "build-2", fleetSHA(2))), 0o644)
-		code, out, errOut = runCLI(t, "", "apply", "--server", url, "-f", second)
+		code, _, errOut = runCLI(t, "", "apply", "--server", url, "-f", second)
 		want := "nothing was stored; resources 1–3 failed (nothing of them was stored): Conflicts with stored state"
 		field := second + `: document 2 (DeploymentDescriptor "api-edge"): spec.workloadVersion.build: `
 		if code == 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, field) {
