@@ -361,10 +361,15 @@ const defaultRequestDocuments = 2000
 
 // planRequests groups documents into as few requests as the limits allow:
 // descriptors and reconcilers together, in their order (the hub stores
-// each request all or nothing), then AzureResourceGraphs.
+// each request all or nothing), then AzureResourceGraphs one by one (the
+// hub stores each on its own: one per request keeps "what was stored"
+// exact).
 func planRequests(docs []document, limits requestLimits) ([]applyRequest, error) {
 	var reqs []applyRequest
 	for _, path := range []string{"/api/v1/apply", "/api/v1/azureresourcegraphs"} {
+		if path == "/api/v1/azureresourcegraphs" {
+			limits.documents = 1
+		}
 		cur, size := applyRequest{path: path}, 1 // size: "[", and a "," or "]" after each
 		for _, d := range docs {
 			if applyKinds[d.kind] != path {
