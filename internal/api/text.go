@@ -157,18 +157,25 @@ func queryProblems(raw string) []ProblemField {
 // wildcards are the names of a route pattern's path wildcards.
 var wildcards = regexp.MustCompile(`\{([^{}.]+)(?:\.\.\.)?\}`)
 
+// RequestProblems checks what a request carries besides its body, after a
+// ServeMux routed it: each path value of its route and its query string
+// (see queryProblems) must be valid text. Other handlers of the hub (the
+// web UI) call it too, so that no engine sees such bytes.
+func RequestProblems(r *http.Request) []ProblemField {
+	var problems []ProblemField
+	for _, m := range wildcards.FindAllStringSubmatch(r.Pattern, -1) {
+		if p := model.TextProblem(r.PathValue(m[1])); p != "" {
+			problems = append(problems, ProblemField{Field: m[1], Problem: p})
+		}
+	}
+	return append(problems, queryProblems(r.URL.RawQuery)...)
+}
+
 // checkRequest answers 400 before h runs when the query string or a path
 // value of the matched route is not valid text.
 func checkRequest(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var problems []ProblemField
-		for _, m := range wildcards.FindAllStringSubmatch(r.Pattern, -1) {
-			if p := model.TextProblem(r.PathValue(m[1])); p != "" {
-				problems = append(problems, ProblemField{Field: m[1], Problem: p})
-			}
-		}
-		problems = append(problems, queryProblems(r.URL.RawQuery)...)
-		if len(problems) > 0 {
+		if problems := RequestProblems(r); len(problems) > 0 {
 			writeProblem(w, r, Problem{Type: problemBase + "invalid-query", Title: "Invalid query", Status: http.StatusBadRequest,
 				Detail: "Parameters must be valid UTF-8 text without NUL characters, each given once.", Errors: problems})
 			return
