@@ -34,6 +34,10 @@ fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
 	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 30s ./internal/model/
 	$(GO) test -run '^$$' -fuzz FuzzMap -fuzztime 30s ./internal/sources/arg/fluxconfig/
+	$(GO) test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 30s ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 30s ./internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
 
 clean:

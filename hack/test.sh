@@ -17,3 +17,8 @@ go test -count=1 ./...
 go test -run '^$' -fuzz FuzzNormalizeRevision -fuzztime 10s ./internal/model/
 go test -run '^$' -fuzz FuzzEndpointKey -fuzztime 10s ./internal/model/
 go test -run '^$' -fuzz FuzzMap -fuzztime 10s ./internal/sources/arg/fluxconfig/
+# The API: arbitrary push bodies and query strings on both engines.
+go test -run '^$' -fuzz '^FuzzPush$' -fuzztime 10s ./internal/api/
+go test -run '^$' -fuzz '^FuzzQuery$' -fuzztime 10s ./internal/api/
+go test -run '^$' -fuzz '^FuzzBodyText$' -fuzztime 10s ./internal/api/
+go test -run '^$' -fuzz '^FuzzQueryParams$' -fuzztime 10s ./internal/api/

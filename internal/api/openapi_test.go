@@ -38,6 +38,7 @@ var servedRoutes = []string{
 	"GET /healthz",
 	"GET /readyz",
 	"GET /api/v1/openapi.yaml",
+	"POST /api/v1/apply",
 	"POST /api/v1/deploymentdescriptors",
 	"POST /api/v1/reconcilers",
 	"DELETE /api/v1/hosts/{host}/reconcilers/{name}",
@@ -188,6 +189,8 @@ type specClient struct {
 	url    string
 	router routers.Router
 	seen   map[string]bool // "METHOD path status"
+	// lastHeader is the header of the last answer.
+	lastHeader http.Header
 }
 
 func newSpecClient(t *testing.T, doc *openapi3.T, url string) *specClient {
@@ -240,6 +243,7 @@ func (c *specClient) do(method, path, token string, body []byte, want int) []byt
 	}
 	defer resp.Body.Close()
 	got, _ := io.ReadAll(resp.Body)
+	c.lastHeader = resp.Header
 	if resp.StatusCode != want {
 		c.t.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, got)
 	}
@@ -337,6 +341,12 @@ func TestOpenAPIResponses(t *testing.T) {
 				"managedIdentity": "00000000-0000-0000-0000-000000000003"},
 		}), 200)
 
+		// Descriptors and reconcilers together, in one transaction.
+		c.do("POST", "/api/v1/apply", writeToken, mustJSON(map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{
+			specDescriptor("qa", "drone", "qa", "1.0.0", specSHA(5)),
+			specReconciler("qa-1", "qa", "drone", specSHA(5), "success", now),
+		}}), 200)
+
 		// Every report, whole and page by page.
 		for _, path := range []string{
 			"/api/v1/reports/environment-state",
@@ -406,6 +416,12 @@ func TestOpenAPIResponses(t *testing.T) {
 		conflict := specDescriptor("qa", "drone", "qa", "1.0.0", specSHA(4))
 		conflict["spec"].(map[string]any)["workloadVersion"].(map[string]any)["build"] = "another-build"
 		c.do("POST", "/api/v1/deploymentdescriptors", writeToken, mustJSON(conflict), 409)
+		c.do("POST", "/api/v1/apply", writeToken, mustJSON([]any{specReconciler("qa-2", "qa", "drone", specSHA(5), "success", now), conflict}), 409)
+		c.do("POST", "/api/v1/apply", writeToken, mustJSON([]any{map[string]any{"apiVersion": "hub.kalypso.io/v1alpha1", "kind": "AzureResourceGraph"}}), 422)
+		c.do("POST", "/api/v1/reconcilers", writeToken, []byte("[\"\xff\"]"), 400)
+		c.do("GET", "/api/v1/reports/host-state?host=a%00b", readToken, nil, 400)
+		c.do("GET", "/api/v1/reports/host-state?cursor=AA", readToken, nil, 400)
+		c.do("DELETE", "/api/v1/hosts/a%FFb/reconcilers/api", writeToken, nil, 400)
 		c.do("POST", "/api/v1/azureresourcegraphs", writeToken, bytes.Repeat([]byte(" "), api.MaxBodyBytes+1), 413)
 
 		// The original's Deployment: by host label, and refused when the

@@ -2,20 +2,26 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
+	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // A push request body is one document, a JSON array of documents, or a
-// Kubernetes list ({"kind": "...List", "items": [...]}), exactly as
-// `kubectl get -o json` prints them.
+// Kubernetes list ({"kind": "List", "items": [...]}), exactly as
+// `kubectl get -o json` prints them. A push is all or nothing: its
+// documents are stored in one transaction, or, when one is invalid or
+// conflicts with what is stored, none is.
 
 // PushResult is the answer to a push: one entry per document, in order.
 type PushResult struct {
@@ -24,6 +30,7 @@ type PushResult struct {
 
 // PushItem says what one document became.
 type PushItem struct {
+	Kind    string `json:"kind"`
 	Name    string `json:"name"`
 	Changed bool   `json:"changed"`
 	// Commit is the GitOps commit of a descriptor's assignment; empty while
@@ -33,215 +40,359 @@ type PushItem struct {
 	Pending bool `json:"pending,omitempty"`
 }
 
-type typeMeta struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
+// pushEndpoint is the route that takes each kind alone, for the hint of
+// an error naming a kind sent to the wrong route.
+var pushEndpoint = map[string]string{
+	resource.KindDeploymentDescriptor: "/api/v1/deploymentdescriptors",
+	resource.KindReconciler:           "/api/v1/reconcilers",
+	resource.KindAzureResourceGraph:   "/api/v1/azureresourcegraphs",
+	resource.KindDeployment:           "/api/v1/deployments",
 }
 
-// decodeDocuments reads the body into documents of type T, checking that
-// each is the expected kind.
-func decodeDocuments[T any](r *http.Request, kind string) ([]T, error) {
-	body, err := io.ReadAll(r.Body)
+// pushDoc is one decoded, validated document of a push.
+type pushDoc struct {
+	kind string
+	// name is metadata.name; for a Reconciler, host/reconciler.
+	name       string
+	descriptor model.Descriptor
+	report     model.Report
+	deployment model.DeploymentReport
+	arg        *v1alpha1.AzureResourceGraph
+}
+
+// pushBody is the documents of a push. list is true for an array or a
+// List: field paths in errors then start with items[i].
+type pushBody struct {
+	docs []pushDoc
+	list bool
+}
+
+// decodePush reads and validates a push body whose documents are of the
+// given kinds. With one kind, a document may leave out apiVersion and
+// kind. The error is a *badRequest when the body cannot be read as JSON,
+// else names every invalid field of every document (each an *itemError).
+func decodePush(r io.Reader, kinds ...string) (pushBody, error) {
+	body, err := io.ReadAll(r)
 	if err != nil {
-		return nil, err
+		return pushBody{}, err
+	}
+	if p := bodyTextProblem(body); p != "" {
+		return pushBody{}, &badRequest{"the request body " + p}
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, &badRequest{"the request body is empty: send a " + kind + " as JSON, an array of them, or a " + kind + "List"}
+		return pushBody{}, &badRequest{"the request body is empty: send " + strings.Join(kinds, " or ") + " documents as JSON: one, an array, or a List"}
 	}
 	var raws []json.RawMessage
+	list := true
 	if body[0] == '[' {
 		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, &badRequest{"the body is not a JSON array of documents: " + err.Error()}
+			return pushBody{}, &badRequest{"the body is not a JSON array of documents: " + jsonProblem(err)}
 		}
 	} else {
-		var list struct {
-			typeMeta
+		if body[0] != '{' {
+			return pushBody{}, &badRequest{"the body is not a JSON object or array: send " + strings.Join(kinds, " or ") + " documents as JSON: one, an array, or a List"}
+		}
+		var l struct {
+			Kind  string            `json:"kind"`
 			Items []json.RawMessage `json:"items"`
 		}
-		if err := json.Unmarshal(body, &list); err != nil {
-			return nil, &badRequest{"the body is not a JSON document: " + err.Error()}
+		if err := json.Unmarshal(body, &l); err != nil {
+			return pushBody{}, &badRequest{"the body is not a JSON document: " + jsonProblem(err)}
 		}
-		if list.Kind == kind+"List" || list.Kind == "List" {
-			raws = list.Items
+		if l.Kind == "List" || (strings.HasSuffix(l.Kind, "List") && slices.Contains(kinds, strings.TrimSuffix(l.Kind, "List"))) {
+			raws = l.Items
 		} else {
-			raws = []json.RawMessage{body}
+			raws, list = []json.RawMessage{body}, false
 		}
 	}
-	docs := make([]T, len(raws))
-	var invalid model.ValidationError
+	b := pushBody{docs: make([]pushDoc, len(raws)), list: list}
+	var errs []error
 	for i, raw := range raws {
-		var meta typeMeta
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
+		d, err := decodeDocument(raw, kinds)
+		if err != nil {
+			errs = append(errs, &itemError{index: i, name: d.name, list: list, err: err})
 		}
-		if err := resource.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
-			var ve *model.ValidationError
-			errors.As(err, &ve)
-			_ = itemErrors(&invalid, i, len(raws), ve)
-			continue
-		}
-		if err := json.Unmarshal(raw, &docs[i]); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				field := model.ValidationError{}
-				field.Add(te.Field, "must be a JSON %s, not %s", te.Type.Kind(), te.Value)
-				_ = itemErrors(&invalid, i, len(raws), &field)
-				continue
-			}
-			return nil, &badRequest{fmt.Sprintf("document %d: %v", i, err)}
-		}
+		b.docs[i] = d
 	}
-	if err := invalid.Err(); err != nil {
-		return nil, err
-	}
-	return docs, nil
+	return b, errors.Join(errs...)
 }
 
-// itemErrors adds a document's validation errors to all. In a request of
-// several documents each field is prefixed with the document's index, so
-// that the client knows which one is wrong. Other errors are returned.
-func itemErrors(all *model.ValidationError, i, of int, err error) error {
-	var ve *model.ValidationError
-	if !errors.As(err, &ve) {
-		return err
+// jsonProblem is a decoding error with the byte it happened at.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v (byte %d)", err, se.Offset)
 	}
-	for _, f := range ve.Fields {
-		if of > 1 {
-			f.Field = fmt.Sprintf("items[%d].%s", i, f.Field)
-		}
-		all.Fields = append(all.Fields, f)
-	}
-	return nil
+	return err.Error()
 }
 
-// postDescriptors stores DeploymentDescriptors. Every document is
-// validated before any is stored: one invalid document rejects the request.
-func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, resource.KindDeploymentDescriptor)
+// decodeDocument decodes and validates one document of a push. Its errors
+// are *model.ValidationError.
+func decodeDocument(raw json.RawMessage, kinds []string) (pushDoc, error) {
+	var v model.ValidationError
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '{' {
+		v.Add("", "is not a JSON object: send hub.kalypso.io/v1alpha1 resources")
+		return pushDoc{}, &v
+	}
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	if err := decodeFields(raw, &meta); err != nil {
+		return pushDoc{}, err
+	}
+	d := pushDoc{kind: meta.Kind, name: meta.Metadata.Name}
+	if d.kind == "" && len(kinds) == 1 {
+		d.kind = kinds[0]
+	}
+	if !slices.Contains(kinds, d.kind) {
+		if d.kind == "" {
+			v.Add("kind", "is required: one of %s", strings.Join(kinds, ", "))
+		} else if route, known := pushEndpoint[d.kind]; known {
+			v.Add("kind", "%s is not accepted here (expected %s): POST it to %s", model.Quote(d.kind), strings.Join(kinds, " or "), route)
+		} else {
+			v.Add("kind", "%s is not accepted here: expected %s", model.Quote(d.kind), strings.Join(kinds, " or "))
+		}
+		return d, &v
+	}
+	if err := resource.CheckTypeMeta(meta.APIVersion, d.kind, d.kind); err != nil {
+		return d, err
+	}
+	switch d.kind {
+	case resource.KindDeploymentDescriptor:
+		var r v1alpha1.DeploymentDescriptor
+		if err := decodeFields(raw, &r); err != nil {
+			return d, err
+		}
+		desc, err := resource.Descriptor(&r, resource.FluxApplied{})
+		d.descriptor = desc
+		return d, err
+	case resource.KindReconciler:
+		var r v1alpha1.Reconciler
+		if err := decodeFields(raw, &r); err != nil {
+			return d, err
+		}
+		rep, err := resource.Report(&r)
+		if err == nil {
+			d.name = rep.Host + "/" + rep.Reconciler
+		}
+		d.report = rep
+		return d, err
+	case resource.KindDeployment:
+		var r v1alpha1.Deployment
+		if err := decodeFields(raw, &r); err != nil {
+			return d, err
+		}
+		dep, err := resource.Deployment(&r)
+		d.deployment = dep
+		return d, err
+	default:
+		r := new(v1alpha1.AzureResourceGraph)
+		if err := decodeFields(raw, r); err != nil {
+			return d, err
+		}
+		d.arg = r
+		if err := resource.ValidateAzureResourceGraph(r); err != nil {
+			return d, err
+		}
+		// Its spec is stored as JSON: every string in it must be text.
+		if p := model.NameProblem(r.Name); p != "" {
+			v.Add("metadata.name", "%s", p)
+		}
+		spec, err := json.Marshal(r.Spec)
+		if err != nil {
+			return d, err
+		}
+		var x any
+		if err := json.Unmarshal(spec, &x); err != nil {
+			return d, err
+		}
+		checkJSONText(&v, "spec", x)
+		return d, v.Err()
+	}
+}
+
+// decodeFields decodes a document, turning a value of the wrong JSON type
+// into a *model.ValidationError naming the field.
+func decodeFields(raw []byte, dst any) error {
+	err := json.Unmarshal(raw, dst)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		var v model.ValidationError
+		v.Add(te.Field, "must be a JSON %s, not %s", jsonType(te.Type.Kind().String()), te.Value)
+		return &v
+	}
+	return err
+}
+
+// jsonType names a Go kind the way JSON does.
+func jsonType(kind string) string {
+	switch kind {
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	case "string":
+		return "string"
+	}
+	return "number"
+}
+
+// byDocument replaces the *ingest.InputError of a batch built from b's
+// documents with the *itemError of the document each comes from; index
+// maps an input kind ("descriptor", "report") and its index in the batch
+// to the document's index in b.
+func (b pushBody) byDocument(err error, index map[string][]int) error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs []error
+		for _, e := range joined.Unwrap() {
+			errs = append(errs, b.byDocument(e, index))
+		}
+		return errors.Join(errs...)
+	}
+	var ie *ingest.InputError
+	if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(index[ie.Kind]) {
+		i := index[ie.Kind][ie.Index]
+		return &itemError{index: i, name: b.docs[i].name, list: b.list, err: ie.Err}
+	}
+	return err
+}
+
+// applyDocuments stores the descriptors and reports of b in one ingest
+// batch: all of them, or none.
+func (s *Server) applyDocuments(ctx context.Context, b pushBody) (PushResult, error) {
+	res := PushResult{Items: make([]PushItem, len(b.docs))}
+	if len(b.docs) == 0 {
+		return res, nil
+	}
+	var batch ingest.Batch
+	index := map[string][]int{}
+	for i, d := range b.docs {
+		switch d.kind {
+		case resource.KindDeploymentDescriptor:
+			batch.Descriptors = append(batch.Descriptors, d.descriptor)
+			index["descriptor"] = append(index["descriptor"], i)
+		case resource.KindReconciler:
+			batch.Reports = append(batch.Reports, d.report)
+			index["report"] = append(index["report"], i)
+		default:
+			return res, fmt.Errorf("document %d: kind %s cannot be stored in a batch", i, d.kind)
+		}
+	}
+	out, err := s.ingest.Apply(ctx, batch)
+	if err != nil {
+		return res, b.byDocument(err, index)
+	}
+	for k, i := range index["descriptor"] {
+		o := out.Descriptors[k]
+		res.Items[i] = PushItem{Kind: b.docs[i].kind, Name: b.docs[i].name, Changed: o.Changed, Commit: o.Commit, Pending: o.Commit == ""}
+	}
+	for k, i := range index["report"] {
+		res.Items[i] = PushItem{Kind: b.docs[i].kind, Name: b.docs[i].name, Changed: out.Reports[k].Changed}
+	}
+	return res, nil
+}
+
+// push decodes a push of the given kinds and stores it in one transaction.
+func (s *Server) push(w http.ResponseWriter, r *http.Request, kinds ...string) {
+	b, err := decodePush(r.Body, kinds...)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ds := make([]model.Descriptor, len(docs))
-	var invalid model.ValidationError
-	for i := range docs {
-		d, err := resource.Descriptor(&docs[i], resource.FluxApplied{})
+	if slices.Contains(kinds, resource.KindReconciler) {
+		// ?source= names what reports these reconcilers (an agent, a
+		// poller), so that it can later retire the ones it no longer sees.
+		source, err := sourceParam(r)
 		if err != nil {
-			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
+			s.writeError(w, r, err)
+			return
 		}
-		ds[i] = d
+		for i := range b.docs {
+			b.docs[i].report.Source = source
+		}
 	}
-	if err := invalid.Err(); err != nil {
+	res, err := s.applyDocuments(r.Context(), b)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	res := PushResult{Items: make([]PushItem, 0, len(ds))}
-	for i, d := range ds {
-		out, err := s.ingest.ApplyDescriptor(r.Context(), d)
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("document %d (%s): %w", i, docs[i].Name, err))
-			return
-		}
-		res.Items = append(res.Items, PushItem{Name: docs[i].Name, Changed: out.Changed, Commit: out.Commit, Pending: out.Commit == ""})
-	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// postDescriptors stores DeploymentDescriptors.
+func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
+	s.push(w, r, resource.KindDeploymentDescriptor)
 }
 
 // postReconcilers stores Reconciler reports.
 func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.Reconciler](r, resource.KindReconciler)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	reps := make([]model.Report, len(docs))
-	var invalid model.ValidationError
-	for i := range docs {
-		rep, err := resource.Report(&docs[i])
-		if err != nil {
-			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-		}
-		reps[i] = rep
-	}
-	if err := invalid.Err(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	source, err := sourceParam(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for i := range reps {
-		reps[i].Source = source
-	}
-	outs, err := s.ingest.ApplyReports(r.Context(), reps)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	res := PushResult{Items: make([]PushItem, 0, len(reps))}
-	for i, rep := range reps {
-		res.Items = append(res.Items, PushItem{Name: rep.Host + "/" + rep.Reconciler, Changed: outs[i].Changed})
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.push(w, r, resource.KindReconciler)
+}
+
+// postApply stores DeploymentDescriptors and Reconcilers together.
+func (s *Server) postApply(w http.ResponseWriter, r *http.Request) {
+	s.push(w, r, resource.KindDeploymentDescriptor, resource.KindReconciler)
 }
 
 // deleteReconciler retires a reconciler: it stops counting as a host of its
 // target; its history stays.
 func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
-	retired, err := s.ingest.RetireReconciler(r.Context(), r.PathValue("host"), r.PathValue("name"))
+	host, name := r.PathValue("host"), r.PathValue("name")
+	var problems []ProblemField
+	for _, p := range []struct{ param, value string }{{"host", host}, {"name", name}} {
+		switch {
+		case model.NameProblem(p.value) != "":
+			problems = append(problems, ProblemField{Field: p.param, Problem: model.NameProblem(p.value)})
+		case model.NormalizeName(p.value) == "":
+			problems = append(problems, ProblemField{Field: p.param, Problem: "is empty"})
+		}
+	}
+	if len(problems) > 0 {
+		writeProblem(w, r, Problem{Type: problemBase + "invalid-query", Title: "Invalid path", Status: http.StatusBadRequest,
+			Detail: "Name a host and one of its reconcilers.", Errors: problems})
+		return
+	}
+	retired, err := s.ingest.RetireReconciler(r.Context(), host, name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if !retired {
 		writeProblem(w, r, Problem{Title: "Not found", Status: http.StatusNotFound,
-			Detail: fmt.Sprintf("host %q has no live reconciler %q", r.PathValue("host"), r.PathValue("name"))})
+			Detail: fmt.Sprintf("host %s has no live reconciler %s", model.Quote(host), model.Quote(name))})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // postAzureResourceGraphs stores Azure Resource Graph poller
-// configurations.
+// configurations. Every document is validated before any is stored.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, resource.KindAzureResourceGraph)
+	b, err := decodePush(r.Body, resource.KindAzureResourceGraph)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var invalid model.ValidationError
-	for i := range docs {
-		if err := itemErrors(&invalid, i, len(docs), resource.ValidateAzureResourceGraph(&docs[i])); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if err := invalid.Err(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	res := PushResult{Items: make([]PushItem, 0, len(docs))}
-	for _, d := range docs {
-		spec, err := json.Marshal(d.Spec)
+	res := PushResult{Items: make([]PushItem, 0, len(b.docs))}
+	for i, d := range b.docs {
+		spec, err := json.Marshal(d.arg.Spec)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.Name, spec)
+		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.arg.Name, spec)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, &itemError{index: i, name: d.name, list: b.list, err: err})
 			return
 		}
-		res.Items = append(res.Items, PushItem{Name: d.Name, Changed: changed})
+		res.Items = append(res.Items, PushItem{Kind: d.kind, Name: d.name, Changed: changed})
 	}
 	writeJSON(w, http.StatusOK, res)
 }

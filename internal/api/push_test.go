@@ -120,7 +120,10 @@ func TestPushAndReplay(t *testing.T) {
 }
 
 func TestInvalidInputIsProblemJSONAndWritesNothing(t *testing.T) {
-	st := testenv.NewStore(t, "sqlite")
+	testenv.EachStore(t, testInvalidInput)
+}
+
+func testInvalidInput(t *testing.T, st *store.Store) {
 	h := newHub(t, st)
 	bad := strings.Replace(reconcilerJSON, `"status": "success"`, `"status": "done"`, 1)
 	cases := []struct {
@@ -171,15 +174,17 @@ func TestInvalidInputIsProblemJSONAndWritesNothing(t *testing.T) {
 }
 
 func TestConflictIs409(t *testing.T) {
-	h := newHub(t, testenv.NewStore(t, "sqlite"))
-	if code, body, _ := h.do("POST", "/api/v1/deploymentdescriptors", descriptorJSON); code != 200 {
-		t.Fatal(code, body)
-	}
-	rebuilt := strings.Replace(descriptorJSON, `"build": "build-1"`, `"build": "build-2"`, 1)
-	code, body, _ := h.do("POST", "/api/v1/deploymentdescriptors", rebuilt)
-	if code != 409 || !strings.Contains(body, "spec.workloadVersion.build") {
-		t.Errorf("re-published version: %d %s", code, body)
-	}
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		h := newHub(t, st)
+		if code, body, _ := h.do("POST", "/api/v1/deploymentdescriptors", descriptorJSON); code != 200 {
+			t.Fatal(code, body)
+		}
+		rebuilt := strings.Replace(descriptorJSON, `"build": "build-1"`, `"build": "build-2"`, 1)
+		code, body, _ := h.do("POST", "/api/v1/deploymentdescriptors", rebuilt)
+		if code != 409 || !strings.Contains(body, "spec.workloadVersion.build") {
+			t.Errorf("re-published version: %d %s", code, body)
+		}
+	})
 }
 
 func TestBodyLimit(t *testing.T) {

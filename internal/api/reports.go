@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 )
 
@@ -20,19 +21,47 @@ type List[T any] struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
-// queryError is an invalid query parameter.
+// queryError is an invalid query or path parameter.
 type queryError struct{ param, problem string }
 
 func (e *queryError) Error() string { return e.param + ": " + e.problem }
 
+// nameParam reads a query parameter that names something (a workspace, a
+// host...): in its stored form (model.NormalizeName), so that "café" typed
+// precomposed or decomposed finds the same rows. Absent is "".
+func nameParam(q url.Values, param string) (string, error) {
+	v := q.Get(param)
+	if v == "" {
+		return "", nil
+	}
+	if p := model.NameProblem(v); p != "" {
+		return "", &queryError{param, p}
+	}
+	n := model.NormalizeName(v)
+	if n == "" {
+		return "", &queryError{param, "is blank: leave it out to match every " + param}
+	}
+	return n, nil
+}
+
 // parseFilter reads the filters every report takes.
 func parseFilter(q url.Values) (reports.Filter, reports.Page, error) {
-	f := reports.Filter{
-		Workspace: q.Get("workspace"), Application: q.Get("application"), Environment: q.Get("environment"),
-		Workload: q.Get("workload"), Target: q.Get("target"), Host: q.Get("host"), Status: q.Get("status"),
+	var f reports.Filter
+	for _, p := range []struct {
+		param string
+		dst   *string
+	}{{"workspace", &f.Workspace}, {"application", &f.Application}, {"environment", &f.Environment},
+		{"workload", &f.Workload}, {"target", &f.Target}, {"host", &f.Host}} {
+		v, err := nameParam(q, p.param)
+		if err != nil {
+			return f, reports.Page{}, err
+		}
+		*p.dst = v
 	}
-	if err := reports.ValidStatus(f.Status); err != nil {
-		return f, reports.Page{}, &queryError{"status", err.Error()}
+	if v := q.Get("status"); reports.ValidStatus(v) != nil {
+		return f, reports.Page{}, &queryError{"status", model.Quote(v) + " is not one of success, failure, in_progress"}
+	} else {
+		f.Status = v
 	}
 	for _, p := range []struct {
 		name string
@@ -41,20 +70,67 @@ func parseFilter(q url.Values) (reports.Filter, reports.Page, error) {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				return f, reports.Page{}, &queryError{p.name, fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)}
+				return f, reports.Page{}, &queryError{p.name, model.Quote(v) + " is not an RFC 3339 time such as 2026-01-02T15:04:05Z"}
 			}
 			*p.dst = t
 		}
 	}
 	page := reports.Page{Cursor: q.Get("cursor")}
+	if page.Cursor != "" {
+		if p := cursorProblem(page.Cursor); p != "" {
+			return f, page, &queryError{"cursor", p}
+		}
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > reports.MaxLimit {
-			return f, page, &queryError{"limit", fmt.Sprintf("%q: give a number from 1 to %d", v, reports.MaxLimit)}
+			return f, page, &queryError{"limit", fmt.Sprintf("%s: give a number from 1 to %d", model.Quote(v), reports.MaxLimit)}
 		}
 		page.Limit = n
 	}
 	return f, page, nil
+}
+
+// parseGateQuery reads the rollout gate's parameters. Names are in their
+// stored form; an endpoint or a commit must be valid text.
+func parseGateQuery(q url.Values) (reports.GateQuery, error) {
+	var g reports.GateQuery
+	for _, p := range []struct {
+		param string
+		dst   *string
+	}{{"target", &g.Target}, {"workload", &g.Workload}, {"application", &g.Application}, {"workspace", &g.Workspace},
+		{"environment", &g.Environment}, {"version", &g.Version}} {
+		v, err := nameParam(q, p.param)
+		if err != nil {
+			return g, err
+		}
+		*p.dst = v
+	}
+	for _, p := range []struct {
+		param string
+		dst   *string
+	}{{"endpoint", &g.Endpoint}, {"commit", &g.Commit}} {
+		v := strings.TrimSpace(q.Get(p.param))
+		if pr := model.TextProblem(v); pr != "" {
+			return g, &queryError{p.param, pr}
+		}
+		*p.dst = v
+	}
+	return g, nil
+}
+
+// parseOrder reads a promotion order: comma-separated environment names.
+func parseOrder(q url.Values) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(q.Get("order"), ",") {
+		if pr := model.NameProblem(p); pr != "" {
+			return nil, &queryError{"order", model.Quote(p) + " " + pr}
+		}
+		if p = model.NormalizeName(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // writeReportError maps report errors to problems.
@@ -112,7 +188,7 @@ func (s *Server) getDrift(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("staleAfter"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			s.writeReportError(w, r, &queryError{"staleAfter", fmt.Sprintf("%q is not a positive duration such as 30m or 2h", v)})
+			s.writeReportError(w, r, &queryError{"staleAfter", model.Quote(v) + " is not a positive duration such as 30m or 2h"})
 			return
 		}
 		stale = d
@@ -134,7 +210,12 @@ func (s *Server) getDiscrepancies(w http.ResponseWriter, r *http.Request) {
 		s.writeReportError(w, r, err)
 		return
 	}
-	d, next, err := s.reports.Discrepancies(r.Context(), f, splitList(r.URL.Query().Get("order")), p)
+	order, err := parseOrder(r.URL.Query())
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	d, next, err := s.reports.Discrepancies(r.Context(), f, order, p)
 	if err != nil {
 		s.writeReportError(w, r, err)
 		return
@@ -143,7 +224,12 @@ func (s *Server) getDiscrepancies(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEnvironments(w http.ResponseWriter, r *http.Request) {
-	envs, err := s.reports.Environments(r.Context(), splitList(r.URL.Query().Get("order")))
+	order, err := parseOrder(r.URL.Query())
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	envs, err := s.reports.Environments(r.Context(), order)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -155,24 +241,15 @@ func (s *Server) getEnvironments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRollout(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	g, err := s.reports.Gate(r.Context(), reports.GateQuery{
-		Target: q.Get("target"), Endpoint: q.Get("endpoint"), Workload: q.Get("workload"), Application: q.Get("application"),
-		Workspace: q.Get("workspace"), Environment: q.Get("environment"), Version: q.Get("version"), Commit: q.Get("commit"),
-	})
+	q, err := parseGateQuery(r.URL.Query())
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	g, err := s.reports.Gate(r.Context(), q)
 	if err != nil {
 		s.writeReportError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
@@ -68,14 +69,16 @@ func New(st *store.Store, ing *ingest.Service, opts Options) *Server {
 }
 
 // Handler routes the API. Health endpoints are open; every /api/v1 route
-// requires its scope, except the OpenAPI document.
+// requires its scope, except the OpenAPI document, and refuses query
+// strings and path values that are not valid text (checkRequest).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /api/v1/openapi.yaml", s.openapi)
 
-	write := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeWrite, h)) }
+	write := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeWrite, checkRequest(h))) }
+	write("POST /api/v1/apply", s.postApply)
 	write("POST /api/v1/deploymentdescriptors", s.postDescriptors)
 	write("POST /api/v1/reconcilers", s.postReconcilers)
 	write("DELETE /api/v1/hosts/{host}/reconcilers/{name}", s.deleteReconciler)
@@ -84,7 +87,7 @@ func (s *Server) Handler() http.Handler {
 	write("DELETE /api/v1/azureresourcegraphs/{name}", s.deleteAzureResourceGraph)
 	write("POST /api/v1/reconcilers/retire-missing", s.postRetireMissing)
 
-	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, h)) }
+	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, checkRequest(h))) }
 	read("GET /api/v1/reports/environment-state", listHandler(s, s.reports.EnvironmentState))
 	read("GET /api/v1/reports/host-state", listHandler(s, s.reports.HostState))
 	read("GET /api/v1/reports/environment-history", listHandler(s, s.reports.History))
@@ -118,7 +121,7 @@ func (s *Server) require(scope Scope, h http.Handler) http.Handler {
 		case err != nil:
 			s.writeError(w, r, err)
 		default:
-			s.log.Debug("authorized", "subject", subject, "scope", scope, "method", r.Method, "path", r.URL.Path)
+			s.log.Debug("authorized", "subject", subject, "scope", scope, "method", r.Method, "path", logged(r.URL.Path))
 			h.ServeHTTP(w, r)
 		}
 	})
@@ -156,8 +159,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		writeProblem(w, r, Problem{Title: "Store unavailable", Status: http.StatusServiceUnavailable,
-			Detail: s.store.Engine() + " does not answer: " + err.Error()})
+		w.Header().Set("Retry-After", strconv.Itoa(int(RetryAfter.Seconds())))
+		writeProblem(w, r, Problem{Type: problemBase + "unavailable", Title: "Store unavailable", Status: http.StatusServiceUnavailable,
+			Detail: s.store.Engine() + " does not answer: " + logged(err.Error())})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": s.store.Engine()})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 )
 
@@ -21,7 +22,7 @@ func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > reports.MaxLimit {
-			s.writeReportError(w, r, &queryError{"limit", fmt.Sprintf("%q: give a number from 1 to %d", v, reports.MaxLimit)})
+			s.writeReportError(w, r, &queryError{"limit", fmt.Sprintf("%s: give a number from 1 to %d", model.Quote(v), reports.MaxLimit)})
 			return
 		}
 		limit = n
@@ -43,7 +44,7 @@ func atHandler[T any](s *Server, report func(ctx context.Context, f reports.Filt
 		v := r.URL.Query().Get("at")
 		at, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			s.writeReportError(w, r, &queryError{"at", fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)})
+			s.writeReportError(w, r, &queryError{"at", model.Quote(v) + " is not an RFC 3339 time such as 2026-01-02T15:04:05Z"})
 			return
 		}
 		listHandler(s, func(ctx context.Context, f reports.Filter, p reports.Page) ([]T, string, error) {
@@ -66,7 +67,17 @@ func (s *Server) getCompare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	c, next, err := s.reports.Compare(r.Context(), f, q.Get("from"), q.Get("to"), p)
+	from, err := nameParam(q, "from")
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	to, err := nameParam(q, "to")
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	c, next, err := s.reports.Compare(r.Context(), f, from, to, p)
 	if errors.Is(err, reports.ErrCompareEnvironments) {
 		err = &queryError{"to", "name two different environments as from and to"}
 	}

@@ -148,6 +148,7 @@ func newGetCmd() *cobra.Command {
 			if staleAfter != 0 {
 				q.Set("staleAfter", staleAfter.String())
 			}
+			c.notes = cmd.ErrOrStderr()
 			page, err := fetchReport(cmd.Context(), &c, rep.path, q, limit)
 			if err != nil {
 				return err
@@ -178,6 +179,7 @@ func newGetCmd() *cobra.Command {
 		},
 	}
 	c.flags(cmd)
+	c.retryFlag(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.Workspace, "workspace", "", "only this workspace (team)")
 	fl.StringVar(&f.Application, "application", "", "only this application")

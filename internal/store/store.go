@@ -56,6 +56,12 @@ type Driver interface {
 	// failure, deadlock, busy database) after which the transaction may be
 	// run again.
 	Retryable(err error) bool
+	// Unavailable reports whether err means that the database cannot be
+	// reached or does not take work right now (down, restarting, refusing
+	// connections, out of connections, busy past its timeout), as opposed
+	// to a failure of the request itself: callers answer "try again
+	// later" instead of reporting an error.
+	Unavailable(err error) bool
 	// Migrations are the engine's schema migrations, files named
 	// NNNN_description.sql.
 	Migrations() fs.FS
@@ -85,6 +91,10 @@ func (s *Store) Engine() string { return s.d.Name() }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
+
+// Unavailable reports whether err, returned by the store, means that the
+// database cannot be reached right now (see Driver.Unavailable).
+func (s *Store) Unavailable(err error) bool { return err != nil && s.d.Unavailable(err) }
 
 // Close releases the database.
 func (s *Store) Close() error { return s.d.Close() }

@@ -7,7 +7,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -84,6 +88,43 @@ func (d *Driver) Retryable(err error) bool {
 		return false
 	}
 	return pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxClosed)
+}
+
+// Unavailable implements store.Driver: the server cannot be reached (no
+// connection, a connection refused, reset or closed under the query), is
+// shutting down or starting (57P01-57P03), has no connection or resource
+// to spare (class 53, such as 53300 too many connections), lost the
+// connection (class 08), or is a read-only standby during a failover
+// (25006).
+func (d *Driver) Unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "53"):
+			return true
+		}
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "25006":
+			return true
+		}
+		return false
+	}
+	// A network error, but not a deadline: context.DeadlineExceeded is a
+	// net.Error too, and a request that ran out of time is not an outage.
+	if ne := net.Error(nil); errors.As(err, &ne) && !ne.Timeout() {
+		return true
+	}
+	for _, target := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE, syscall.ETIMEDOUT} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // Exec implements store.Querier.

@@ -2,8 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/store/postgres"
@@ -45,5 +50,96 @@ func TestConcurrentMigrators(t *testing.T) {
 	}
 	if n != len(files) {
 		t.Errorf("schema_migrations has %d rows, want one per migration (%d)", n, len(files))
+	}
+}
+
+// Unavailable tells an outage (the server stopped, connections terminated
+// by an administrator, no connection slot left) from a failed request,
+// on the errors a real server returns.
+func TestUnavailable(t *testing.T) {
+	// A server of its own: this test stops it.
+	pg, err := testenv.StartPostgres()
+	if err != nil {
+		testenv.Unavailable(t, "PostgreSQL", err)
+	}
+	t.Cleanup(pg.Stop)
+	ctx := context.Background()
+	url := pg.NewDatabase(t)
+	d, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+
+	// Failed requests: the server is fine.
+	if _, err := d.Exec(ctx, `CREATE TABLE names (name TEXT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	for what, run := range map[string]func() error{
+		"NUL in text": func() error { _, err := d.Exec(ctx, `INSERT INTO names VALUES ($1)`, "a\x00b"); return err },
+		"duplicate key": func() error {
+			_, err := d.Exec(ctx, `INSERT INTO names VALUES ('x'), ('x')`)
+			return err
+		},
+		"syntax error":      func() error { _, err := d.Exec(ctx, `SELEC 1`); return err },
+		"deadline exceeded": func() error { _, err := d.Exec(short, `SELECT pg_sleep(5)`); return err },
+	} {
+		if err := run(); err == nil || d.Unavailable(err) {
+			t.Errorf("%s: %v: Unavailable = %v, want an error that is not an outage", what, err, d.Unavailable(err))
+		}
+	}
+
+	// An administrator terminates the connection under a request: 57P01.
+	conn, err := d.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `SELECT 1`)
+	conn.Release()
+	if err == nil || !d.Unavailable(err) {
+		t.Errorf("terminated connection: %v: Unavailable = false", err)
+	}
+
+	// No connection slot left for the role: 53300 when the pool connects.
+	if _, err := d.Exec(ctx, `CREATE ROLE limited LOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = d.Exec(context.Background(), `DROP ROLE IF EXISTS limited`) })
+	if _, err := d.Exec(ctx, `ALTER ROLE limited CONNECTION LIMIT 0`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = postgres.Open(ctx, strings.Replace(url, "postgres@", "limited@", 1))
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "53300" || !d.Unavailable(err) {
+		t.Errorf("too many connections: %v: Unavailable = %v, want a 53300 outage", err, d.Unavailable(err))
+	}
+
+	// The server stops under a running query, then refuses connections.
+	running := make(chan error, 1)
+	go func() { _, err := d.Exec(ctx, `SELECT pg_sleep(30)`); running <- err }()
+	time.Sleep(200 * time.Millisecond)
+	pg.Halt()
+	if err := <-running; err == nil || !d.Unavailable(err) {
+		t.Errorf("query during shutdown: %v: Unavailable = false", err)
+	}
+	for range 3 { // pooled connections first, then new ones
+		if _, err := d.Exec(ctx, `SELECT 1`); err == nil || !d.Unavailable(err) {
+			t.Errorf("server down: %v: Unavailable = false", err)
+		}
+	}
+	if err := pg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(ctx, `SELECT 1`); err != nil {
+		t.Errorf("after the restart: %v", err)
 	}
 }

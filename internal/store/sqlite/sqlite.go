@@ -95,6 +95,20 @@ func (d *Driver) Retryable(err error) bool {
 	return false
 }
 
+// Unavailable implements store.Driver: the database stayed busy or locked
+// past the busy timeout (another process holds the write lock), or its
+// file cannot be opened, read or written (an I/O error, a full disk).
+func (d *Driver) Unavailable(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return true
+		}
+	}
+	return errors.Is(err, sql.ErrConnDone)
+}
+
 // Exec implements store.Querier.
 func (d *Driver) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 	return querier{d.db}.Exec(ctx, q, args...)
