@@ -55,6 +55,7 @@ var applyKinds = map[string]string{
 	resource.KindDeploymentDescriptor: "/api/v1/apply",
 	resource.KindReconciler:           "/api/v1/apply",
 	resource.KindAzureResourceGraph:   "/api/v1/azureresourcegraphs",
+	resource.KindDeployment:           "/api/v1/deployments",
 }
 
 func newApplyCmd() *cobra.Command {
@@ -266,7 +267,7 @@ func validateDocument(d document) []string {
 	}
 	_ = json.Unmarshal(d.json, &meta)
 	if _, ok := applyKinds[d.kind]; !ok {
-		return []string{fmt.Sprintf("kind: %q is not a kind tidemark accepts: use DeploymentDescriptor, Reconciler or AzureResourceGraph", d.kind)}
+		return []string{fmt.Sprintf("kind: %q is not a kind tidemark accepts: use DeploymentDescriptor, Reconciler, Deployment or AzureResourceGraph", d.kind)}
 	}
 	if meta.APIVersion != v1alpha1.GroupVersion.String() {
 		return []string{fmt.Sprintf("apiVersion: %q is not supported: use %s", meta.APIVersion, v1alpha1.GroupVersion)}
@@ -282,6 +283,11 @@ func validateDocument(d document) []string {
 		var r v1alpha1.Reconciler
 		if err = decodeStrictTypes(d.json, &r); err == nil {
 			_, err = resource.Report(&r)
+		}
+	case resource.KindDeployment:
+		var r v1alpha1.Deployment
+		if err = decodeStrictTypes(d.json, &r); err == nil {
+			_, err = resource.Deployment(&r)
 		}
 	default:
 		var r v1alpha1.AzureResourceGraph
@@ -361,12 +367,13 @@ const defaultRequestDocuments = 2000
 
 // planRequests groups documents into as few requests as the limits allow:
 // descriptors and reconcilers together, in their order (the hub stores
-// each request all or nothing), then AzureResourceGraphs one by one (the
+// each request all or nothing), then Deployments (which name reconcilers
+// registered before them), then AzureResourceGraphs one by one (the
 // hub stores each on its own: one per request keeps "what was stored"
 // exact).
 func planRequests(docs []document, limits requestLimits) ([]applyRequest, error) {
 	var reqs []applyRequest
-	for _, path := range []string{"/api/v1/apply", "/api/v1/azureresourcegraphs"} {
+	for _, path := range []string{"/api/v1/apply", "/api/v1/deployments", "/api/v1/azureresourcegraphs"} {
 		if path == "/api/v1/azureresourcegraphs" {
 			limits.documents = 1
 		}

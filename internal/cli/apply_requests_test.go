@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -251,4 +252,47 @@ func TestApplyHalvesRequestsAProxyRefuses(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "nothing was sent: <stdin>: document 1 item 1 (Reconciler \"drone-0\") is 2.") {
 		t.Errorf("a resource over --max-request-bytes: exit %d: %s", code, errOut)
 	}
+}
+
+// A Deployment (the original's custom-agent report) names a reconciler
+// registered by a Reconciler: apply sends the Reconciler first, then the
+// Deployment to its own route, and the reconciler ends up at its commit.
+func TestApplyDeploymentsAfterTheirReconcilers(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		url, requests := countingHub(t, st)
+		file := filepath.Join(t.TempDir(), "agent.yaml")
+		os.WriteFile(file, []byte(`apiVersion: hub.kalypso.io/v1alpha1
+kind: Deployment
+metadata:
+  name: drone-report
+  labels: {hub.kalypso.io/host: aks-00001}
+spec:
+  reconcilerName: drone
+  gitOpsCommitId: main@sha1:`+fleetSHA(7)+`
+  status: failure
+  statusMessage: image pull backoff
+---
+apiVersion: hub.kalypso.io/v1alpha1
+kind: Reconciler
+metadata:
+  name: drone
+spec:
+  hostName: aks-00001
+  type: flux
+  manifestsEndpoint: https://github.com/acme/gitops/main/drone
+`), 0o644)
+		if code, out, errOut := runCLI(t, "", "apply", "--server", url, "-f", file); code != 0 {
+			t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+		}
+		if a, d := requests("/api/v1/apply"), requests("/api/v1/deployments"); a != 1 || d != 1 {
+			t.Errorf("%d requests to /api/v1/apply and %d to /api/v1/deployments, want one each", a, d)
+		}
+		var status, message string
+		if err := st.Read().QueryRow(context.Background(), "SELECT status, message FROM deployments").Scan(&status, &message); err != nil {
+			t.Fatal(err)
+		}
+		if status != "failure" || message != "image pull backoff" {
+			t.Errorf("stored %s %q, want the Deployment's failure", status, message)
+		}
+	})
 }
