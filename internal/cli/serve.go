@@ -22,6 +22,7 @@ func newServeCmd() *cobra.Command {
 		promotion                []string
 		staleAfter               time.Duration
 		sec                      serveSecurity
+		telemetry                telemetrySources
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -47,6 +48,9 @@ Schema migrations are applied at start.`,
 			if err != nil {
 				return err
 			}
+			if err := telemetry.check(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, database)
 			if err != nil {
@@ -70,9 +74,20 @@ Schema migrations are applied at start.`,
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler())
-			errc := make(chan error, 1)
+			telem, err := telemetry.start(ctx, st, ing, auth, &sec, log)
+			if err != nil {
+				return err
+			}
+			defer telem.stop()
+			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth,
+				WriteRoutes: telem.routes}).Handler())
+			errc := make(chan error, 2)
 			go func() { errc <- sec.listen(srv) }()
+			go func() {
+				if err := telem.serveGRPC(); err != nil {
+					errc <- err
+				}
+			}()
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
 			select {
 			case err := <-errc:
@@ -95,5 +110,6 @@ Schema migrations are applied at start.`,
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
 	sec.flags(cmd)
+	telemetry.serveFlags(cmd)
 	return cmd
 }

@@ -1,0 +1,224 @@
+package otlp
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// The attributes a deployment log record carries. Each is read from the
+// record's attributes, else from its resource's: the record's override.
+// The names follow the OpenTelemetry semantic conventions where they have
+// one (host, deployment, vcs); the tidemark.* ones have no convention.
+const (
+	// AttrHostName names the host; AttrClusterName when it is absent.
+	AttrHostName    = "host.name"
+	AttrClusterName = "k8s.cluster.name"
+	// AttrDeploymentName is the reconciler's name, such as flux-system/apps.
+	AttrDeploymentName = "deployment.name"
+	// AttrDeploymentStatus is succeeded, failed or in_progress (success
+	// and failure too).
+	AttrDeploymentStatus = "deployment.status"
+	// AttrEnvironment is informational: a value that differs from the
+	// environment of the targets the manifests endpoint serves is a
+	// warning, not a rejection.
+	AttrEnvironment = "deployment.environment.name"
+	// AttrRevision is the GitOps revision in any spelling the hub
+	// accepts (main@sha1:<sha>, <sha>, <tag>@sha256:<digest>).
+	AttrRevision = "vcs.ref.head.revision"
+	// AttrRepositoryURL, AttrBranch and AttrManifestsPath are the
+	// manifests endpoint in three parts; AttrManifestsEndpoint is the
+	// joined form (repository/branch/path) when the parts are unknown.
+	AttrRepositoryURL     = "vcs.repository.url.full"
+	AttrBranch            = "vcs.ref.head.name"
+	AttrManifestsPath     = "tidemark.manifests.path"
+	AttrManifestsEndpoint = "tidemark.manifests.endpoint"
+	// AttrReconcilerType is flux, argocd, arc, agent...
+	AttrReconcilerType = "tidemark.reconciler.type"
+)
+
+// Reasons a log record makes no report: the values of the reason label of
+// the rejection metric, and the keys of the partial_success message.
+const (
+	ReasonMissingHost       = "missing_host"
+	ReasonMissingName       = "missing_deployment_name"
+	ReasonMissingType       = "missing_reconciler_type"
+	ReasonMissingEndpoint   = "missing_manifests_endpoint"
+	ReasonInvalidEndpoint   = "invalid_manifests_endpoint"
+	ReasonMissingStatus     = "missing_status"
+	ReasonInvalidStatus     = "invalid_status"
+	ReasonMissingRevision   = "missing_revision"
+	ReasonInvalidRevision   = "invalid_revision"
+	ReasonInvalidText       = "invalid_text"
+	ReasonEnvironmentDiffer = "environment_mismatch"
+)
+
+// Rejection says why one log record makes no report.
+type Rejection struct {
+	Reason string // one of the Reason constants
+	Detail string // what is wrong and how to fix it
+}
+
+// Record is what one deployment log record says.
+type Record struct {
+	Report model.Report
+	// Environment is deployment.environment.name, or "".
+	Environment string
+}
+
+// attrs reads an attribute from a log record, else from its resource.
+type attrs struct{ record, resource pcommon.Map }
+
+func (a attrs) get(key string) string {
+	if v, ok := a.record.Get(key); ok {
+		if s := strings.TrimSpace(v.AsString()); s != "" {
+			return s
+		}
+	}
+	if v, ok := a.resource.Get(key); ok {
+		return strings.TrimSpace(v.AsString())
+	}
+	return ""
+}
+
+// MapRecord turns one log record and its resource's attributes into a
+// report, by the attribute contract above, or says why it cannot. A
+// record without revision and status registers its reconciler
+// (model.Report.Registered).
+func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
+	a := attrs{record: lr.Attributes(), resource: resource}
+	reject := func(reason, format string, args ...any) (Record, *Rejection) {
+		return Record{}, &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+	}
+	host := a.get(AttrHostName)
+	if host == "" {
+		host = a.get(AttrClusterName)
+	}
+	values := map[string]string{
+		AttrHostName:          host,
+		AttrDeploymentName:    a.get(AttrDeploymentName),
+		AttrDeploymentStatus:  a.get(AttrDeploymentStatus),
+		AttrEnvironment:       a.get(AttrEnvironment),
+		AttrRevision:          a.get(AttrRevision),
+		AttrRepositoryURL:     a.get(AttrRepositoryURL),
+		AttrBranch:            a.get(AttrBranch),
+		AttrManifestsPath:     a.get(AttrManifestsPath),
+		AttrManifestsEndpoint: a.get(AttrManifestsEndpoint),
+		AttrReconcilerType:    strings.ToLower(a.get(AttrReconcilerType)),
+		"body":                strings.TrimRight(lr.Body().AsString(), "\r\n"),
+	}
+	for name, v := range values {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return reject(ReasonInvalidText, "%s is not valid UTF-8 text or contains NUL bytes", name)
+		}
+	}
+	rep := model.Report{
+		Host:           host,
+		Reconciler:     values[AttrDeploymentName],
+		ReconcilerType: values[AttrReconcilerType],
+		Message:        values["body"],
+		ObservedAt:     recordTime(lr),
+		Source:         SourceName,
+	}
+	switch {
+	case rep.Host == "":
+		return reject(ReasonMissingHost, "%s (or %s) is required: the host (cluster or VM) the reconciler runs on", AttrHostName, AttrClusterName)
+	case rep.Reconciler == "":
+		return reject(ReasonMissingName, "%s is required: the reconciler's name, such as flux-system/apps", AttrDeploymentName)
+	case rep.ReconcilerType == "":
+		return reject(ReasonMissingType, "%s is required: the reconciler's kind, such as flux or argocd", AttrReconcilerType)
+	}
+	ep, rej := endpoint(values)
+	if rej != nil {
+		return Record{}, rej
+	}
+	rep.Endpoint = ep
+
+	revision, status := values[AttrRevision], values[AttrDeploymentStatus]
+	switch {
+	case revision == "" && status == "":
+		rep.Message = "" // a registration: nothing reported yet
+		return Record{Report: rep, Environment: values[AttrEnvironment]}, nil
+	case revision == "":
+		return reject(ReasonMissingRevision, "%s is required with %s: the GitOps revision the reconciler applied", AttrRevision, AttrDeploymentStatus)
+	case status == "":
+		return reject(ReasonMissingStatus, "%s is required with %s: succeeded, failed or in_progress", AttrDeploymentStatus, AttrRevision)
+	}
+	sha, err := model.NormalizeRevision(revision)
+	if err != nil {
+		return reject(ReasonInvalidRevision, "%s: %v", AttrRevision, err)
+	}
+	st, err := ParseStatus(status)
+	if err != nil {
+		return reject(ReasonInvalidStatus, "%s: %v", AttrDeploymentStatus, err)
+	}
+	rep.Commit, rep.Status = sha, st
+	return Record{Report: rep, Environment: values[AttrEnvironment]}, nil
+}
+
+// endpoint reads the manifests endpoint: the three parts when the
+// repository is given, else the joined form.
+func endpoint(values map[string]string) (model.Endpoint, *Rejection) {
+	repo, joined := values[AttrRepositoryURL], values[AttrManifestsEndpoint]
+	var ep model.Endpoint
+	var err error
+	switch {
+	case repo != "":
+		ep, err = model.NewEndpoint(storageOf(repo), repo, values[AttrBranch], values[AttrManifestsPath])
+		if err != nil {
+			return ep, &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s, %s, %s: %v", AttrRepositoryURL, AttrBranch, AttrManifestsPath, err)}
+		}
+	case joined != "":
+		ep, err = model.ParseEndpoint(storageOf(joined), joined)
+		if err != nil {
+			return ep, &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s: %v", AttrManifestsEndpoint, err)}
+		}
+	default:
+		return ep, &Rejection{Reason: ReasonMissingEndpoint, Detail: fmt.Sprintf(
+			"the manifests endpoint is required: %s with %s and %s, or %s (repository/branch/path)",
+			AttrRepositoryURL, AttrBranch, AttrManifestsPath, AttrManifestsEndpoint)}
+	}
+	return ep, nil
+}
+
+// storageOf is oci for oci:// repositories, else git.
+func storageOf(repo string) string {
+	if u, err := url.Parse(repo); err == nil && strings.EqualFold(u.Scheme, "oci") {
+		return model.StorageOCI
+	}
+	return model.StorageGit
+}
+
+// ParseStatus reads deployment.status: the semantic conventions' succeeded
+// and failed, or any status model.ParseStatus accepts.
+func ParseStatus(s string) (model.Status, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "succeeded":
+		return model.StatusSuccess, nil
+	case "failed":
+		return model.StatusFailure, nil
+	}
+	st, err := model.ParseStatus(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not one of succeeded, failed, in_progress (or success, failure)", s)
+	}
+	return st, nil
+}
+
+// recordTime is when the reconciler reached the reported state: the
+// record's timestamp, else when it was observed, else zero ("now").
+func recordTime(lr plog.LogRecord) time.Time {
+	for _, ts := range []pcommon.Timestamp{lr.Timestamp(), lr.ObservedTimestamp()} {
+		if ts != 0 {
+			return ts.AsTime().UTC()
+		}
+	}
+	return time.Time{}
+}
