@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	pmodel "github.com/prometheus/common/model"
@@ -81,9 +82,30 @@ type objectKey struct{ cluster, kind, namespace, name string }
 type snapshot struct {
 	objects map[objectKey]object
 	series  int
+	// endpoints caches normalized endpoints: a fleet's Kustomizations
+	// share a few repositories and paths.
+	endpoints map[[4]string]endpointOrError
 }
 
-func newSnapshot() *snapshot { return &snapshot{objects: map[objectKey]object{}} }
+type endpointOrError struct {
+	ep  model.Endpoint
+	err error
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{objects: map[objectKey]object{}, endpoints: map[[4]string]endpointOrError{}}
+}
+
+// endpoint is model.NewEndpoint, once per distinct input.
+func (s *snapshot) endpoint(storage, repo, branch, path string) (model.Endpoint, error) {
+	k := [4]string{storage, repo, branch, path}
+	e, ok := s.endpoints[k]
+	if !ok {
+		e.ep, e.err = model.NewEndpoint(storage, repo, branch, path)
+		s.endpoints[k] = e
+	}
+	return e.ep, e.err
+}
 
 // add records the series of one metric. Series without the cluster label
 // are counted per reason in rejected when they are Kustomizations.
@@ -95,7 +117,7 @@ func (s *snapshot) add(vec pmodel.Vector, clusterLabel string, rejected map[stri
 		o.namespace = o.label(labelNamespace)
 		o.name = o.label(labelName)
 		o.cluster = strings.TrimSpace(string(sample.Metric[pmodel.LabelName(clusterLabel)]))
-		if o.kind != kindKustomization && !isSource(o.kind) {
+		if o.kind != kindKustomization && !slices.Contains(sourceKinds, o.kind) {
 			continue
 		}
 		if o.cluster == "" || o.name == "" {
@@ -113,15 +135,6 @@ func (s *snapshot) add(vec pmodel.Vector, clusterLabel string, rejected map[stri
 			s.objects[k] = o
 		}
 	}
-}
-
-func isSource(kind string) bool {
-	for _, k := range sourceKinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
 }
 
 // kustomizations lists the Kustomization objects.
@@ -190,7 +203,7 @@ func (s *snapshot) report(k object, source string) (model.Report, string, string
 				rep.Reconciler, rep.Host, src.kind, src.namespace, src.name)
 		}
 	}
-	ep, err := model.NewEndpoint(storage, repo, branch, k.label(labelPath))
+	ep, err := s.endpoint(storage, repo, branch, k.label(labelPath))
 	if err != nil {
 		return rep, ReasonInvalidEndpoint, fmt.Sprintf("Kustomization %s on %s: %v", rep.Reconciler, rep.Host, err)
 	}
