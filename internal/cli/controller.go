@@ -23,6 +23,7 @@ func newControllerCmd() *cobra.Command {
 		probeAddr, metricsAddr         string
 		concurrency, kubeAPIBurst      int
 		kubeAPIQPS                     float32
+		telemetry                      telemetrySources
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -52,6 +53,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			ctrl.SetLogger(logger)
 			klog.SetLogger(logger)
 
+			if err := telemetry.check(); err != nil {
+				return err
+			}
 			cfg, err := kubeConfig(kubeconfig)
 			if err != nil {
 				return err
@@ -67,8 +71,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
 
+			ing := ingest.New(st, ingest.WithLogger(log))
 			mgr, err := controller.NewManager(cfg, controller.Options{
-				Ingest:                  ingest.New(st, ingest.WithLogger(log)),
+				Ingest:                  ing,
 				Store:                   st,
 				Logger:                  logger,
 				LeaderElection:          leaderElect,
@@ -78,6 +83,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 				MaxConcurrentReconciles: concurrency,
 			})
 			if err != nil {
+				return err
+			}
+			if err := telemetry.addPollers(mgr, ing, log); err != nil {
 				return err
 			}
 			log.Info("starting controller", "version", version(), "apiServer", cfg.Host,
@@ -100,6 +108,7 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 	f.Float32Var(&kubeAPIQPS, "kube-api-qps", controller.DefaultKubeAPIQPS, "requests per second to the Kubernetes API")
 	f.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultKubeAPIBurst, "burst of requests to the Kubernetes API")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	telemetry.prometheusFlag(cmd)
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
@@ -119,6 +121,23 @@ func (r *runningSources) stop() {
 	if r.grpc != nil {
 		r.grpc.GracefulStop()
 	}
+}
+
+// addPollers runs the Prometheus pollers in the controller's manager: on
+// the elected replica only, their metrics beside the controller's.
+func (t *telemetrySources) addPollers(mgr manager.Manager, ing *ingest.Service, log *slog.Logger) error {
+	pollers, err := prometheus.NewPollers(t.prometheus, ing, prometheus.Options{Logger: log, Registerer: ctrlmetrics.Registry})
+	if err != nil {
+		return fmt.Errorf("--prometheus-config: %w", err)
+	}
+	if len(pollers) == 0 {
+		return nil
+	}
+	// A RunnableFunc needs leader election: one replica polls.
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		prometheus.RunPollers(ctx, pollers)
+		return nil
+	}))
 }
 
 // authorizeWrite checks gRPC exports with the API's authenticator and its

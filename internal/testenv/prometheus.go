@@ -24,10 +24,13 @@ type Prometheus struct {
 // StartPrometheus starts Prometheus scraping each target (host:port,
 // /metrics) every interval, and stops it when the test ends. The binary
 // is TIDEMARK_PROMETHEUS, else prometheus on PATH; when it is missing the
-// test skips (fails under CI=true). The first scrape lands about one
-// interval after the start: poll for the data.
+// test skips (fails under CI=true); with -short it skips. The first scrape
+// lands about one interval after the start: poll for the data.
 func StartPrometheus(t testing.TB, interval time.Duration, targets ...string) *Prometheus {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no Prometheus")
+	}
 	bin := os.Getenv("TIDEMARK_PROMETHEUS")
 	if bin == "" {
 		p, err := exec.LookPath("prometheus")
