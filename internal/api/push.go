@@ -223,7 +223,12 @@ func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request)
 	}
 	res := PushResult{Items: make([]PushItem, 0, len(docs))}
 	for _, d := range docs {
-		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), &d)
+		spec, err := json.Marshal(d.Spec)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.Name, spec)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -48,24 +48,29 @@ type FluxApplied struct {
 func Descriptor(r *v1alpha1.DeploymentDescriptor, flux FluxApplied) (model.Descriptor, error) {
 	var v model.ValidationError
 	sp := r.Spec
-	v.Required("spec.workload.name", sp.Workload.Name)
-	v.Required("spec.workload.application.name", sp.Workload.Application.Name)
-	v.Required("spec.workload.application.workspace.name", sp.Workload.Application.Workspace.Name)
-	v.Required("spec.deploymentTarget.name", sp.DeploymentTarget.Name)
-	v.Required("spec.deploymentTarget.environment", sp.DeploymentTarget.Environment)
-	v.Required("spec.workloadVersion.version", sp.WorkloadVersion.Version)
-
 	d := model.Descriptor{
-		Workspace:   strings.TrimSpace(sp.Workload.Application.Workspace.Name),
-		Application: strings.TrimSpace(sp.Workload.Application.Name),
-		Workload:    strings.TrimSpace(sp.Workload.Name),
-		Environment: strings.TrimSpace(sp.DeploymentTarget.Environment),
-		Target:      strings.TrimSpace(sp.DeploymentTarget.Name),
-		Labels:      sp.DeploymentTarget.Labels,
-		Version:     strings.TrimSpace(sp.WorkloadVersion.Version),
-		Build:       strings.TrimSpace(sp.WorkloadVersion.Build),
-		BuildCommit: strings.ToLower(strings.TrimSpace(sp.WorkloadVersion.Commit)),
-		FluxSource:  FluxSourceOf(r.Labels),
+		Workspace:   v.Name("spec.workload.application.workspace.name", sp.Workload.Application.Workspace.Name, true),
+		Application: v.Name("spec.workload.application.name", sp.Workload.Application.Name, true),
+		Workload:    v.Name("spec.workload.name", sp.Workload.Name, true),
+		Environment: v.Name("spec.deploymentTarget.environment", sp.DeploymentTarget.Environment, true),
+		Target:      v.Name("spec.deploymentTarget.name", sp.DeploymentTarget.Name, true),
+		Labels:      v.Labels("spec.deploymentTarget.labels", sp.DeploymentTarget.Labels),
+		Version:     v.Name("spec.workloadVersion.version", sp.WorkloadVersion.Version, true),
+		Build:       strings.TrimSpace(v.Text("spec.workloadVersion.build", sp.WorkloadVersion.Build)),
+		BuildCommit: strings.ToLower(strings.TrimSpace(v.Text("spec.workloadVersion.commit", sp.WorkloadVersion.Commit))),
+		FluxSource:  v.Name("metadata.labels", FluxSourceOf(r.Labels), false),
+	}
+	before := len(v.Fields)
+	for _, f := range []struct{ field, value string }{
+		{"spec.workload.source.repo", sp.Workload.Source.Repo}, {"spec.workload.source.branch", sp.Workload.Source.Branch},
+		{"spec.workload.source.path", sp.Workload.Source.Path}, {"spec.deploymentTarget.manifests.repo", sp.DeploymentTarget.Manifests.Repo},
+		{"spec.deploymentTarget.manifests.branch", sp.DeploymentTarget.Manifests.Branch}, {"spec.deploymentTarget.manifests.path", sp.DeploymentTarget.Manifests.Path},
+		{"spec.gitOpsCommitId", sp.GitOpsCommitID},
+	} {
+		v.Text(f.field, f.value)
+	}
+	if len(v.Fields) > before {
+		return d, v.Err() // parsing invalid text would only repeat the problem
 	}
 	if src := sp.Workload.Source; src.Repo != "" {
 		repo, err := model.NormalizeRepo(src.Repo)
@@ -117,21 +122,29 @@ func Report(r *v1alpha1.Reconciler) (model.Report, error) {
 	var v model.ValidationError
 	sp := r.Spec
 	rep := model.Report{
-		Host:           strings.TrimSpace(sp.HostName),
-		HostLabels:     sp.HostLabels,
-		Reconciler:     strings.TrimSpace(sp.ReconcilerName),
-		ReconcilerType: strings.ToLower(strings.TrimSpace(sp.Type)),
+		Host:           v.Name("spec.hostName", sp.HostName, true),
+		HostLabels:     v.Labels("spec.hostLabels", sp.HostLabels),
+		Reconciler:     v.Name("spec.reconcilerName", sp.ReconcilerName, false),
+		ReconcilerType: strings.ToLower(v.Name("spec.type", sp.Type, false)),
 	}
-	v.Required("spec.hostName", sp.HostName)
 	if rep.Reconciler == "" {
-		rep.Reconciler = r.Name
+		rep.Reconciler = v.Name("metadata.name", r.Name, false)
+	}
+	before := len(v.Fields)
+	v.Text("spec.manifestsEndpoint", sp.ManifestsEndpoint)
+	if dep := sp.Deployment; dep != nil {
+		v.Text("spec.deployment.gitOpsCommitId", dep.GitOpsCommitID)
+		v.Text("spec.deployment.statusMessage", dep.StatusMessage)
+	}
+	if len(v.Fields) > before {
+		return rep, v.Err() // parsing invalid text would only repeat the problem
 	}
 	if rep.Reconciler == "" {
 		v.Add("spec.reconcilerName", "is required when metadata.name is empty")
 	}
-	if t := strings.ToLower(strings.TrimSpace(sp.ReconcilerType)); t != "" {
+	if t := strings.ToLower(v.Name("spec.reconcilerType", sp.ReconcilerType, false)); t != "" {
 		if rep.ReconcilerType != "" && rep.ReconcilerType != t {
-			v.Add("spec.reconcilerType", "%q disagrees with spec.type %q: give one of them", sp.ReconcilerType, sp.Type)
+			v.Add("spec.reconcilerType", "%s disagrees with spec.type %s: give one of them", model.Quote(sp.ReconcilerType), model.Quote(sp.Type))
 		}
 		rep.ReconcilerType = t
 	}
@@ -142,7 +155,7 @@ func Report(r *v1alpha1.Reconciler) (model.Report, error) {
 	case "", model.HostCluster, model.HostVM:
 		rep.HostType = ht
 	default:
-		v.Add("spec.hostType", "%q is not one of cluster, vm", sp.HostType)
+		v.Add("spec.hostType", "%s is not one of cluster, vm", model.Quote(sp.HostType))
 	}
 	if strings.TrimSpace(sp.ManifestsEndpoint) == "" {
 		v.Add("spec.manifestsEndpoint", "is required: the repository URL, branch and path the reconciler applies, joined with /")
@@ -165,7 +178,12 @@ func Report(r *v1alpha1.Reconciler) (model.Report, error) {
 		rep.Message = strings.TrimRight(dep.StatusMessage, "\n")
 		rep.ObservedAt = parseTime(&v, "spec.deployment.observedAt", dep.ObservedAt)
 	}
-	return rep, v.Err()
+	if v.Err() != nil {
+		return rep, v.Err()
+	}
+	// What is left to check (the message's length) holds for every
+	// source: the model's own rules.
+	return rep, rep.Check()
 }
 
 // parseTime reads an optional RFC 3339 field; blank is the zero time.
@@ -176,7 +194,7 @@ func parseTime(v *model.ValidationError, field, value string) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339, value)
 	if err != nil {
-		v.Add(field, "%q is not an RFC 3339 time such as 2023-04-27T23:25:05Z", value)
+		v.Add(field, "%s is not an RFC 3339 time such as 2023-04-27T23:25:05Z", model.Quote(value))
 	}
 	return t
 }
@@ -192,10 +210,10 @@ const (
 func CheckTypeMeta(apiVersion, kind, want string) error {
 	var v model.ValidationError
 	if apiVersion != "" && apiVersion != v1alpha1.GroupVersion.String() {
-		v.Add("apiVersion", "%q is not supported: use %s", apiVersion, v1alpha1.GroupVersion)
+		v.Add("apiVersion", "%s is not supported: use %s", model.Quote(apiVersion), v1alpha1.GroupVersion)
 	}
 	if kind != "" && kind != want {
-		v.Add("kind", "%q is not accepted here: expected %s", kind, want)
+		v.Add("kind", "%s is not accepted here: expected %s", model.Quote(kind), want)
 	}
 	return v.Err()
 }
@@ -228,7 +246,7 @@ func ValidateAzureResourceGraph(r *v1alpha1.AzureResourceGraph) error {
 		d, err := time.ParseDuration(sp.Interval)
 		switch {
 		case err != nil:
-			v.Add("spec.interval", "%q is not a duration such as 30s or 5m", sp.Interval)
+			v.Add("spec.interval", "%s is not a duration such as 30s or 5m", model.Quote(sp.Interval))
 		case d < MinPollInterval:
 			v.Add("spec.interval", "%s is shorter than the minimum %s", d, MinPollInterval)
 		}

@@ -244,3 +244,16 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// Log returns the lines of the server's log that contain substr, to show
+// in a failing test (a deadlock's detail, say).
+func (p *Postgres) Log(substr string) string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "postgres.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
