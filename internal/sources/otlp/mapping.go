@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -57,6 +56,7 @@ const (
 	ReasonMissingRevision   = "missing_revision"
 	ReasonInvalidRevision   = "invalid_revision"
 	ReasonInvalidText       = "invalid_text"
+	ReasonInvalidReport     = "invalid_report"
 	ReasonEnvironmentDiffer = "environment_mismatch"
 )
 
@@ -115,8 +115,8 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 		"body":                strings.TrimRight(lr.Body().AsString(), "\r\n"),
 	}
 	for name, v := range values {
-		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
-			return reject(ReasonInvalidText, "%s is not valid UTF-8 text or contains NUL bytes", name)
+		if p := model.TextProblem(v); p != "" {
+			return reject(ReasonInvalidText, "%s %s", name, p)
 		}
 	}
 	rep := model.Report{
@@ -145,7 +145,7 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 	switch {
 	case revision == "" && status == "":
 		rep.Message = "" // a registration: nothing reported yet
-		return Record{Report: rep, Environment: values[AttrEnvironment]}, nil
+		return checked(rep, values[AttrEnvironment])
 	case revision == "":
 		return reject(ReasonMissingRevision, "%s is required with %s: the GitOps revision the reconciler applied", AttrRevision, AttrDeploymentStatus)
 	case status == "":
@@ -160,7 +160,17 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 		return reject(ReasonInvalidStatus, "%s: %v", AttrDeploymentStatus, err)
 	}
 	rep.Commit, rep.Status = sha, st
-	return Record{Report: rep, Environment: values[AttrEnvironment]}, nil
+	return checked(rep, values[AttrEnvironment])
+}
+
+// checked applies the model's rules for every report (names printable
+// and in their stored form, a long message cut), so that one bad record
+// is rejected alone rather than failing the batch it came in.
+func checked(rep model.Report, env string) (Record, *Rejection) {
+	if err := rep.Check(); err != nil {
+		return Record{}, &Rejection{Reason: ReasonInvalidReport, Detail: err.Error()}
+	}
+	return Record{Report: rep, Environment: model.NormalizeName(env)}, nil
 }
 
 // endpoint reads the manifests endpoint: the three parts when the

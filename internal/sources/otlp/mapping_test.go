@@ -101,6 +101,10 @@ func TestMapRecord(t *testing.T) {
 		{name: "revision without status", resource: map[string]string{AttrHostName: "h"}, attrs: with(full, AttrDeploymentStatus, ""), wantReason: ReasonMissingStatus},
 		{name: "bad revision", resource: map[string]string{AttrHostName: "h"}, attrs: with(full, AttrRevision, "main@md5:abc"), wantReason: ReasonInvalidRevision},
 		{name: "bad status", resource: map[string]string{AttrHostName: "h"}, attrs: with(full, AttrDeploymentStatus, "done"), wantReason: ReasonInvalidStatus},
+		{name: "a control character in the name", resource: map[string]string{AttrHostName: "h"}, attrs: with(full, AttrDeploymentName, "a\tb"), wantReason: ReasonInvalidReport},
+		{name: "names in NFC", resource: map[string]string{AttrHostName: "cafe\u0301"}, attrs: with(full, AttrEnvironment, ""),
+			want: model.Report{Host: "caf\u00e9", Reconciler: "flux-system/apps", ReconcilerType: "flux", Endpoint: ep,
+				Commit: sha, Status: model.StatusSuccess, ObservedAt: at, Source: SourceName}},
 		{name: "NUL in the name", resource: map[string]string{AttrHostName: "h"}, attrs: with(full, AttrDeploymentName, "a\x00b"), wantReason: ReasonInvalidText},
 		{name: "invalid UTF-8 in the body", resource: map[string]string{AttrHostName: "h"}, attrs: full, body: "bad \xff", wantReason: ReasonInvalidText},
 	} {

@@ -55,6 +55,7 @@ const (
 	ReasonSourceNotFound  = "source_not_found"
 	ReasonInvalidEndpoint = "invalid_manifests_endpoint"
 	ReasonInvalidRevision = "invalid_revision"
+	ReasonInvalidReport   = "invalid_report"
 )
 
 // ReconcilerType is the type of the reconcilers the poller reports.
@@ -210,7 +211,7 @@ func (s *snapshot) report(k object, source string) (model.Report, string, string
 	rep.Endpoint = ep
 	revision := k.label(labelRevision)
 	if revision == "" {
-		return rep, "", "" // not applied yet: registered
+		return checked(rep) // not applied yet: registered
 	}
 	sha, err := model.NormalizeRevision(revision)
 	if err != nil {
@@ -228,6 +229,15 @@ func (s *snapshot) report(k object, source string) (model.Report, string, string
 	rep.Message = k.label(labelReason)
 	if strings.EqualFold(k.label(labelSuspended), "true") {
 		rep.Message = strings.TrimSpace(rep.Message + " (suspended)")
+	}
+	return checked(rep)
+}
+
+// checked applies the model's rules for every report, so that one bad
+// series is rejected alone rather than failing the poll's batch.
+func checked(rep model.Report) (model.Report, string, string) {
+	if err := rep.Check(); err != nil {
+		return rep, ReasonInvalidReport, fmt.Sprintf("Kustomization %s on %s: %v", model.Quote(rep.Reconciler), model.Quote(rep.Host), err)
 	}
 	return rep, "", ""
 }

@@ -44,6 +44,7 @@ func TestSnapshotReports(t *testing.T) {
 		map[string]string{"cluster": "c1", "kind": "Kustomization", "name": "new", "exported_namespace": "flux-system", "ready": "Unknown", "source_name": "repo"},
 		map[string]string{"cluster": "c1", "kind": "Kustomization", "name": "badrev", "exported_namespace": "flux-system", "revision": "main@md5:1", "source_name": "repo"},
 		map[string]string{"cluster": "c1", "kind": "Kustomization", "name": "badurl", "exported_namespace": "flux-system", "revision": rev, "url": "ftp://x"},
+		map[string]string{"cluster": "c1", "kind": "Kustomization", "name": "bad\x01name", "exported_namespace": "flux-system", "revision": rev, "url": "https://github.com/a/b"},
 		map[string]string{"kind": "Kustomization", "name": "lost"},
 		map[string]string{"cluster": "c1", "kind": "Kustomization"},
 	), "cluster", rejected)
@@ -82,7 +83,7 @@ func TestSnapshotReports(t *testing.T) {
 	if !got["new"].Registered() {
 		t.Errorf("a Kustomization without a revision should register: %+v", got["new"])
 	}
-	if reasons["badrev"] != ReasonInvalidRevision || reasons["badurl"] != ReasonInvalidEndpoint {
+	if reasons["badrev"] != ReasonInvalidRevision || reasons["badurl"] != ReasonInvalidEndpoint || reasons["bad\x01name"] != ReasonInvalidReport {
 		t.Errorf("reasons %v", reasons)
 	}
 }
