@@ -93,6 +93,23 @@ func (a attrs) get(key string) string {
 // record without revision and status registers its reconciler
 // (model.Report.Registered).
 func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
+	var m mapper
+	return m.mapRecord(resource, lr)
+}
+
+// mapper maps the records of one export, normalizing each distinct
+// manifests endpoint once: a fleet's records share a few. The zero value
+// is ready to use.
+type mapper struct {
+	endpoints map[[4]string]endpointResult
+}
+
+type endpointResult struct {
+	ep  model.Endpoint
+	rej *Rejection
+}
+
+func (m *mapper) mapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 	a := attrs{record: lr.Attributes(), resource: resource}
 	reject := func(reason, format string, args ...any) (Record, *Rejection) {
 		return Record{}, &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
@@ -101,31 +118,24 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 	if host == "" {
 		host = a.get(AttrClusterName)
 	}
-	values := map[string]string{
-		AttrHostName:          host,
-		AttrDeploymentName:    a.get(AttrDeploymentName),
-		AttrDeploymentStatus:  a.get(AttrDeploymentStatus),
-		AttrEnvironment:       a.get(AttrEnvironment),
-		AttrRevision:          a.get(AttrRevision),
-		AttrRepositoryURL:     a.get(AttrRepositoryURL),
-		AttrBranch:            a.get(AttrBranch),
-		AttrManifestsPath:     a.get(AttrManifestsPath),
-		AttrManifestsEndpoint: a.get(AttrManifestsEndpoint),
-		AttrReconcilerType:    strings.ToLower(a.get(AttrReconcilerType)),
-		"body":                strings.TrimRight(lr.Body().AsString(), "\r\n"),
-	}
-	for name, v := range values {
-		if p := model.TextProblem(v); p != "" {
-			return reject(ReasonInvalidText, "%s %s", name, p)
-		}
-	}
 	rep := model.Report{
 		Host:           host,
-		Reconciler:     values[AttrDeploymentName],
-		ReconcilerType: values[AttrReconcilerType],
-		Message:        values["body"],
+		Reconciler:     a.get(AttrDeploymentName),
+		ReconcilerType: strings.ToLower(a.get(AttrReconcilerType)),
+		Message:        strings.TrimRight(lr.Body().AsString(), "\r\n"),
 		ObservedAt:     recordTime(lr),
 		Source:         SourceName,
+	}
+	status, revision, env := a.get(AttrDeploymentStatus), a.get(AttrRevision), a.get(AttrEnvironment)
+	repo, branch, path, joined := a.get(AttrRepositoryURL), a.get(AttrBranch), a.get(AttrManifestsPath), a.get(AttrManifestsEndpoint)
+	for _, f := range [...]struct{ name, value string }{
+		{AttrHostName, rep.Host}, {AttrDeploymentName, rep.Reconciler}, {AttrReconcilerType, rep.ReconcilerType}, {"the body", rep.Message},
+		{AttrDeploymentStatus, status}, {AttrRevision, revision}, {AttrEnvironment, env},
+		{AttrRepositoryURL, repo}, {AttrBranch, branch}, {AttrManifestsPath, path}, {AttrManifestsEndpoint, joined},
+	} {
+		if p := model.TextProblem(f.value); p != "" {
+			return reject(ReasonInvalidText, "%s %s", f.name, p)
+		}
 	}
 	switch {
 	case rep.Host == "":
@@ -135,17 +145,16 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 	case rep.ReconcilerType == "":
 		return reject(ReasonMissingType, "%s is required: the reconciler's kind, such as flux or argocd", AttrReconcilerType)
 	}
-	ep, rej := endpoint(values)
+	ep, rej := m.endpoint(repo, branch, path, joined)
 	if rej != nil {
 		return Record{}, rej
 	}
 	rep.Endpoint = ep
 
-	revision, status := values[AttrRevision], values[AttrDeploymentStatus]
 	switch {
 	case revision == "" && status == "":
 		rep.Message = "" // a registration: nothing reported yet
-		return checked(rep, values[AttrEnvironment])
+		return checked(rep, env)
 	case revision == "":
 		return reject(ReasonMissingRevision, "%s is required with %s: the GitOps revision the reconciler applied", AttrRevision, AttrDeploymentStatus)
 	case status == "":
@@ -160,7 +169,7 @@ func MapRecord(resource pcommon.Map, lr plog.LogRecord) (Record, *Rejection) {
 		return reject(ReasonInvalidStatus, "%s: %v", AttrDeploymentStatus, err)
 	}
 	rep.Commit, rep.Status = sha, st
-	return checked(rep, values[AttrEnvironment])
+	return checked(rep, env)
 }
 
 // checked applies the model's rules for every report (names printable
@@ -175,27 +184,32 @@ func checked(rep model.Report, env string) (Record, *Rejection) {
 
 // endpoint reads the manifests endpoint: the three parts when the
 // repository is given, else the joined form.
-func endpoint(values map[string]string) (model.Endpoint, *Rejection) {
-	repo, joined := values[AttrRepositoryURL], values[AttrManifestsEndpoint]
-	var ep model.Endpoint
+func (m *mapper) endpoint(repo, branch, path, joined string) (model.Endpoint, *Rejection) {
+	key := [4]string{repo, branch, path, joined}
+	if r, ok := m.endpoints[key]; ok {
+		return r.ep, r.rej
+	}
+	var r endpointResult
 	var err error
 	switch {
 	case repo != "":
-		ep, err = model.NewEndpoint(storageOf(repo), repo, values[AttrBranch], values[AttrManifestsPath])
-		if err != nil {
-			return ep, &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s, %s, %s: %v", AttrRepositoryURL, AttrBranch, AttrManifestsPath, err)}
+		if r.ep, err = model.NewEndpoint(storageOf(repo), repo, branch, path); err != nil {
+			r.rej = &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s, %s, %s: %v", AttrRepositoryURL, AttrBranch, AttrManifestsPath, err)}
 		}
 	case joined != "":
-		ep, err = model.ParseEndpoint(storageOf(joined), joined)
-		if err != nil {
-			return ep, &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s: %v", AttrManifestsEndpoint, err)}
+		if r.ep, err = model.ParseEndpoint(storageOf(joined), joined); err != nil {
+			r.rej = &Rejection{Reason: ReasonInvalidEndpoint, Detail: fmt.Sprintf("%s: %v", AttrManifestsEndpoint, err)}
 		}
 	default:
-		return ep, &Rejection{Reason: ReasonMissingEndpoint, Detail: fmt.Sprintf(
+		r.rej = &Rejection{Reason: ReasonMissingEndpoint, Detail: fmt.Sprintf(
 			"the manifests endpoint is required: %s with %s and %s, or %s (repository/branch/path)",
 			AttrRepositoryURL, AttrBranch, AttrManifestsPath, AttrManifestsEndpoint)}
 	}
-	return ep, nil
+	if m.endpoints == nil {
+		m.endpoints = map[[4]string]endpointResult{}
+	}
+	m.endpoints[key] = r
+	return r.ep, r.rej
 }
 
 // storageOf is oci for oci:// repositories, else git.

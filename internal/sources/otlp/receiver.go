@@ -127,6 +127,7 @@ func (r Result) Message() string {
 func (r *Receiver) Apply(ctx context.Context, logs plog.Logs) (Result, error) {
 	res := Result{Rejected: map[string]int{}, Warnings: map[string]int{}, details: map[string]string{}}
 	recs := make([]Record, 0, logs.LogRecordCount())
+	var m mapper
 	rls := logs.ResourceLogs()
 	for i := range rls.Len() {
 		rl := rls.At(i)
@@ -136,7 +137,7 @@ func (r *Receiver) Apply(ctx context.Context, logs plog.Logs) (Result, error) {
 			lrs := sls.At(j).LogRecords()
 			for k := range lrs.Len() {
 				res.Received++
-				rec, rej := MapRecord(resource, lrs.At(k))
+				rec, rej := m.mapRecord(resource, lrs.At(k))
 				if rej != nil {
 					res.note(res.Rejected, rej.Reason, rej.Detail)
 					continue
