@@ -61,7 +61,9 @@ type hub struct {
 
 func newHub(t testing.TB, st *store.Store) *hub {
 	t.Helper()
-	h := &hub{t: t, st: st, ing: ingest.New(st), reg: prometheus.NewRegistry(), reports: reports.New(st)}
+	// A replay must change nothing however slow the machine: no heartbeat
+	// refresh of the reconcilers' last-report time within a test.
+	h := &hub{t: t, st: st, ing: ingest.New(st, ingest.WithHeartbeat(time.Hour)), reg: prometheus.NewRegistry(), reports: reports.New(st)}
 	recv, err := otlp.New(h.ing, otlp.Options{Registerer: h.reg, Environments: h.reports})
 	if err != nil {
 		t.Fatal(err)
