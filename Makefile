@@ -35,6 +35,7 @@ bench: ## Go benchmarks of ingest, reports and the telemetry sources (both store
 fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
 	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 30s ./internal/model/
+	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
 	$(GO) test -run '^$$' -fuzz FuzzMapRecord -fuzztime 30s ./internal/sources/otlp/
 
 clean:
