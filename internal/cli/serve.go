@@ -86,7 +86,7 @@ Schema migrations are applied at start.`,
 				return err
 			}
 			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, WriteRoutes: telem.routes}).Handler()
-			srv := api.NewHTTPServer(addr, web.Combine(apiHandler, ui.Handler()))
+			srv := api.NewHTTPServer(addr, telem.handler(apiHandler, web.Combine(apiHandler, ui.Handler())))
 			errc := make(chan error, 2)
 			go func() { errc <- sec.listen(srv) }()
 			go func() {

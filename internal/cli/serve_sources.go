@@ -103,6 +103,18 @@ func (t *telemetrySources) start(ctx context.Context, st *store.Store, ing *inge
 	return r, nil
 }
 
+// handler sends the OTLP/HTTP routes to the API's handler, which serves
+// them with the write scope, and everything else to rest (the API and the
+// web UI).
+func (r *runningSources) handler(apiHandler, rest http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	for pattern := range r.routes {
+		mux.Handle(pattern, apiHandler)
+	}
+	mux.Handle("/", rest)
+	return mux
+}
+
 // serveGRPC serves OTLP/gRPC until stop; without it, it returns at once.
 func (r *runningSources) serveGRPC() error {
 	if r.grpc == nil {
