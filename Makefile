@@ -27,8 +27,10 @@ lint: ## gofmt, go vet, staticcheck (pinned)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: ## Go benchmarks of ingest and reports (both stores)
+bench: ## Go benchmarks of ingest, reports and the telemetry sources (both stores)
 	CI=true $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/ingest/ ./internal/bench/
+	CI=true $(GO) test -run '^$$' -bench OTLPHTTP -benchtime 100000x ./internal/sources/otlp/
+	CI=true $(GO) test -run '^$$' -bench Poll -benchtime 10x ./internal/sources/prometheus/
 
 fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
@@ -39,6 +41,7 @@ fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 30s ./internal/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 30s ./internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
+	$(GO) test -run '^$$' -fuzz FuzzMapRecord -fuzztime 30s ./internal/sources/otlp/
 
 clean:
 	rm -rf bin

@@ -12,6 +12,10 @@ go vet ./...
 # cached in .cache/; a plain assignment so that a failed build stops here.
 KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/envtest-assets.sh)}"
 export KUBEBUILDER_ASSETS
+# The OpenTelemetry Collector of the OTLP tests: built once (~70 s cold)
+# with the collector builder and cached in .cache/.
+TIDEMARK_OTELCOL="${TIDEMARK_OTELCOL:-$(hack/otelcol.sh)}"
+export TIDEMARK_OTELCOL
 # Fuzz seeds run as ordinary tests; a short fuzzing pass on each parser.
 go test -count=1 ./...
 go test -run '^$' -fuzz FuzzNormalizeRevision -fuzztime 10s ./internal/model/
@@ -22,3 +26,4 @@ go test -run '^$' -fuzz '^FuzzPush$' -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz '^FuzzQuery$' -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz '^FuzzBodyText$' -fuzztime 10s ./internal/api/
 go test -run '^$' -fuzz '^FuzzQueryParams$' -fuzztime 10s ./internal/api/
+go test -run '^$' -fuzz FuzzMapRecord -fuzztime 10s ./internal/sources/otlp/

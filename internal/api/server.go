@@ -25,6 +25,7 @@ type Server struct {
 	reports *reports.Service
 	auth    Authenticator
 	log     *slog.Logger
+	extra   map[string]http.Handler
 }
 
 // Scope is what a credential allows: reading reports, or writing
@@ -57,6 +58,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Reports configures the reports (stale limit, promotion order).
 	Reports []reports.Option
+	// WriteRoutes are further routes served with the write scope, by
+	// http.ServeMux pattern: receivers of other protocols on the API's
+	// port, such as OTLP's "POST /v1/logs".
+	WriteRoutes map[string]http.Handler
 }
 
 // New returns a Server over a store and the ingest service writing to it.
@@ -65,7 +70,8 @@ func New(st *store.Store, ing *ingest.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log}
+	return &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log,
+		extra: opts.WriteRoutes}
 }
 
 // Handler routes the API. Health endpoints are open; every /api/v1 route
@@ -86,6 +92,9 @@ func (s *Server) Handler() http.Handler {
 	write("POST /api/v1/deployments", s.postDeployments)
 	write("DELETE /api/v1/azureresourcegraphs/{name}", s.deleteAzureResourceGraph)
 	write("POST /api/v1/reconcilers/retire-missing", s.postRetireMissing)
+	for pattern, h := range s.extra {
+		mux.Handle(pattern, s.require(ScopeWrite, h))
+	}
 
 	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.require(ScopeRead, checkRequest(h))) }
 	read("GET /api/v1/reports/environment-state", listHandler(s, s.reports.EnvironmentState))

@@ -25,6 +25,7 @@ func newControllerCmd() *cobra.Command {
 		concurrency, kubeAPIBurst      int
 		kubeAPIQPS                     float32
 		argFlags                       argPollFlags
+		telemetry                      telemetrySources
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -56,6 +57,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			ctrl.SetLogger(logger)
 			klog.SetLogger(logger)
 
+			if err := telemetry.check(); err != nil {
+				return err
+			}
 			cfg, err := kubeConfig(kubeconfig)
 			if err != nil {
 				return err
@@ -93,6 +97,9 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			if creds != nil {
 				creds.Secrets = controller.SecretReader(mgr.GetAPIReader())
 			}
+			if err := telemetry.addPollers(mgr, ing, log); err != nil {
+				return err
+			}
 			log.Info("starting controller", "version", version(), "apiServer", cfg.Host,
 				"leaderElect", leaderElect, "healthProbes", probeAddr, "metrics", metricsAddr)
 			if err := mgr.Start(ctx); err != nil {
@@ -114,6 +121,7 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 	f.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultKubeAPIBurst, "burst of requests to the Kubernetes API")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	argFlags.flags(cmd)
+	telemetry.prometheusFlag(cmd)
 	return cmd
 }
 

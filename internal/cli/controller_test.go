@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,6 +41,18 @@ func TestControllerCommand(t *testing.T) {
 	}
 	db := filepath.Join(t.TempDir(), "tidemark.db")
 	probe, metrics := loopbackAddr(t), loopbackAddr(t)
+	// A Prometheus query API with one cluster's Kustomization, for
+	// --prometheus-config: the elected controller polls it.
+	promAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		result := "[]"
+		if r.ParseForm() == nil && r.Form.Get("query") == "flux_resource_info" {
+			result = `[{"metric":{"__name__":"flux_resource_info","cluster":"aks-polled","kind":"Kustomization","name":"apps","exported_namespace":"flux-system","ready":"True","revision":"main@sha1:5ce065315cc1702b6cb4eb9d3f804413706570d8","url":"https://github.com/kaizentm/kalypso-gitops","ref":"dev","path":"drone"},"value":[1700000000,"1"]}]`
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":%s}}`, result)
+	}))
+	defer promAPI.Close()
+	promConfig := filepath.Join(t.TempDir(), "prometheus.yaml")
+	os.WriteFile(promConfig, []byte("sources: [{name: fleet, url: "+promAPI.URL+", interval: 1s}]\n"), 0o600)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -46,7 +60,7 @@ func TestControllerCommand(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"controller", "--kubeconfig", kube.KubeconfigFile(t), "--database", db,
 			"--leader-elect", "--leader-election-namespace", "default",
-			"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn"},
+			"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--log-level", "warn", "--prometheus-config", promConfig},
 			strings.NewReader(""), io.Discard, io.Discard)
 	}()
 	wait := func(what string, cond func() bool) {
@@ -106,6 +120,10 @@ func TestControllerCommand(t *testing.T) {
 		!strings.Contains(body, `controller_runtime_reconcile_total{controller="reconciler",result="success"}`) {
 		t.Errorf("/metrics: %d, no reconcile count of the reconciler controller", code)
 	}
+	wait("a Prometheus poll", func() bool {
+		_, body := get("http://" + metrics + "/metrics")
+		return strings.Contains(body, `tidemark_source_reports_applied_total{source="prometheus/fleet"} 1`)
+	})
 
 	cancel()
 	select {
@@ -131,6 +149,9 @@ func TestControllerCommand(t *testing.T) {
 	var n int
 	if err := st.Read().QueryRow(context.Background(), "SELECT count(*) FROM reconcilers WHERE name = $1", rec.Name).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d reconcilers %s stored (%v), want 1", n, rec.Name, err)
+	}
+	if err := st.Read().QueryRow(context.Background(), "SELECT count(*) FROM reconcilers WHERE name = $1 AND source = $2", "flux-system/apps", "prometheus/fleet").Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d reconcilers polled from Prometheus (%v), want 1", n, err)
 	}
 }
 

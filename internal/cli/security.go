@@ -132,12 +132,20 @@ func (s *serveSecurity) listen(srv *http.Server) error {
 		}
 		return srv.ListenAndServe()
 	}
-	certs := &certReloader{cert: s.tlsCert, key: s.tlsKey}
-	if _, err := certs.get(nil); err != nil {
+	if srv.TLSConfig, err = s.tlsConfig(); err != nil {
 		return err
 	}
-	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	return srv.ListenAndServeTLS("", "")
+}
+
+// tlsConfig is the server TLS configuration of --tls-cert and --tls-key,
+// shared by every listener of serve (the API, OTLP/gRPC).
+func (s *serveSecurity) tlsConfig() (*tls.Config, error) {
+	certs := &certReloader{cert: s.tlsCert, key: s.tlsKey}
+	if _, err := certs.get(nil); err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}, nil
 }
 
 // certReloader loads a key pair, and loads it again when the certificate

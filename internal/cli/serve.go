@@ -26,6 +26,7 @@ func newServeCmd() *cobra.Command {
 		forges                   map[string]string
 		sec                      serveSecurity
 		argFlags                 argPollFlags
+		telemetry                telemetrySources
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +54,9 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 			}
 			auth, err := sec.authenticator(log)
 			if err != nil {
+				return err
+			}
+			if err := telemetry.check(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -86,14 +90,24 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 				runPollers(ctx, pollers, ing)
 			}
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
+			telem, err := telemetry.start(ctx, st, ing, auth, &sec, log)
+			if err != nil {
+				return err
+			}
+			defer telem.stop()
 			ui, err := web.New(reports.New(st, reportOpts...), web.Options{Auth: auth, Logger: log, Forges: forges, StaleAfter: staleAfter})
 			if err != nil {
 				return err
 			}
-			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler()
-			srv := api.NewHTTPServer(addr, web.Combine(apiHandler, ui.Handler()))
-			errc := make(chan error, 1)
+			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, WriteRoutes: telem.routes}).Handler()
+			srv := api.NewHTTPServer(addr, telem.handler(apiHandler, web.Combine(apiHandler, ui.Handler())))
+			errc := make(chan error, 2)
 			go func() { errc <- sec.listen(srv) }()
+			go func() {
+				if err := telem.serveGRPC(); err != nil {
+					errc <- err
+				}
+			}()
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
 			select {
 			case err := <-errc:
@@ -118,5 +132,6 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 	cmd.Flags().StringToStringVar(&forges, "forge", nil, "a self-hosted forge for commit links in the UI, HOST=github|gitlab|bitbucket|azure (repeatable)")
 	sec.flags(cmd)
 	argFlags.flags(cmd)
+	telemetry.serveFlags(cmd)
 	return cmd
 }
