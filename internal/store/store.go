@@ -92,6 +92,9 @@ func (s *Store) Close() error { return s.d.Close() }
 // Read returns a Querier outside any transaction, for reads.
 func (s *Store) Read() Querier { return s.d }
 
+// Primary returns a Querier on the primary database.
+func (s *Store) Primary() Querier { return s.d }
+
 // Tx runs fn in a transaction, running it again (up to 10 times, with
 // jittered backoff) when the engine reports a transient conflict, so that
 // concurrent writers for the same rows converge. fn must not keep state
