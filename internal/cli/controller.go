@@ -23,6 +23,7 @@ func newControllerCmd() *cobra.Command {
 		probeAddr, metricsAddr         string
 		concurrency, kubeAPIBurst      int
 		kubeAPIQPS                     float32
+		retention                      retentionFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -59,6 +60,10 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			cfg.QPS, cfg.Burst = kubeAPIQPS, kubeAPIBurst
 			cfg.UserAgent = "tidemark-controller/" + version()
 
+			history, err := retention.policy()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, database)
 			if err != nil {
@@ -66,6 +71,8 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			}
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
+			stopHistory := startHistoryMaintenance(ctx, st, history, log)
+			defer stopHistory()
 
 			mgr, err := controller.NewManager(cfg, controller.Options{
 				Ingest:                  ingest.New(st, ingest.WithLogger(log)),
@@ -100,6 +107,7 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 	f.Float32Var(&kubeAPIQPS, "kube-api-qps", controller.DefaultKubeAPIQPS, "requests per second to the Kubernetes API")
 	f.IntVar(&kubeAPIBurst, "kube-api-burst", controller.DefaultKubeAPIBurst, "burst of requests to the Kubernetes API")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	retention.register(cmd)
 	return cmd
 }
 

@@ -22,6 +22,8 @@ func newServeCmd() *cobra.Command {
 		promotion                []string
 		staleAfter               time.Duration
 		sec                      serveSecurity
+		replicas                 replicaFlags
+		retention                retentionFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -30,12 +32,24 @@ func newServeCmd() *cobra.Command {
 
 The store is an embedded SQLite file (tidemark.db in the working directory)
 unless --database names a PostgreSQL server (postgres://user@host/db).
-Schema migrations are applied at start.`,
+Schema migrations are applied at start.
+
+With PostgreSQL, --read-database names streaming replicas that reports
+read from while they are healthy and within --max-replica-lag; writes and
+the rollout gate stay on the primary. --history-retention drops status
+history older than it (whole months on PostgreSQL).`,
 		Example: `  tidemark serve --demo
-  tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080`,
+  tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080
+  tidemark serve --database postgres://tidemark@db:5432/tidemark \
+    --read-database postgres://tidemark@db-replica-1:5432/tidemark,postgres://tidemark@db-replica-2:5432/tidemark \
+    --history-retention 400d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			history, err := retention.policy()
 			if err != nil {
 				return err
 			}
@@ -48,12 +62,22 @@ Schema migrations are applied at start.`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, database)
+			replicaOpts, closeReplicas, err := replicas.options(database)
 			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, database, replicaOpts...)
+			if err != nil {
+				closeReplicas()
 				return err
 			}
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
+			for _, r := range st.Replicas() {
+				log.Info("read replica", "name", r.Name, "healthy", r.Healthy, "lag", r.Lag.String(), "error", r.Error)
+			}
+			stopHistory := startHistoryMaintenance(ctx, st, history, log)
+			defer stopHistory()
 			if loadDemo {
 				start := time.Now()
 				stats, err := demo.Load(ctx, st, time.Now())
@@ -95,5 +119,7 @@ Schema migrations are applied at start.`,
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
 	sec.flags(cmd)
+	replicas.register(cmd)
+	retention.register(cmd)
 	return cmd
 }
