@@ -89,7 +89,7 @@ type object struct {
 	} `json:"metadata"`
 	Rules      []policyRule      `json:"rules"`
 	StringData map[string]string `json:"stringData"`
-	RoleRef struct {
+	RoleRef    struct {
 		Kind string `json:"kind"`
 		Name string `json:"name"`
 	} `json:"roleRef"`
