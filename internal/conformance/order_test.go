@@ -83,6 +83,7 @@ func checkOrders(t *testing.T, e *env, events []event, base time.Time) {
 			ev.apply(t, x, w)
 			names = append(names, ev.name)
 		}
+		x.checkMaintained()
 		got := orderOutcome(t, x, base.Add(48*time.Hour))
 		if i == 0 {
 			want = got

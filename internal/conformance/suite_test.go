@@ -63,6 +63,7 @@ func run(t *testing.T, open opener) {
 			clock := &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 			e := &env{t: t, st: st, clock: clock, ing: ingest.New(st, ingest.WithClock(clock.Now)), open: open}
 			fn(t, e)
+			e.checkMaintained()
 		})
 	}
 }
@@ -212,4 +213,17 @@ func (e *env) count(table string) int {
 		e.t.Fatal(err)
 	}
 	return n
+}
+
+// checkMaintained fails the test when the maintained state (what the
+// reports read) differs from its recomputation from the primary tables.
+func (e *env) checkMaintained() {
+	e.t.Helper()
+	diffs, err := store.Check(context.Background(), e.st.Read(), 10)
+	if err != nil {
+		e.t.Fatalf("check maintained state: %v", err)
+	}
+	for _, d := range diffs {
+		e.t.Errorf("maintained %s %s %s", d.Table, d.Side, d.Row)
+	}
 }

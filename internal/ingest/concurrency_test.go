@@ -102,6 +102,15 @@ func TestConcurrentOverlappingWritersDoNotDeadlock(t *testing.T) {
 			}
 		}
 	}
+	for _, st := range []*store.Store{concurrent, alone} {
+		diffs, err := store.Check(ctx, st.Read(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range diffs {
+			t.Errorf("maintained %s %s %s", d.Table, d.Side, d.Row)
+		}
+	}
 	page := reports.Page{Limit: reports.MaxLimit}
 	for _, f := range []reports.Filter{{}} {
 		a, _, err := reports.New(concurrent).EnvironmentState(ctx, f, page)

@@ -51,7 +51,7 @@ func (s *Service) applyDescriptor(ctx context.Context, q store.Querier, d model.
 		return DescriptorResult{}, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(d.Manifests.Key()), err)
 	}
 	rs.branch(moved)
-	target, retargeted, err := store.UpsertTarget(ctx, q, wl, env, d.Target, ep, d.Labels, now)
+	target, retargeted, from, err := store.UpsertTarget(ctx, q, wl, env, d.Target, ep, d.Labels, now)
 	if err != nil {
 		return DescriptorResult{}, fmt.Errorf("ensure target %s: %w", model.Quote(d.Target), err)
 	}
@@ -74,7 +74,7 @@ func (s *Service) applyDescriptor(ctx context.Context, q store.Querier, d model.
 	if retargeted {
 		// Other reconcilers count for the target now: every commit of its
 		// new endpoint.
-		rs.target(target, true, time.Time{}, "")
+		rs.moved(target, from)
 		res.Changed = true
 	}
 	return res, nil
@@ -227,7 +227,7 @@ func (s *Service) ResolveFluxRevision(ctx context.Context, fluxSource, revision 
 	var n int
 	err = s.store.Tx(ctx, func(q store.Querier) error {
 		n = 0
-		rs := newResolver()
+		rs := newResolver(s.store.Engine())
 		pending, err := store.PendingAssignments(ctx, q, fluxSource)
 		if err != nil {
 			return fmt.Errorf("read pending assignments: %w", err)

@@ -123,7 +123,7 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	now := s.now().UTC()
 	if len(b.Descriptors) == 0 && len(b.Retire) == 0 {
 		// Replays are the common case: read first, write only changes.
-		states, err := store.GetReconcilerStates(ctx, s.store.Read(), s.store.Engine(), reportKeys(b.Reports))
+		states, err := store.GetReconcilerStates(ctx, s.store.Read(), s.store.Engine(), reportKeys(b.Reports), false)
 		if err != nil {
 			return Result{}, fmt.Errorf("read reconcilers: %w", err)
 		}
@@ -147,7 +147,7 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.Time) (Result, error) {
 	res := Result{Descriptors: make([]DescriptorResult, len(b.Descriptors)), Reports: make([]ReportResult, len(b.Reports)),
 		Retired: make([]bool, len(b.Retire))}
-	rs := newResolver()
+	rs := newResolver(s.store.Engine())
 	for _, i := range byTarget(b.Descriptors) {
 		r, err := s.applyDescriptor(ctx, q, b.Descriptors[i], now, rs)
 		if err != nil {
@@ -159,11 +159,15 @@ func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.
 		return res, err
 	}
 	for i, k := range b.Retire {
-		ok, err := store.RetireReconciler(ctx, q, k.Host, k.Name, now)
+		id, was, err := store.RetireReconciler(ctx, q, k.Host, k.Name, now)
 		if err != nil {
 			return res, &InputError{Kind: "retire", Index: i, Err: fmt.Errorf("retire reconciler %s on host %s: %w", model.Quote(k.Name), model.Quote(k.Host), err)}
 		}
-		res.Retired[i] = ok
+		if id != 0 {
+			rs.m.reconciler(id, was, true)
+			rs.m.allAssignments(id)
+		}
+		res.Retired[i] = id != 0
 	}
 	if err := rs.run(ctx, q); err != nil {
 		return res, err
@@ -265,6 +269,7 @@ func (s *Service) RetireMissing(ctx context.Context, source string, present []mo
 	var retired []model.ReconcilerKey
 	err := s.store.Tx(ctx, func(q store.Querier) error {
 		retired = nil
+		rs := newResolver(s.store.Engine())
 		live, err := store.SourceReconcilers(ctx, q, source)
 		if err != nil {
 			return fmt.Errorf("list reconcilers of source %s: %w", model.Quote(source), err)
@@ -274,15 +279,17 @@ func (s *Service) RetireMissing(ctx context.Context, source string, present []mo
 			if keep[l.Key] {
 				continue
 			}
-			ok, err := store.RetireReconcilerID(ctx, q, l.ID, now)
+			was, ok, err := store.RetireReconcilerID(ctx, q, l.ID, now)
 			if err != nil {
 				return fmt.Errorf("retire reconciler %s on host %s: %w", model.Quote(l.Key.Name), model.Quote(l.Key.Host), err)
 			}
 			if ok {
 				retired = append(retired, l.Key)
+				rs.m.reconciler(l.ID, was, true)
+				rs.m.allAssignments(l.ID)
 			}
 		}
-		return nil
+		return rs.run(ctx, q)
 	})
 	return retired, err
 }

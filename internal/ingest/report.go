@@ -53,7 +53,23 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	}
 	engine := s.store.Engine()
 	keys := reportKeys(rs)
-	stored, err := store.GetReconcilerStates(ctx, q, engine, keys)
+	// The targets of the reconcilers' endpoints first (shared), then the
+	// reconcilers (for update), each in id order: a descriptor's
+	// transaction on one of those targets commits first.
+	if engine == "postgres" {
+		seen, err := store.GetReconcilerStates(ctx, q, engine, keys, false)
+		if err != nil {
+			return fmt.Errorf("read reconcilers: %w", err)
+		}
+		eps := make([]int64, 0, len(seen))
+		for _, st := range seen {
+			eps = append(eps, st.Endpoint.ID)
+		}
+		if err := store.LockTargetsShared(ctx, q, engine, eps); err != nil {
+			return fmt.Errorf("lock targets: %w", err)
+		}
+	}
+	stored, err := store.GetReconcilerStates(ctx, q, engine, keys, true)
 	if err != nil {
 		return fmt.Errorf("read reconcilers: %w", err)
 	}
@@ -95,18 +111,34 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		states[k] = after(cur, known, r, at, now)
 	}
 
-	// Known reconcilers first, by id; then what the slow reports create or
-	// change.
-	lock := make([]int64, 0, len(stored))
-	for _, st := range stored {
-		lock = append(lock, st.ID)
-	}
-	if err := store.LockReconcilers(ctx, q, engine, lock); err != nil {
-		return fmt.Errorf("lock reconcilers: %w", err)
-	}
+	// What the slow reports create or change.
 	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, slow, now, rsv)
 	if err != nil {
 		return err
+	}
+	// What the maintained state must follow.
+	for i, r := range rs {
+		if !res[i].Changed {
+			continue
+		}
+		k := keys[i]
+		id := recs[k].id
+		if st, ok := stored[k]; ok {
+			id = st.ID
+			rsv.m.reconciler(id, store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}, true)
+			if st.Retired || st.EndpointKey != r.Endpoint.Key() {
+				rsv.m.allAssignments(id)
+			}
+		} else if before := recs[k].before; before != nil {
+			// Created meanwhile by a concurrent writer: not new after all.
+			rsv.m.reconciler(id, *before, true)
+			rsv.m.allAssignments(id)
+		} else {
+			rsv.m.reconciler(id, store.ReconcilerFacts{}, false)
+		}
+		if !r.Registered() {
+			rsv.m.deployment(id, r.Commit)
+		}
 	}
 
 	// Deployments.
@@ -120,7 +152,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		if r.Registered() {
 			continue
 		}
-		if _, err := store.UpsertDeployment(ctx, q, recs[keys[i]], r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
+		if _, err := store.UpsertDeployment(ctx, q, recs[keys[i]].id, r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
 			return &InputError{Kind: "report", Index: i, Err: fmt.Errorf("record deployment of %s: %w", r.Commit, err)}
 		}
 	}
@@ -192,7 +224,7 @@ func after(cur store.ReconcilerState, known bool, r model.Report, at, now time.T
 // (by name), endpoints (by key) and reconcilers (by host and name), each
 // with the facts of the last report that gives them. It returns the
 // reconcilers' ids and the endpoints by key.
-func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, slow []int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]int64, map[string]store.EndpointRow, error) {
+func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, slow []int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]ensured, map[string]store.EndpointRow, error) {
 	type hostFacts struct {
 		typ    string
 		labels map[string]string
@@ -235,18 +267,25 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 		rsv.branch(moved)
 		endpoints[key] = ep
 	}
-	recs := map[model.ReconcilerKey]int64{}
+	recs := map[model.ReconcilerKey]ensured{}
 	for _, k := range slices.SortedFunc(maps.Keys(last), func(a, b model.ReconcilerKey) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Name, b.Name))
 	}) {
 		r := rs[last[k]]
-		id, err := store.UpsertReconciler(ctx, q, hostIDs[k.Host], k.Name, r.ReconcilerType, r.Source, endpoints[r.Endpoint.Key()].ID, now)
+		id, before, err := store.UpsertReconciler(ctx, q, hostIDs[k.Host], k.Name, r.ReconcilerType, r.Source, endpoints[r.Endpoint.Key()].ID, now)
 		if err != nil {
 			return nil, nil, &InputError{Kind: "report", Index: last[k], Err: fmt.Errorf("ensure reconciler %s: %w", model.Quote(k.Name), err)}
 		}
-		recs[k] = id
+		recs[k] = ensured{id, before}
 	}
 	return recs, endpoints, nil
+}
+
+// ensured is a reconciler the slow path created or updated: before is what
+// it was, when it existed.
+type ensured struct {
+	id     int64
+	before *store.ReconcilerFacts
 }
 
 // observedAt is when the reconciler reached the reported state: the

@@ -61,10 +61,13 @@ func inEffect(assignments []store.Assignment, c store.CommitSeen) int64 {
 // and does it once at the end, target by target in id order (so that
 // concurrent writers lock resolutions in one order).
 type resolver struct {
+	engine   string
 	targets  map[int64]*targetWork
 	commits  []store.NewCommit
 	commitEP map[int64]store.EndpointRow
 	branches map[string]bool
+	// m brings the maintained state up to date once resolutions are.
+	m *maintenance
 }
 
 // targetWork is what to resolve again for one target.
@@ -76,8 +79,9 @@ type targetWork struct {
 	scheduled bool      // its latest assignment may have changed
 }
 
-func newResolver() *resolver {
-	return &resolver{targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{}, branches: map[string]bool{}}
+func newResolver(engine string) *resolver {
+	return &resolver{engine: engine, targets: map[int64]*targetWork{}, commitEP: map[int64]store.EndpointRow{},
+		branches: map[string]bool{}, m: newMaintenance()}
 }
 
 func (r *resolver) work(t store.TargetRow) *targetWork {
@@ -120,7 +124,17 @@ func (r *resolver) branch(keys []string) {
 	}
 }
 
-// run resolves what was collected.
+// moved notes a target created or moved to another endpoint (from: the one
+// it had, 0 when new): all its commits resolve again, and the maintained
+// state of both endpoints' reconcilers follows.
+func (r *resolver) moved(t store.TargetRow, from int64) {
+	r.target(t, true, time.Time{}, "")
+	r.m.target(t.ID, from != 0, from)
+	r.m.endpoint(t.EndpointID)
+}
+
+// run resolves what was collected, then brings the maintained state up to
+// date.
 func (r *resolver) run(ctx context.Context, q store.Querier) error {
 	slices.SortFunc(r.commits, func(a, b store.NewCommit) int {
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.SHA, b.SHA), a.Seen.Compare(b.Seen))
@@ -152,17 +166,19 @@ func (r *resolver) run(ctx context.Context, q store.Querier) error {
 			if err := store.RefreshScheduled(ctx, q, id); err != nil {
 				return fmt.Errorf("refresh scheduled version: %w", err)
 			}
+			r.m.target(id, false, 0)
 		}
-		if err := resolveTarget(ctx, q, w); err != nil {
+		if err := resolveTarget(ctx, q, w, r.m); err != nil {
 			return fmt.Errorf("resolve target: %w", err)
 		}
 	}
-	return nil
+	return r.m.run(ctx, q, r.engine)
 }
 
 // resolveTarget recomputes the assignment in effect at each commit a
-// target's work names, writing only the resolutions that change.
-func resolveTarget(ctx context.Context, q store.Querier, w *targetWork) error {
+// target's work names, writing only the resolutions that change (and
+// noting them for the maintained state).
+func resolveTarget(ctx context.Context, q store.Querier, w *targetWork, m *maintenance) error {
 	if !w.all && w.since.IsZero() && len(w.shas) == 0 {
 		return nil
 	}
@@ -187,12 +203,14 @@ func resolveTarget(ctx context.Context, q store.Querier, w *targetWork) error {
 	}
 	for _, c := range commits {
 		want := inEffect(assignments, c)
-		if have, ok := stored[c.SHA]; ok && have == want {
+		have, ok := stored[c.SHA]
+		if ok && have == want {
 			continue
 		}
 		if err := store.SetResolution(ctx, q, w.t.ID, c.SHA, want); err != nil {
 			return err
 		}
+		m.resolution(store.ResolutionChange{TargetID: w.t.ID, Commit: c.SHA, Old: have, New: want})
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestInEffect(t *testing.T) {
 // The resolver merges what to resolve per target: all commits wins, the
 // earliest since, each commit once.
 func TestResolverMergesWork(t *testing.T) {
-	r := newResolver()
+	r := newResolver("sqlite")
 	tg := store.TargetRow{ID: 7}
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	r.target(tg, false, t0.Add(time.Hour), "aaaaaaa")

@@ -20,8 +20,10 @@ import (
 // concurrent batches wait for each other instead of deadlocking.
 
 // GetReconcilerStates reads the stored state of many reconcilers; unknown
-// ones are absent from the map.
-func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []model.ReconcilerKey) (map[model.ReconcilerKey]ReconcilerState, error) {
+// ones are absent from the map. forUpdate also locks them, in id order
+// (inside a transaction, on PostgreSQL; SQLite writers hold the database's
+// lock).
+func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []model.ReconcilerKey, forUpdate bool) (map[model.ReconcilerKey]ReconcilerState, error) {
 	out := make(map[model.ReconcilerKey]ReconcilerState, len(keys))
 	if engine != "postgres" {
 		for _, k := range keys {
@@ -41,12 +43,16 @@ func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []m
 	for i, k := range keys {
 		hosts[i], names[i] = k.Host, k.Name
 	}
+	lock := ""
+	if forUpdate {
+		lock = " ORDER BY r.id FOR UPDATE OF r"
+	}
 	rows, err := q.Query(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+`
 		FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(host, name)
 		JOIN hosts h ON h.name = k.host
 		JOIN reconcilers r ON r.host_id = h.id AND r.name = k.name
 		JOIN endpoints e ON e.id = r.endpoint_id
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id`, hosts, names)
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id`+lock, hosts, names)
 	if err != nil {
 		return nil, err
 	}
@@ -83,17 +89,6 @@ type NewCommit struct {
 	Seen       time.Time
 }
 
-// LockReconcilers takes the row locks of reconcilers in id order: every
-// writer locks the reconcilers it changes first, in this one order.
-func LockReconcilers(ctx context.Context, q Querier, engine string, ids []int64) error {
-	if engine != "postgres" || len(ids) == 0 {
-		return nil // SQLite writers take the whole database's lock
-	}
-	ids = slices.Sorted(slices.Values(ids))
-	_, err := q.Exec(ctx, `SELECT id FROM reconcilers WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, slices.Compact(ids))
-	return err
-}
-
 // WriteKnownReports writes reports of known reconcilers, locked by the
 // caller, at most one per reconciler (the caller splits a batch into such
 // rounds): their deployments, with history, and the reconcilers' current
@@ -124,12 +119,14 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	}
 	// New or changed deployments, with their history rows.
 	if _, err := q.Exec(ctx, `WITH changed AS (
-			INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed)
-			SELECT id, sha, st, msg, size, at, at, at
+			INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
+			SELECT id, sha, st, msg, size, at, at, at, CASE WHEN st = 'failure' THEN at END
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[]) AS u(id, sha, st, msg, size, at)
 			ON CONFLICT (reconciler_id, commit_sha) DO UPDATE SET status = excluded.status, message = excluded.message,
 				message_bytes = excluded.message_bytes, last_changed = excluded.last_changed,
-				status_since = CASE WHEN deployments.status <> excluded.status THEN excluded.status_since ELSE deployments.status_since END
+				status_since = CASE WHEN deployments.status <> excluded.status THEN excluded.status_since ELSE deployments.status_since END,
+				first_failure_at = CASE WHEN excluded.status = 'failure' AND (deployments.first_failure_at IS NULL
+					OR deployments.first_failure_at > excluded.last_changed) THEN excluded.last_changed ELSE deployments.first_failure_at END
 			WHERE (deployments.status <> excluded.status OR deployments.message <> excluded.message)
 			  AND deployments.last_changed <= excluded.last_changed
 			RETURNING id, status, message, message_bytes, last_changed)

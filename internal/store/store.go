@@ -221,6 +221,15 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			}
 		}
+		// The maintained state is built from the data the first time, and
+		// again when what it means changes.
+		var built int
+		if err := q.QueryRow(ctx, `SELECT COALESCE(max(built_version), 0) FROM maintained_state`).Scan(&built); err != nil {
+			return fmt.Errorf("read maintained state version: %w", err)
+		}
+		if built < maintainedVersion {
+			return Rebuild(ctx, q)
+		}
 		return nil
 	})
 }

@@ -184,33 +184,39 @@ type TargetRow struct {
 
 // UpsertTarget creates or updates the target (workload, environment, name).
 // moved reports whether it is new or its endpoint changed, which changes
-// which reconcilers count for it.
-func UpsertTarget(ctx context.Context, q Querier, workloadID, environmentID int64, name string, ep EndpointRow, labels map[string]string, now time.Time) (t TargetRow, moved bool, err error) {
+// which reconcilers count for it; from is the endpoint it had (0: new).
+// The target's row stays locked until the transaction ends.
+func UpsertTarget(ctx context.Context, q Querier, workloadID, environmentID int64, name string, ep EndpointRow, labels map[string]string, now time.Time) (t TargetRow, moved bool, from int64, err error) {
 	lb, err := labelsJSON(labels)
 	if err != nil {
-		return t, false, err
+		return t, false, 0, err
 	}
 	id, created, err := ensureID(ctx, q,
 		`SELECT id FROM targets WHERE workload_id = $1 AND environment_id = $2 AND name = $3`, []any{workloadID, environmentID, name},
 		`INSERT INTO targets (workload_id, environment_id, name, endpoint_id, labels, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		[]any{workloadID, environmentID, name, ep.ID, lb, now})
 	if err != nil {
-		return t, false, err
+		return t, false, 0, err
 	}
 	t = TargetRow{ID: id, EndpointID: ep.ID, BranchKey: ep.BranchKey}
 	if created {
-		return t, true, nil
+		return t, true, 0, nil
 	}
-	n, err := q.Exec(ctx, `UPDATE targets SET endpoint_id = $2 WHERE id = $1 AND endpoint_id <> $2`, id, ep.ID)
-	if err != nil {
-		return t, false, err
+	// Lock the row (a no-op update is portable), then move it.
+	if err := q.QueryRow(ctx, `UPDATE targets SET endpoint_id = endpoint_id WHERE id = $1 RETURNING endpoint_id`, id).Scan(&from); err != nil {
+		return t, false, 0, err
+	}
+	if from != ep.ID {
+		if _, err := q.Exec(ctx, `UPDATE targets SET endpoint_id = $2 WHERE id = $1`, id, ep.ID); err != nil {
+			return t, false, 0, err
+		}
 	}
 	if labels != nil {
 		if _, err := q.Exec(ctx, `UPDATE targets SET labels = $2 WHERE id = $1`, id, lb); err != nil {
-			return t, false, err
+			return t, false, 0, err
 		}
 	}
-	return t, n > 0, nil
+	return t, from != ep.ID, from, nil
 }
 
 // VersionRow is a stored workload version.
@@ -405,20 +411,27 @@ func EnsureHost(ctx context.Context, q Querier, name, hostType string, labels ma
 // UpsertReconciler creates or updates a reconciler of a host, marks it live
 // (not retired) and records the time of its report. A non-empty source
 // replaces the stored one. The update also locks the row, so concurrent
-// reports for one reconciler apply one at a time.
-func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, source string, endpointID int64, reportAt time.Time) (int64, error) {
+// reports for one reconciler apply one at a time. When the reconciler
+// existed (a concurrent writer may just have created it), before is what
+// it was.
+func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, source string, endpointID int64, reportAt time.Time) (id int64, before *ReconcilerFacts, err error) {
 	id, created, err := ensureID(ctx, q,
 		`SELECT id FROM reconcilers WHERE host_id = $1 AND name = $2`, []any{hostID, name},
 		`INSERT INTO reconcilers (host_id, name, type, source, endpoint_id, last_report_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
 		[]any{hostID, name, typ, source, endpointID, reportAt})
 	if err != nil || created {
-		return id, err
+		return id, nil, err
+	}
+	var f ReconcilerFacts
+	if err := q.QueryRow(ctx, `UPDATE reconcilers SET type = type WHERE id = $1 RETURNING endpoint_id, commit_sha, status, retired_at IS NULL`, id).
+		Scan(&f.EndpointID, &f.Commit, &f.Status, &f.Live); err != nil {
+		return id, nil, err
 	}
 	_, err = q.Exec(ctx, `UPDATE reconcilers SET type = $2, endpoint_id = $3, retired_at = NULL,
 			source = CASE WHEN $4 <> '' THEN $4 ELSE source END,
 			last_report_at = CASE WHEN $5 > last_report_at THEN $5 ELSE last_report_at END
 		WHERE id = $1`, id, typ, endpointID, source, reportAt)
-	return id, err
+	return id, &f, err
 }
 
 // UpsertDeployment records that a reconciler was at status for commit at
@@ -438,13 +451,18 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	switch {
 	case errors.Is(err, ErrNoRows):
 		since = at
-		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed)
-			VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id`, reconcilerID, commit, status, message, messageBytes, at).Scan(&id)
+		var failedAt *time.Time
+		if status == model.StatusFailure {
+			failedAt = &at
+		}
+		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7) RETURNING id`, reconcilerID, commit, status, message, messageBytes, at, failedAt).Scan(&id)
 	case err != nil:
 		return false, err
 	case at.Before(last):
 		// A late report: history only. It may still be the first sighting.
-		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = $2 WHERE id = $1 AND first_seen > $2`, id, at)
+		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END,
+			first_failure_at = `+firstFailure("$3", "$2")+` WHERE id = $1`, id, at, status)
 		var n int64
 		if err == nil {
 			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
@@ -457,7 +475,8 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 		if cur != status {
 			since = at
 		}
-		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, last_changed = $5, status_since = $6 WHERE id = $1`,
+		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, last_changed = $5, status_since = $6,
+			first_failure_at = `+firstFailure("$2", "$5")+` WHERE id = $1`,
 			id, status, message, messageBytes, at, since)
 	default:
 		changed = false
@@ -478,6 +497,12 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	return changed, err
 }
 
+// firstFailure is the deployments.first_failure_at that a report of
+// status at time at leaves.
+func firstFailure(status, at string) string {
+	return `CASE WHEN ` + status + ` = 'failure' AND (first_failure_at IS NULL OR first_failure_at > ` + at + `) THEN ` + at + ` ELSE first_failure_at END`
+}
+
 // RefreshScheduled points a target at its latest assignment by time.
 func RefreshScheduled(ctx context.Context, q Querier, targetID int64) error {
 	_, err := q.Exec(ctx, `UPDATE targets SET scheduled_assignment_id =
@@ -494,12 +519,19 @@ func TouchReconciler(ctx context.Context, q Querier, id int64, reportAt time.Tim
 	return err
 }
 
-// RetireReconciler marks a reconciler retired: it stops counting as a host
-// of its target, its history stays. It reports whether it was live.
-func RetireReconciler(ctx context.Context, q Querier, host, name string, now time.Time) (bool, error) {
-	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $3
-		WHERE retired_at IS NULL AND name = $2 AND host_id = (SELECT id FROM hosts WHERE name = $1)`, host, name, now)
-	return n > 0, err
+// RetireReconciler marks a live reconciler retired: it stops counting as a
+// host of its target, its history stays. It returns its id and what it
+// was (id 0: there was no such live reconciler).
+func RetireReconciler(ctx context.Context, q Querier, host, name string, now time.Time) (int64, ReconcilerFacts, error) {
+	var id int64
+	f := ReconcilerFacts{Live: true}
+	err := q.QueryRow(ctx, `UPDATE reconcilers SET retired_at = $3
+		WHERE retired_at IS NULL AND name = $2 AND host_id = (SELECT id FROM hosts WHERE name = $1)
+		RETURNING id, endpoint_id, commit_sha, status`, host, name, now).Scan(&id, &f.EndpointID, &f.Commit, &f.Status)
+	if errors.Is(err, ErrNoRows) {
+		return 0, f, nil
+	}
+	return id, f, err
 }
 
 // LiveReconciler is a live reconciler's id and key.
@@ -527,11 +559,16 @@ func SourceReconcilers(ctx context.Context, q Querier, source string) ([]LiveRec
 	return out, rows.Err()
 }
 
-// RetireReconcilerID retires a live reconciler by id; it reports whether it
-// was live.
-func RetireReconcilerID(ctx context.Context, q Querier, id int64, now time.Time) (bool, error) {
-	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL`, id, now)
-	return n > 0, err
+// RetireReconcilerID retires a live reconciler by id; it returns what it
+// was (ok false: it was not live).
+func RetireReconcilerID(ctx context.Context, q Querier, id int64, now time.Time) (f ReconcilerFacts, ok bool, err error) {
+	f.Live = true
+	err = q.QueryRow(ctx, `UPDATE reconcilers SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL
+		RETURNING endpoint_id, commit_sha, status`, id, now).Scan(&f.EndpointID, &f.Commit, &f.Status)
+	if errors.Is(err, ErrNoRows) {
+		return f, false, nil
+	}
+	return f, err == nil, err
 }
 
 func labelsJSON(labels map[string]string) (string, error) {

@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/tidemark-dev/tidemark/internal/store"
+)
+
+// maintenance collects, during a transaction, what changed that the
+// maintained state (store/maintained.go) depends on, and brings it up to
+// date at the end, in the same transaction.
+type maintenance struct {
+	// before holds each touched reconciler as it was (absent: created).
+	before  map[int64]store.ReconcilerFacts
+	touched map[int64]bool
+	scope   store.AssignmentScope
+	// Drift: reconcilers, targets, and (target, commit) pairs whose
+	// reconcilers at that commit classify again.
+	driftReconcilers map[int64]bool
+	driftTargets     map[int64]bool
+	driftEndpoints   map[int64]bool
+	driftCommits     []store.ResolutionChange
+}
+
+func newMaintenance() *maintenance {
+	return &maintenance{before: map[int64]store.ReconcilerFacts{}, touched: map[int64]bool{},
+		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}}
+}
+
+// reconciler notes a reconciler whose state changes; before is what it
+// was, when it existed.
+func (m *maintenance) reconciler(id int64, before store.ReconcilerFacts, existed bool) {
+	if !m.touched[id] {
+		m.touched[id] = true
+		if existed {
+			m.before[id] = before
+		}
+	}
+	m.driftReconcilers[id] = true
+}
+
+// allAssignments notes that every assignment row of a reconciler may change
+// (retired, restored, moved to another endpoint).
+func (m *maintenance) allAssignments(id int64) { m.scope.Reconcilers = append(m.scope.Reconcilers, id) }
+
+// deployment notes a reconciler's deployment of a commit that changed.
+func (m *maintenance) deployment(id int64, commit string) {
+	m.scope.Deployments = append(m.scope.Deployments, store.DeploymentKey{ReconcilerID: id, Commit: commit})
+}
+
+// resolution notes a commit of a target that resolves to another
+// assignment than before.
+func (m *maintenance) resolution(c store.ResolutionChange) {
+	m.scope.Resolutions = append(m.scope.Resolutions, c)
+	m.driftCommits = append(m.driftCommits, c)
+}
+
+// target notes a target whose scheduled version changed (drift) or, with
+// moved, whose endpoint changed (every row of it, and the reconcilers of
+// the endpoint it left: they may no longer have a target).
+func (m *maintenance) target(id int64, moved bool, fromEndpoint int64) {
+	m.driftTargets[id] = true
+	if moved {
+		m.scope.Targets = append(m.scope.Targets, id)
+		m.driftEndpoints[fromEndpoint] = true
+	}
+}
+
+// endpoint notes an endpoint that gained a target: its reconcilers may no
+// longer be unplaced.
+func (m *maintenance) endpoint(id int64) { m.driftEndpoints[id] = true }
+
+// run brings the maintained state up to date.
+func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) error {
+	// Who holds the rows read below commits first: a writer of reports
+	// holds its targets (shared) and then its reconcilers; this one holds
+	// its targets already.
+	if len(m.driftTargets) > 0 || len(m.driftEndpoints) > 0 {
+		eps, err := store.TargetEndpoints(ctx, q, slices.Collect(maps.Keys(m.driftTargets)))
+		if err != nil {
+			return fmt.Errorf("read target endpoints: %w", err)
+		}
+		eps = append(eps, slices.Collect(maps.Keys(m.driftEndpoints))...)
+		if err := store.LockReconcilersShared(ctx, q, engine, eps); err != nil {
+			return fmt.Errorf("lock reconcilers: %w", err)
+		}
+	}
+	if len(m.touched) > 0 {
+		after, err := store.ReadReconcilerFacts(ctx, q, slices.Sorted(maps.Keys(m.touched)))
+		if err != nil {
+			return fmt.Errorf("read reconcilers: %w", err)
+		}
+		if err := store.AdjustEndpointCounts(ctx, q, store.CountDeltas(m.before, after)); err != nil {
+			return err
+		}
+	}
+	if err := store.RefreshAssignments(ctx, q, engine, m.scope); err != nil {
+		return err
+	}
+	for ep := range m.driftEndpoints {
+		ids, err := store.EndpointReconcilers(ctx, q, ep, "")
+		if err != nil {
+			return fmt.Errorf("read reconcilers of an endpoint: %w", err)
+		}
+		for _, id := range ids {
+			m.driftReconcilers[id] = true
+		}
+	}
+	for _, c := range m.driftCommits {
+		ids, err := store.TargetReconcilersAt(ctx, q, c.TargetID, c.Commit)
+		if err != nil {
+			return fmt.Errorf("read reconcilers at a commit: %w", err)
+		}
+		for _, id := range ids {
+			m.driftReconcilers[id] = true
+		}
+	}
+	if len(m.driftReconcilers) == 0 && len(m.driftTargets) == 0 {
+		return nil
+	}
+	return store.RefreshDrift(ctx, q, slices.Sorted(maps.Keys(m.driftReconcilers)), slices.Sorted(maps.Keys(m.driftTargets)))
+}

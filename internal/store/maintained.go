@@ -1,0 +1,679 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The maintained state (migration 0005): what the reports read, kept by
+// ingest in the same transaction as the change that moves it.
+//
+//   - endpoint_counts: live reconcilers by (endpoint, commit, status),
+//     adjusted by deltas (concurrent writers add up);
+//   - reconciler_assignments: each reconciler's latest state for each
+//     assignment of its targets, recomputed for the (reconciler, target,
+//     assignment) triples a change touches;
+//   - assignment_outcomes: per assignment, recomputed from
+//     reconciler_assignments under the outcome row's lock;
+//   - drift: per live (reconciler, target), recomputed for the reconcilers
+//     and targets a change touches.
+//
+// Rebuild recomputes all of it from the primary tables, and Check compares
+// what is stored with that recomputation.
+
+// maintainedVersion changes when what the maintained tables mean changes;
+// the hub rebuilds them when it starts on an older version.
+const maintainedVersion = 1
+
+// CountKey is a group of endpoint_counts.
+type CountKey struct {
+	EndpointID int64
+	Commit     string
+	Status     string
+}
+
+// AdjustEndpointCounts adds deltas to endpoint_counts, in key order, and
+// drops groups that reach zero.
+func AdjustEndpointCounts(ctx context.Context, q Querier, deltas map[CountKey]int) error {
+	keys := slices.SortedFunc(maps.Keys(deltas), func(a, b CountKey) int {
+		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.Commit, b.Commit), cmp.Compare(a.Status, b.Status))
+	})
+	for _, k := range keys {
+		d := deltas[k]
+		if d == 0 {
+			continue
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts`,
+			k.EndpointID, k.Commit, k.Status, d); err != nil {
+			return fmt.Errorf("adjust endpoint counts: %w", err)
+		}
+		if d < 0 {
+			if _, err := q.Exec(ctx, `DELETE FROM endpoint_counts WHERE endpoint_id = $1 AND commit_sha = $2 AND status = $3 AND hosts <= 0`,
+				k.EndpointID, k.Commit, k.Status); err != nil {
+				return fmt.Errorf("adjust endpoint counts: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ReconcilerFacts is what endpoint_counts counts of a reconciler.
+type ReconcilerFacts struct {
+	EndpointID int64
+	Commit     string
+	Status     string
+	Live       bool
+}
+
+// ReadReconcilerFacts reads the facts of reconcilers by id.
+func ReadReconcilerFacts(ctx context.Context, q Querier, ids []int64) (map[int64]ReconcilerFacts, error) {
+	out := make(map[int64]ReconcilerFacts, len(ids))
+	for chunk := range slices.Chunk(ids, 1000) {
+		var a Args
+		type row struct {
+			id int64
+			f  ReconcilerFacts
+		}
+		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE id IN (`+BindList(&a, chunk)+`)`, a,
+			func(r Row) (row, error) {
+				var x row
+				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live)
+				return x, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range rows {
+			out[x.id] = x.f
+		}
+	}
+	return out, nil
+}
+
+// CountDeltas is what moving reconcilers from before to after changes in
+// endpoint_counts (absent from before: created; from after: gone).
+func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]int {
+	d := map[CountKey]int{}
+	for _, f := range before {
+		if f.Live {
+			d[CountKey{f.EndpointID, f.Commit, f.Status}]--
+		}
+	}
+	for _, f := range after {
+		if f.Live {
+			d[CountKey{f.EndpointID, f.Commit, f.Status}]++
+		}
+	}
+	return d
+}
+
+// AssignmentScope names the reconciler_assignments rows to recompute.
+type AssignmentScope struct {
+	// Deployments: the triples of each (reconciler, commit): every target
+	// on the reconciler's endpoint and the assignment the commit resolves
+	// to there.
+	Deployments []DeploymentKey
+	// Resolutions: for each (target, commit), every reconciler on the
+	// target's endpoint that deployed the commit, at both the assignment
+	// the commit resolved to before and the one it resolves to now.
+	Resolutions []ResolutionChange
+	// Reconcilers and Targets: every row of them.
+	Reconcilers []int64
+	Targets     []int64
+}
+
+// DeploymentKey is a reconciler's deployment of a commit.
+type DeploymentKey struct {
+	ReconcilerID int64
+	Commit       string
+}
+
+// ResolutionChange is a commit of a target that resolves to another
+// assignment than before (0: none).
+type ResolutionChange struct {
+	TargetID int64
+	Commit   string
+	Old, New int64
+}
+
+// Empty reports whether the scope names nothing.
+func (s AssignmentScope) Empty() bool {
+	return len(s.Deployments) == 0 && len(s.Resolutions) == 0 && len(s.Reconcilers) == 0 && len(s.Targets) == 0
+}
+
+// assignmentKey is a reconciler_assignments row's key.
+type assignmentKey struct{ reconciler, target, assignment int64 }
+
+// assignmentState is a reconciler_assignments row.
+type assignmentState struct {
+	key          assignmentKey
+	status       string
+	since, last  time.Time
+	firstFailure *time.Time
+	live         bool
+}
+
+// assignmentStatesSQL computes reconciler_assignments rows: each
+// reconciler's latest deployment among those whose commit resolves to the
+// assignment, for the rows that from (joined first, may be empty) and cond
+// (on r, t and res) select.
+func assignmentStatesSQL(from, cond string) string {
+	if from != "" {
+		from += " JOIN reconcilers r ON r.id = s.rid JOIN targets t ON t.id = s.tid AND t.endpoint_id = r.endpoint_id"
+	} else {
+		from = "reconcilers r JOIN targets t ON t.endpoint_id = r.endpoint_id"
+	}
+	return `SELECT rid, tid, aid, status, status_since, last_changed, first_failure_at, live FROM (
+		SELECT r.id AS rid, t.id AS tid, res.assignment_id AS aid, d.status, d.status_since, d.last_changed,
+			min(d.first_failure_at) OVER w AS first_failure_at, r.retired_at IS NULL AS live,
+			row_number() OVER (w ORDER BY d.last_changed DESC, d.id DESC) AS n
+		FROM ` + from + `
+		JOIN resolutions res ON res.target_id = t.id AND res.assignment_id IS NOT NULL
+		JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = res.sha
+		WHERE ` + cond + `
+		WINDOW w AS (PARTITION BY r.id, t.id, res.assignment_id)) x
+	WHERE n = 1`
+}
+
+func scanAssignmentState(r Row) (assignmentState, error) {
+	var s assignmentState
+	err := r.Scan(&s.key.reconciler, &s.key.target, &s.key.assignment, &s.status, &s.since, &s.last, &s.firstFailure, &s.live)
+	return s, err
+}
+
+const assignmentStateCols = `reconciler_id, target_id, assignment_id, status, status_since, last_changed, first_failure_at, live`
+
+// RefreshAssignments recomputes the reconciler_assignments rows of a scope
+// and the outcomes of every assignment whose rows changed.
+func RefreshAssignments(ctx context.Context, q Querier, engine string, scope AssignmentScope) error {
+	if scope.Empty() {
+		return nil
+	}
+	triples, err := scopeTriples(ctx, q, engine, scope)
+	if err != nil {
+		return err
+	}
+	old := map[assignmentKey]assignmentState{}
+	fresh := map[assignmentKey]assignmentState{}
+	add := func(m map[assignmentKey]assignmentState) func(assignmentState) {
+		return func(s assignmentState) { m[s.key] = s }
+	}
+	// The rows named one by one, then whole reconcilers and targets.
+	for chunk := range slices.Chunk(triples, 1000) {
+		var a, b Args
+		if err := collectEach(ctx, q, `SELECT `+prefixed("ra.", assignmentStateCols)+` FROM `+triplesTable(engine, &a, chunk)+`
+			JOIN reconciler_assignments ra ON ra.reconciler_id = s.rid AND ra.target_id = s.tid AND ra.assignment_id = s.aid`,
+			a, scanAssignmentState, add(old)); err != nil {
+			return fmt.Errorf("read reconciler assignments: %w", err)
+		}
+		if err := collectEach(ctx, q, assignmentStatesSQL(triplesTable(engine, &b, chunk), "res.assignment_id = s.aid"),
+			b, scanAssignmentState, add(fresh)); err != nil {
+			return fmt.Errorf("compute reconciler assignments: %w", err)
+		}
+	}
+	for _, w := range []struct {
+		ids           []int64
+		col, freshCol string
+	}{{scope.Reconcilers, "reconciler_id", "r.id"}, {scope.Targets, "target_id", "t.id"}} {
+		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
+			var a, b Args
+			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+w.col+` IN (`+BindList(&a, chunk)+`)`,
+				a, scanAssignmentState, add(old)); err != nil {
+				return fmt.Errorf("read reconciler assignments: %w", err)
+			}
+			if err := collectEach(ctx, q, assignmentStatesSQL("", w.freshCol+` IN (`+BindList(&b, chunk)+`)`), b, scanAssignmentState, add(fresh)); err != nil {
+				return fmt.Errorf("compute reconciler assignments: %w", err)
+			}
+		}
+	}
+	// Write the differences, in key order.
+	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
+	touched := map[int64]bool{}
+	for _, k := range keys {
+		o, hadOld := old[k]
+		n, hasNew := fresh[k]
+		switch {
+		case hadOld && !hasNew:
+			if _, err := q.Exec(ctx, `DELETE FROM reconciler_assignments WHERE reconciler_id = $1 AND target_id = $2 AND assignment_id = $3`,
+				k.reconciler, k.target, k.assignment); err != nil {
+				return fmt.Errorf("delete reconciler assignment: %w", err)
+			}
+		case hasNew && (!hadOld || !sameAssignmentState(o, n)):
+			if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
+					status_since = excluded.status_since, last_changed = excluded.last_changed,
+					first_failure_at = excluded.first_failure_at, live = excluded.live`,
+				k.reconciler, k.target, k.assignment, n.status, n.since, n.last, n.firstFailure, n.live); err != nil {
+				return fmt.Errorf("write reconciler assignment: %w", err)
+			}
+		default:
+			continue
+		}
+		touched[k.assignment] = true
+	}
+	return refreshOutcomes(ctx, q, slices.Sorted(maps.Keys(touched)))
+}
+
+// prefixed puts prefix before each of a list of columns.
+func prefixed(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = prefix + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// refreshOutcomes recomputes assignment_outcomes rows from
+// reconciler_assignments. Each row is locked first, so that a concurrent
+// writer's recomputation (a new statement, a new snapshot) sees this one's
+// rows once it commits.
+func refreshOutcomes(ctx context.Context, q Querier, ids []int64) error {
+	for _, id := range ids {
+		if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES ($1) ON CONFLICT (assignment_id) DO NOTHING`, id); err != nil {
+			return fmt.Errorf("lock assignment outcome: %w", err)
+		}
+		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET success = success WHERE assignment_id = $1`, id); err != nil {
+			return fmt.Errorf("lock assignment outcome: %w", err)
+		}
+		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("$1")+` WHERE assignment_id = $1`, id); err != nil {
+			return fmt.Errorf("refresh assignment outcome: %w", err)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes WHERE assignment_id = $1
+			AND NOT EXISTS (SELECT 1 FROM reconciler_assignments WHERE assignment_id = $1)`, id); err != nil {
+			return fmt.Errorf("refresh assignment outcome: %w", err)
+		}
+	}
+	return nil
+}
+
+// outcomeColumns sets an assignment_outcomes row (assignment id) from its
+// live reconciler_assignments rows.
+func outcomeColumns(id string) string {
+	ra := func(sel, cond string) string {
+		return "(SELECT " + sel + " FROM reconciler_assignments ra WHERE ra.assignment_id = " + id + " AND ra.live" + cond + ")"
+	}
+	return `success = ` + ra("count(*)", " AND ra.status = 'success'") +
+		`, failure = ` + ra("count(*)", " AND ra.status = 'failure'") +
+		`, in_progress = ` + ra("count(*)", " AND ra.status = 'in_progress'") +
+		`, first_success_at = ` + ra("min(ra.status_since)", " AND ra.status = 'success'") +
+		`, last_success_at = ` + ra("max(ra.status_since)", " AND ra.status = 'success'") +
+		`, first_failure_at = ` + ra("min(ra.first_failure_at)", "")
+}
+
+// scopeTriples expands a scope's deployments and resolution changes into
+// the rows they touch, in key order.
+func scopeTriples(ctx context.Context, q Querier, engine string, scope AssignmentScope) ([]assignmentKey, error) {
+	seen := map[assignmentKey]bool{}
+	scan := func(r Row) (assignmentKey, error) {
+		var k assignmentKey
+		err := r.Scan(&k.reconciler, &k.target, &k.assignment)
+		return k, err
+	}
+	for chunk := range slices.Chunk(scope.Deployments, 1000) {
+		rows := make([][]any, len(chunk))
+		for i, d := range chunk {
+			rows[i] = []any{d.ReconcilerID, d.Commit}
+		}
+		var a Args
+		ks, err := Collect(ctx, q, `SELECT r.id, t.id, res.assignment_id FROM `+valuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
+			JOIN reconcilers r ON r.id = s.rid
+			JOIN targets t ON t.endpoint_id = r.endpoint_id
+			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL`, a, scan)
+		if err != nil {
+			return nil, fmt.Errorf("find the assignments of deployments: %w", err)
+		}
+		for _, k := range ks {
+			seen[k] = true
+		}
+	}
+	for chunk := range slices.Chunk(scope.Resolutions, 1000) {
+		rows := make([][]any, 0, 2*len(chunk))
+		for _, c := range chunk {
+			for _, aid := range []int64{c.Old, c.New} {
+				if aid != 0 {
+					rows = append(rows, []any{c.TargetID, c.Commit, aid})
+				}
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		var a Args
+		ks, err := Collect(ctx, q, `SELECT DISTINCT d.reconciler_id, s.tid, s.aid FROM `+valuesTable(engine, &a, []string{"tid", "sha", "aid"}, []string{"bigint", "text", "bigint"}, rows)+`
+			JOIN targets t ON t.id = s.tid
+			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id
+			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = s.sha`, a, scan)
+		if err != nil {
+			return nil, fmt.Errorf("find the reconcilers of commits: %w", err)
+		}
+		for _, k := range ks {
+			seen[k] = true
+		}
+	}
+	return slices.SortedFunc(maps.Keys(seen), compareAssignmentKeys), nil
+}
+
+// valuesTable renders rows of values as a table named s with the given
+// columns: unnest of arrays on PostgreSQL (one parameter per column,
+// whatever the number of rows), a VALUES list on SQLite.
+func valuesTable(engine string, a *Args, cols []string, types []string, rows [][]any) string {
+	if engine == "postgres" {
+		arrays := make([]string, len(cols))
+		for c := range cols {
+			switch types[c] {
+			case "bigint":
+				vs := make([]int64, len(rows))
+				for i, r := range rows {
+					vs[i] = r[c].(int64)
+				}
+				arrays[c] = a.Bind(vs) + "::bigint[]"
+			default:
+				vs := make([]string, len(rows))
+				for i, r := range rows {
+					vs[i] = r[c].(string)
+				}
+				arrays[c] = a.Bind(vs) + "::text[]"
+			}
+		}
+		return "(SELECT * FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(cols, ", ") + ")) s"
+	}
+	tuples := make([]string, len(rows))
+	for i, r := range rows {
+		tuples[i] = "(" + BindList(a, r) + ")"
+	}
+	named := make([]string, len(cols))
+	for c, col := range cols {
+		named[c] = fmt.Sprintf("column%d AS %s", c+1, col)
+	}
+	return "(SELECT " + strings.Join(named, ", ") + " FROM (VALUES " + strings.Join(tuples, ", ") + ")) s"
+}
+
+// triplesTable renders reconciler_assignments keys as a table s(rid, tid, aid).
+func triplesTable(engine string, a *Args, ks []assignmentKey) string {
+	rows := make([][]any, len(ks))
+	for i, k := range ks {
+		rows[i] = []any{k.reconciler, k.target, k.assignment}
+	}
+	return valuesTable(engine, a, []string{"rid", "tid", "aid"}, []string{"bigint", "bigint", "bigint"}, rows)
+}
+
+func compareAssignmentKeys(a, b assignmentKey) int {
+	return cmp.Or(cmp.Compare(a.reconciler, b.reconciler), cmp.Compare(a.target, b.target), cmp.Compare(a.assignment, b.assignment))
+}
+
+func sameAssignmentState(a, b assignmentState) bool {
+	return a.status == b.status && a.since.Equal(b.since) && a.last.Equal(b.last) && a.live == b.live &&
+		(a.firstFailure == nil) == (b.firstFailure == nil) && (a.firstFailure == nil || a.firstFailure.Equal(*b.firstFailure))
+}
+
+func union[K comparable, V any](a, b map[K]V) map[K]V {
+	out := maps.Clone(a)
+	maps.Copy(out, b)
+	return out
+}
+
+// collectEach runs a query and calls fn with each row scanned.
+func collectEach[T any](ctx context.Context, q Querier, sql string, args []any, scan func(Row) (T, error), fn func(T)) error {
+	rows, err := Collect(ctx, q, sql, args, scan)
+	for _, r := range rows {
+		fn(r)
+	}
+	return err
+}
+
+// Drift kinds kept in the drift table.
+const (
+	DriftVersion     = "version"
+	DriftFailed      = "failed"
+	DriftUnknown     = "unknown"
+	DriftNotReported = "not_reported"
+	DriftUnplaced    = "unplaced"
+)
+
+// DriftRow is a row of the drift table: target 0 for a reconciler whose
+// endpoint no target has.
+type DriftRow struct {
+	ReconcilerID, TargetID int64
+	Kind                   string
+	Since                  time.Time
+}
+
+func scanDrift(r Row) (DriftRow, error) {
+	var d DriftRow
+	err := r.Scan(&d.ReconcilerID, &d.TargetID, &d.Kind, &d.Since)
+	d.Since = d.Since.UTC()
+	return d, err
+}
+
+// driftSQL classifies the live reconcilers the condition (on r and t)
+// selects, for each target on their endpoint (t NULL: none): where they
+// differ from the target's desired state, and since when.
+//
+//   - unplaced: no target has the endpoint; since the first report;
+//   - not_reported: registered, no report yet; since registered;
+//   - unknown: its commit resolves to no assignment; since first seen;
+//   - version: another version than scheduled; since the later of the
+//     schedule and the first sighting of its commit;
+//   - failed: the scheduled version, failing; since it failed.
+func driftSQL(cond string) string {
+	return `SELECT reconciler_id, target_id, kind, since FROM (
+		SELECT r.id AS reconciler_id, COALESCE(t.id, 0) AS target_id,
+			CASE WHEN t.id IS NULL THEN 'unplaced'
+				WHEN r.status = '' THEN 'not_reported'
+				WHEN res.assignment_id IS NULL THEN 'unknown'
+				WHEN sa.id IS NOT NULL AND a.version_id <> sa.version_id THEN 'version'
+				WHEN sa.id IS NOT NULL AND r.status = 'failure' THEN 'failed' END AS kind,
+			CASE WHEN t.id IS NULL THEN COALESCE(d.first_seen, r.created_at)
+				WHEN r.status = '' THEN r.created_at
+				WHEN res.assignment_id IS NULL THEN d.first_seen
+				WHEN sa.id IS NOT NULL AND a.version_id <> sa.version_id THEN
+					CASE WHEN sa.assigned_at > d.first_seen THEN sa.assigned_at ELSE d.first_seen END
+				ELSE r.status_since END AS since
+		FROM reconcilers r
+		LEFT JOIN targets t ON t.endpoint_id = r.endpoint_id
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id
+		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
+		LEFT JOIN assignments a ON a.id = res.assignment_id
+		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
+		WHERE r.retired_at IS NULL AND (` + cond + `)) x
+	WHERE kind IS NOT NULL`
+}
+
+// RefreshDrift recomputes the drift rows of reconcilers (with all their
+// targets) and of targets (with all their reconcilers).
+func RefreshDrift(ctx context.Context, q Querier, reconcilers, targets []int64) error {
+	old := map[[2]int64]DriftRow{}
+	fresh := map[[2]int64]DriftRow{}
+	keep := func(m map[[2]int64]DriftRow) func(DriftRow) {
+		return func(d DriftRow) { m[[2]int64{d.ReconcilerID, d.TargetID}] = d }
+	}
+	for _, w := range []struct {
+		ids          []int64
+		col, freshOn string
+	}{{reconcilers, "reconciler_id", "r.id"}, {targets, "target_id", "t.id"}} {
+		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
+			var a, b Args
+			if err := collectEach(ctx, q, `SELECT reconciler_id, target_id, kind, since FROM drift WHERE `+w.col+` IN (`+BindList(&a, chunk)+`)`, a, scanDrift, keep(old)); err != nil {
+				return fmt.Errorf("read drift: %w", err)
+			}
+			if err := collectEach(ctx, q, driftSQL(w.freshOn+` IN (`+BindList(&b, chunk)+`)`), b, scanDrift, keep(fresh)); err != nil {
+				return fmt.Errorf("classify drift: %w", err)
+			}
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), func(a, b [2]int64) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
+	for _, k := range keys {
+		o, hadOld := old[k]
+		n, hasNew := fresh[k]
+		switch {
+		case hadOld && !hasNew:
+			if _, err := q.Exec(ctx, `DELETE FROM drift WHERE reconciler_id = $1 AND target_id = $2`, k[0], k[1]); err != nil {
+				return fmt.Errorf("delete drift: %w", err)
+			}
+		case hasNew && (!hadOld || o.Kind != n.Kind || !o.Since.Equal(n.Since)):
+			if _, err := q.Exec(ctx, `INSERT INTO drift (reconciler_id, target_id, kind, since) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (reconciler_id, target_id) DO UPDATE SET kind = excluded.kind, since = excluded.since`,
+				k[0], k[1], n.Kind, n.Since); err != nil {
+				return fmt.Errorf("write drift: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// The maintained tables, each with the query that recomputes it from the
+// primary tables.
+var maintainedTables = []struct {
+	name, cols, fresh string
+}{
+	{"endpoint_counts", "endpoint_id, commit_sha, status, hosts",
+		`SELECT endpoint_id, commit_sha, status, count(*) FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`},
+	{"reconciler_assignments", assignmentStateCols, assignmentStatesSQL("", "TRUE")},
+	{"drift", "reconciler_id, target_id, kind, since", driftSQL("TRUE")},
+}
+
+// Rebuild recomputes every maintained table from the primary tables.
+func Rebuild(ctx context.Context, q Querier) error {
+	for _, t := range maintainedTables {
+		if _, err := q.Exec(ctx, `DELETE FROM `+t.name); err != nil {
+			return fmt.Errorf("rebuild %s: %w", t.name, err)
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO `+t.name+` (`+t.cols+`) `+t.fresh); err != nil {
+			return fmt.Errorf("rebuild %s: %w", t.name, err)
+		}
+	}
+	if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes`); err != nil {
+		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT DISTINCT assignment_id FROM reconciler_assignments`); err != nil {
+		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
+	}
+	if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("assignment_outcomes.assignment_id")); err != nil {
+		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
+	}
+	if _, err := q.Exec(ctx, `DELETE FROM maintained_state`); err != nil {
+		return err
+	}
+	_, err := q.Exec(ctx, `INSERT INTO maintained_state (built_version) VALUES ($1)`, maintainedVersion)
+	return err
+}
+
+// Difference is a row of a maintained table that differs from its
+// recomputation: stored but not recomputed ("-"), or the other way ("+").
+type Difference struct {
+	Table string
+	Side  string
+	Row   string
+}
+
+// Check recomputes the maintained tables and lists where the stored rows
+// differ, at most limit differences per table.
+func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
+	tables := append(slices.Clone(maintainedTables), struct{ name, cols, fresh string }{
+		"assignment_outcomes", "assignment_id, success, failure, in_progress, first_success_at, last_success_at, first_failure_at",
+		`SELECT assignment_id, ` + strings.NewReplacer("success = ", "", "failure = ", "", "in_progress = ", "",
+			"first_success_at = ", "", "last_success_at = ", "", "first_failure_at = ", "").Replace(outcomeColumns("o.assignment_id")) +
+			` FROM (SELECT DISTINCT assignment_id FROM reconciler_assignments) o`,
+	})
+	var out []Difference
+	for _, t := range tables {
+		stored := `SELECT ` + t.cols + ` FROM ` + t.name
+		for _, side := range []struct{ name, a, b string }{{"-", stored, t.fresh}, {"+", t.fresh, stored}} {
+			rows, err := q.Query(ctx, `SELECT * FROM (`+side.a+` EXCEPT `+side.b+`) x LIMIT `+fmt.Sprint(limit))
+			if err != nil {
+				return out, fmt.Errorf("check %s: %w", t.name, err)
+			}
+			diffs, err := textRows(rows, strings.Count(t.cols, ",")+1)
+			if err != nil {
+				return out, fmt.Errorf("check %s: %w", t.name, err)
+			}
+			for _, d := range diffs {
+				out = append(out, Difference{Table: t.name, Side: side.name, Row: d})
+			}
+		}
+	}
+	return out, nil
+}
+
+// textRows renders rows of n columns as text.
+func textRows(rows Rows, n int) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprint(vals...))
+	}
+	return out, rows.Err()
+}
+
+// LockTargetsShared takes shared locks on the targets of endpoints, in id
+// order: writers of reports wait for a descriptor's transaction on one of
+// them (which holds its target's row lock) before they read what the
+// target is meant to run.
+func LockTargetsShared(ctx context.Context, q Querier, engine string, endpointIDs []int64) error {
+	if engine != "postgres" || len(endpointIDs) == 0 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `SELECT id FROM targets WHERE endpoint_id = ANY($1::bigint[]) ORDER BY id FOR SHARE`, slices.Compact(slices.Sorted(slices.Values(endpointIDs))))
+	return err
+}
+
+// LockReconcilersShared takes shared locks on the live reconcilers of
+// endpoints, in id order: a descriptor's transaction reads their state
+// after their writers commit.
+func LockReconcilersShared(ctx context.Context, q Querier, engine string, endpointIDs []int64) error {
+	if engine != "postgres" || len(endpointIDs) == 0 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `SELECT id FROM reconcilers WHERE endpoint_id = ANY($1::bigint[]) ORDER BY id FOR SHARE`, slices.Compact(slices.Sorted(slices.Values(endpointIDs))))
+	return err
+}
+
+// TargetEndpoints returns the endpoints of targets.
+func TargetEndpoints(ctx context.Context, q Querier, ids []int64) ([]int64, error) {
+	var out []int64
+	for chunk := range slices.Chunk(ids, 500) {
+		var a Args
+		eps, err := Collect(ctx, q, `SELECT DISTINCT endpoint_id FROM targets WHERE id IN (`+BindList(&a, chunk)+`)`, a, scanID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, eps...)
+	}
+	return out, nil
+}
+
+// EndpointReconcilers lists the live reconcilers of an endpoint (at commit
+// sha, when not empty).
+func EndpointReconcilers(ctx context.Context, q Querier, endpointID int64, sha string) ([]int64, error) {
+	return Collect(ctx, q, `SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL AND ($2 = '' OR commit_sha = $2) ORDER BY id`,
+		[]any{endpointID, sha}, scanID)
+}
+
+// TargetReconcilersAt lists the live reconcilers of a target's endpoint
+// whose current commit is sha.
+func TargetReconcilersAt(ctx context.Context, q Querier, targetID int64, sha string) ([]int64, error) {
+	return Collect(ctx, q, `SELECT r.id FROM targets t JOIN reconcilers r ON r.endpoint_id = t.endpoint_id
+		WHERE t.id = $1 AND r.commit_sha = $2 AND r.retired_at IS NULL ORDER BY r.id`, []any{targetID, sha}, scanID)
+}
+
+func scanID(r Row) (int64, error) {
+	var id int64
+	err := r.Scan(&id)
+	return id, err
+}
