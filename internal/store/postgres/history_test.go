@@ -232,22 +232,26 @@ func TestHistoryMaintenanceConcurrent(t *testing.T) {
 // TestHistoryMigrationKeepsRows converts a database that has history from
 // before partitioning: every row is kept with its id, each month with data
 // gets its partition, and new rows continue the ids.
-func TestHistoryMigrationKeepsRows(t *testing.T) {
+// unpartitionedDatabase creates a database with the schema as it was
+// before history was partitioned (migrations up to 0009, recorded as
+// applied) and rows history rows of one deployment, every interval from
+// 2023-01-15 on, then deletes every seventh (ids with gaps).
+func unpartitionedDatabase(tb testing.TB, rows int, interval time.Duration) (string, *pgx.Conn) {
+	tb.Helper()
 	ctx := context.Background()
-	url := testenv.SharedPostgres(t).NewDatabase(t)
+	url := testenv.SharedPostgres(tb).NewDatabase(tb)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	tb.Cleanup(func() { conn.Close(ctx) })
 	migrations := (&postgres.Driver{}).Migrations()
 	files, err := fs.Glob(migrations, "*.sql")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	// The schema as it was before partitioning, recorded as applied.
 	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, f := range files {
 		v, err := strconv.Atoi(f[:4])
@@ -256,25 +260,39 @@ func TestHistoryMigrationKeepsRows(t *testing.T) {
 		}
 		body, err := fs.ReadFile(migrations, f)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		if _, err := conn.Exec(ctx, string(body)); err != nil {
-			t.Fatalf("%s: %v", f, err)
+			tb.Fatalf("%s: %v", f, err)
 		}
 		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, $2, 'test')`, v, f); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	if _, err := conn.Exec(ctx, `
-		INSERT INTO endpoints (key, storage_type, repo, joined, created_at) VALUES ('k', 'git', 'r', false, now());
-		INSERT INTO hosts (name, type, created_at) VALUES ('h', 'cluster', now());
-		INSERT INTO reconcilers (host_id, name, type, endpoint_id, last_report_at, created_at) VALUES (1, 'r', 'flux', 1, now(), now());
-		INSERT INTO deployments (reconciler_id, commit_sha, status, first_seen, status_since, last_changed) VALUES (1, 'c', 'success', now(), now(), now());
-		INSERT INTO deployment_history (deployment_id, status, message, changed_at)
-			SELECT 1, 'success', 'row ' || n, timestamptz '2023-01-15 12:00:00+00' + n * interval '10 days' FROM generate_series(1, 60) AS n;
-		DELETE FROM deployment_history WHERE id % 7 = 0`); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		`INSERT INTO endpoints (key, storage_type, repo, joined, created_at) VALUES ('k', 'git', 'r', false, now())`,
+		`INSERT INTO hosts (name, type, created_at) VALUES ('h', 'cluster', now())`,
+		`INSERT INTO reconcilers (host_id, name, type, endpoint_id, last_report_at, created_at) VALUES (1, 'r', 'flux', 1, now(), now())`,
+		`INSERT INTO deployments (reconciler_id, commit_sha, status, first_seen, status_since, last_changed) VALUES (1, 'c', 'success', now(), now(), now())`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			tb.Fatal(err)
+		}
 	}
+	if _, err := conn.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, changed_at)
+			SELECT 1, 'success', 'row ' || n, timestamptz '2023-01-15 12:00:00+00' + n * $2::bigint * interval '1 microsecond' FROM generate_series(1, $1::int) AS n`,
+		rows, interval.Microseconds()); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM deployment_history WHERE id % 7 = 0`); err != nil {
+		tb.Fatal(err)
+	}
+	return url, conn
+}
+
+func TestHistoryMigrationKeepsRows(t *testing.T) {
+	ctx := context.Background()
+	url, conn := unpartitionedDatabase(t, 60, 10*24*time.Hour)
 	var wantRows, wantMaxID int
 	var wantSum string
 	if err := conn.QueryRow(ctx, `SELECT count(*), max(id), md5(string_agg(id || message || changed_at, ',' ORDER BY id)) FROM deployment_history`).Scan(&wantRows, &wantMaxID, &wantSum); err != nil {
@@ -308,5 +326,27 @@ func TestHistoryMigrationKeepsRows(t *testing.T) {
 	}
 	if id <= wantMaxID {
 		t.Errorf("new history id %d, want more than %d", id, wantMaxID)
+	}
+}
+
+// BenchmarkHistoryMigration converts 1,000,000 status changes over three
+// years (one every 95 s) to the partitioned table: the time an upgrade
+// holds the migration lock.
+func BenchmarkHistoryMigration(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		url, _ := unpartitionedDatabase(b, 1_000_000, 95*time.Second)
+		b.StartTimer()
+		d, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := store.New(context.Background(), d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		st.Close()
+		b.StartTimer()
 	}
 }
