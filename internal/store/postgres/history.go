@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -19,9 +21,13 @@ import (
 const historyMaintenanceLock = 7457386111
 
 // partitionLockTimeout bounds how long partition DDL waits for the locks
-// it needs, so that a long report never holds ingest behind it: the pass
-// fails and the next one tries again.
-const partitionLockTimeout = "5s"
+// it needs: writers that arrive meanwhile queue behind it, so it gives up
+// soon and tries again (partitionLockAttempts times, then at the next
+// pass) rather than hold ingest behind a long transaction.
+const (
+	partitionLockTimeout  = "1s"
+	partitionLockAttempts = 3
+)
 
 // partitionName matches the monthly partitions that
 // deployment_history_add_partition creates.
@@ -161,12 +167,24 @@ func waitingMonths(ctx context.Context, conn *pgxpool.Conn) ([]time.Time, error)
 	return out, rows.Err()
 }
 
-// inLockedTx runs fn in a transaction on conn whose lock waits are bounded.
+// inLockedTx runs fn in a transaction on conn whose lock waits are
+// bounded, again after a pause when a lock was not granted in time.
 func inLockedTx(ctx context.Context, conn *pgxpool.Conn, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+partitionLockTimeout+`'`); err != nil {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '`+partitionLockTimeout+`'`); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "55P03" || attempt == partitionLockAttempts { // lock_not_available
 			return err
 		}
-		return fn(tx)
-	})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
 }

@@ -350,3 +350,78 @@ func BenchmarkHistoryMigration(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+var shared *testenv.Postgres
+
+// logLines counts the lines of the shared server's log that contain substr.
+func logLines(substr string) int {
+	if log := shared.Log(substr); log != "" {
+		return strings.Count(log, "\n") + 1
+	}
+	return 0
+}
+
+// TestHistoryMaintenanceDuringIngest prepares partitions, adopting rows
+// from the default partition month by month, while reports stream in for
+// those very months: every report is stored, in its month's partition once
+// the last pass ran, and neither side fails.
+func TestHistoryMaintenanceDuringIngest(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.NewStore(t, "postgres")
+	shared = testenv.SharedPostgres(t)
+	deadlocks := logLines("deadlock detected")
+	ing := ingest.New(st)
+	now := time.Now().UTC()
+	start := monthStart(now, -12)
+	const reports = 360
+	done := make(chan error, 1)
+	go func() {
+		for i := range reports {
+			// Months 12 to 1 ago, round and round: most land in the
+			// default partition until a pass creates their month.
+			at := start.AddDate(0, i%12, 0).Add(time.Duration(i) * time.Minute)
+			r := reportAt(t, "aks-"+strconv.Itoa(i), sha(i), model.StatusSuccess, at)
+			if _, err := ing.ApplyReport(ctx, r); err != nil {
+				done <- fmt.Errorf("report %d: %w", i, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	passes := 0
+	for ingesting := true; ingesting; passes++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			ingesting = false
+		default:
+		}
+		// Each pass is a month later, from a year ago: it creates that
+		// month's partition (and the next three) as reports arrive for it.
+		at := start.AddDate(0, passes%13, 0)
+		if _, err := st.MaintainHistory(ctx, store.HistoryPolicy{}, at); err != nil {
+			t.Fatalf("pass %d: %v", passes, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := logLines("deadlock detected"); n != deadlocks {
+		t.Errorf("%d deadlocks during the test: partition DDL must take its locks in the writers' order", n-deadlocks)
+	}
+	if _, err := st.MaintainHistory(ctx, store.HistoryPolicy{}, now); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d passes during ingest of %d reports", passes, reports)
+	if n := count(t, st.Read(), `SELECT count(*) FROM deployment_history`); n != reports {
+		t.Errorf("%d history rows, want %d", n, reports)
+	}
+	if n := count(t, st.Read(), `SELECT count(*) FROM deployment_history_default`); n != 0 {
+		t.Errorf("%d rows left in the default partition, want 0", n)
+	}
+	for m := range 12 {
+		if n := count(t, st.Read(), `SELECT count(*) FROM `+partitionOf(start.AddDate(0, m, 0))); n != reports/12 {
+			t.Errorf("%s holds %d rows, want %d", partitionOf(start.AddDate(0, m, 0)), n, reports/12)
+		}
+	}
+}

@@ -28,8 +28,11 @@ CREATE TABLE deployment_history_default PARTITION OF deployment_history DEFAULT;
 -- of at, named deployment_history_pYYYY_MM, moving into it the rows of that
 -- month waiting in the default partition. It returns the new partition's
 -- name, or NULL when the month already has one. The default partition is
--- locked first so that no row of the month lands there meanwhile; rows of
--- other months keep flowing to their partitions.
+-- locked so that no row of the month lands there meanwhile; rows of other
+-- months keep flowing to their partitions. deployments is locked before
+-- it, as writers lock it before they insert history: attaching the
+-- partition adds its foreign key, which locks deployments, and taking the
+-- locks in the writers' order leaves no deadlock.
 CREATE FUNCTION deployment_history_add_partition(at timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -37,6 +40,7 @@ DECLARE
     hi   timestamp := lo + interval '1 month';
     part text      := 'deployment_history_p' || to_char(lo, 'YYYY_MM');
 BEGIN
+    LOCK TABLE deployments IN SHARE ROW EXCLUSIVE MODE;
     LOCK TABLE deployment_history_default IN ACCESS EXCLUSIVE MODE;
     IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = 'deployment_history'::regclass AND c.relname = part) THEN
