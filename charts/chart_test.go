@@ -466,9 +466,11 @@ func hasArgPrefix(d object, prefix string) bool {
 // writes, never sees them.
 func TestReadReplicas(t *testing.T) {
 	objs := render(t)
-	api, ctrl := deployment(t, objs, "api"), deployment(t, objs, "controller")
-	if envSecret(api, "TIDEMARK_READ_DATABASE_URLS") != nil || hasArgPrefix(api, "--max-replica-lag") {
-		t.Error("read replicas configured although database.readReplicas is empty")
+	for _, comp := range []string{"api", "controller"} {
+		d := deployment(t, objs, comp)
+		if envSecret(d, "TIDEMARK_READ_DATABASE_URLS") != nil || hasArgPrefix(d, "--max-replica-lag") {
+			t.Errorf("%s: read replicas configured although database.readReplicas is empty", comp)
+		}
 	}
 
 	objs = render(t, "database.url=postgres://u:p@db:5432/tidemark",
@@ -478,7 +480,7 @@ func TestReadReplicas(t *testing.T) {
 	if len(secrets) != 1 || secrets[0].StringData["urls"] != "postgres://u:p@db-r1:5432/tidemark,postgres://u:p@db-r2:5432/tidemark" {
 		t.Fatalf("read replica Secret: %+v; want tm-tidemark-read-database with the URLs comma-separated under urls", secrets)
 	}
-	api, ctrl = deployment(t, objs, "api"), deployment(t, objs, "controller")
+	api, ctrl := deployment(t, objs, "api"), deployment(t, objs, "controller")
 	if ref := envSecret(api, "TIDEMARK_READ_DATABASE_URLS"); ref == nil || ref.Name != "tm-tidemark-read-database" || ref.Key != "urls" {
 		t.Errorf("api TIDEMARK_READ_DATABASE_URLS from %+v, want tm-tidemark-read-database/urls", ref)
 	}
