@@ -33,6 +33,7 @@ bench: ## Go benchmarks of ingest and reports (both stores)
 fuzz: ## Fuzz the parsers for 30s each
 	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
 	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 30s ./internal/model/
+	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
 
 clean:
 	rm -rf bin

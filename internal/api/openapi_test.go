@@ -50,6 +50,10 @@ var servedRoutes = []string{
 	"GET /api/v1/reports/dora",
 	"GET /api/v1/rollouts",
 	"GET /api/v1/environments",
+	"GET /api/v1/search",
+	"GET /api/v1/compare",
+	"GET /api/v1/reports/environment-state-at",
+	"GET /api/v1/reports/host-state-at",
 }
 
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -374,6 +378,15 @@ func TestOpenAPIResponses(t *testing.T) {
 		c.do("GET", "/api/v1/reports/host-state?host=dev-1", readToken, nil, 200)
 		c.do("GET", "/api/v1/environments?order=prod", readToken, nil, 200)
 		c.do("GET", "/api/v1/rollouts?target=drone&environment=dev&version=1.1.0", readToken, nil, 200)
+		c.do("GET", "/api/v1/search?q="+specSHA(2)[:9], readToken, nil, 200)
+		c.do("GET", "/api/v1/search?q=1.0.0&limit=5", readToken, nil, 200)
+		c.do("GET", "/api/v1/compare?from=dev&to=prod", readToken, nil, 200)
+		at := url.QueryEscape(time.Now().UTC().Format(time.RFC3339))
+		c.do("GET", "/api/v1/reports/environment-state-at?at="+at, readToken, nil, 200)
+		c.do("GET", "/api/v1/reports/host-state-at?environment=dev&at="+at, readToken, nil, 200)
+		c.do("GET", "/api/v1/search", readToken, nil, 400)
+		c.do("GET", "/api/v1/compare?from=dev&to=dev", readToken, nil, 400)
+		c.do("GET", "/api/v1/reports/host-state-at?at=yesterday", readToken, nil, 400)
 		c.do("GET", "/api/v1/rollouts?endpoint="+url.QueryEscape(specRepo+"/main/drone")+"&commit="+specSHA(3), readToken, nil, 200)
 
 		// Problems.

@@ -90,6 +90,10 @@ func (s *Server) Handler() http.Handler {
 	read("GET /api/v1/reports/dora", listHandler(s, s.reports.DORA))
 	read("GET /api/v1/rollouts", s.getRollout)
 	read("GET /api/v1/environments", s.getEnvironments)
+	read("GET /api/v1/search", s.getSearch)
+	read("GET /api/v1/compare", s.getCompare)
+	read("GET /api/v1/reports/environment-state-at", atHandler(s, s.reports.EnvironmentStateAt))
+	read("GET /api/v1/reports/host-state-at", atHandler(s, s.reports.HostStateAt))
 	return limitBody(mux)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/demo"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/web"
 )
 
 func newServeCmd() *cobra.Command {
@@ -21,6 +22,7 @@ func newServeCmd() *cobra.Command {
 		loadDemo                 bool
 		promotion                []string
 		staleAfter               time.Duration
+		forges                   map[string]string
 		sec                      serveSecurity
 		replicas                 replicaFlags
 		retention                retentionFlag
@@ -94,7 +96,12 @@ history older than it (whole months on PostgreSQL).`,
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler())
+			ui, err := web.New(reports.New(st, reportOpts...), web.Options{Auth: auth, Logger: log, Forges: forges, StaleAfter: staleAfter})
+			if err != nil {
+				return err
+			}
+			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler()
+			srv := api.NewHTTPServer(addr, web.Combine(apiHandler, ui.Handler()))
 			errc := make(chan error, 1)
 			go func() { errc <- sec.listen(srv) }()
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
@@ -118,6 +125,7 @@ history older than it (whole months on PostgreSQL).`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
+	cmd.Flags().StringToStringVar(&forges, "forge", nil, "a self-hosted forge for commit links in the UI, HOST=github|gitlab|bitbucket|azure (repeatable)")
 	sec.flags(cmd)
 	replicas.register(cmd)
 	retention.register(cmd)

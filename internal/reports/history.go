@@ -7,9 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
-// assignmentRow is an assignment with its target and version.
+// assignmentRow is an assignment with its target, version and how it fared
+// on its target's live hosts.
 type assignmentRow struct {
 	ID, TargetID int64
 	TargetRef
@@ -17,9 +20,12 @@ type assignmentRow struct {
 	Commit     string
 	AssignedAt time.Time
 	BuildTime  *time.Time
+	outcome
 }
 
-// outcome is how an assignment fared on its target's live hosts.
+// outcome is how an assignment fared on its target's live hosts: each
+// counts once, by its latest report of a commit that resolves to the
+// assignment (assignment_outcomes, kept at ingest).
 type outcome struct {
 	Total, Success, Failure, InProgress int
 	FirstSuccess, LastSuccess           *time.Time
@@ -28,215 +34,66 @@ type outcome struct {
 
 func (o outcome) allSucceeded() bool { return o.Total > 0 && o.Success == o.Total }
 
-// has reports whether a host of the outcome is in status.
-func (o outcome) has(status string) bool {
-	switch status {
-	case "success":
-		return o.Success > 0
-	case "failure":
-		return o.Failure > 0
-	case "in_progress":
-		return o.InProgress > 0
-	case StatusNotReported:
-		return o.Total > o.Success+o.Failure+o.InProgress
-	}
-	return false
-}
-
-// hostCond is a condition on the host (h) of a row: the named one, or any.
-func hostCond(args *[]any, host string) string {
+// outcomeColumns selects an assignment's (a) outcome on its target's (t)
+// live hosts: from the maintained outcomes, or, for one host, from its
+// reconcilers' rows.
+func outcomeColumns(w *where, host string) string {
 	if host == "" {
-		return "TRUE"
+		return `COALESCE(o.success, 0) AS success, COALESCE(o.failure, 0) AS failure, COALESCE(o.in_progress, 0) AS in_progress,
+			o.first_success_at AS first_success_at, o.last_success_at AS last_success_at, o.first_failure_at AS first_failure_at,
+			COALESCE((SELECT sum(c.hosts) FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id), 0) AS total`
 	}
-	*args = append(*args, host)
-	return "h.name = $" + strconv.Itoa(len(*args))
+	ra := func(sel, cond string) string {
+		return `(SELECT ` + sel + ` FROM reconciler_assignments ra JOIN reconcilers hr ON hr.id = ra.reconciler_id
+			WHERE ra.assignment_id = a.id AND ra.live AND hr.host_id = hid.id` + cond + `)`
+	}
+	return ra("count(*)", " AND ra.status = 'success'") + " AS success, " + ra("count(*)", " AND ra.status = 'failure'") + " AS failure, " +
+		ra("count(*)", " AND ra.status = 'in_progress'") + " AS in_progress, " +
+		ra("min(ra.status_since)", " AND ra.status = 'success'") + " AS first_success_at, " +
+		ra("max(ra.status_since)", " AND ra.status = 'success'") + " AS last_success_at, " +
+		ra("min(ra.first_failure_at)", "") + ` AS first_failure_at,
+		(SELECT count(*) FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL) AS total`
 }
 
-// assignments lists assignments matching the filter (assigned within
-// Since..Until), newest first within each target. limit/offset page it
-// (limit 0: all).
-func (s *Service) assignments(ctx context.Context, f Filter, limit, offset int) ([]assignmentRow, error) {
-	w := &where{}
-	w.targetFilter(f)
-	if f.Host != "" {
-		w.add(`EXISTS (SELECT 1 FROM reconcilers r JOIN hosts h ON h.id = r.host_id
-			WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND h.name = ?)`, f.Host)
-	}
-	if !f.Since.IsZero() {
-		w.add("a.assigned_at >= ?", f.Since.UTC())
-	}
-	if !f.Until.IsZero() {
-		w.add("a.assigned_at <= ?", f.Until.UTC())
-	}
-	q := `SELECT a.id, t.id, ws.name, app.name, wl.name, env.name, t.name, v.version, COALESCE(a.commit_sha, ''), a.assigned_at, v.build_time
+// assignmentsFrom is assignments (a) with their target (t), names, version
+// (v) and maintained outcome (o); with a host filter, hid is the host.
+func assignmentsFrom(w *where, host string) string {
+	from := `
 		FROM assignments a
 		JOIN targets t ON t.id = a.target_id` + targetJoins + `
 		JOIN workload_versions v ON v.id = a.version_id
-		WHERE ` + w.sql() + `
-		ORDER BY env.name, ws.name, app.name, wl.name, t.name, a.assigned_at DESC, a.id DESC`
-	if limit > 0 {
-		q += " LIMIT " + strconv.Itoa(limit) + " OFFSET " + strconv.Itoa(offset)
+		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id`
+	if host != "" {
+		from += `
+		JOIN hosts hid ON hid.name = ` + w.bind("?", host)
 	}
-	rows, err := s.st.Read().Query(ctx, q, w.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []assignmentRow
-	for rows.Next() {
-		var a assignmentRow
-		if err := rows.Scan(&a.ID, &a.TargetID, &a.Workspace, &a.Application, &a.Workload, &a.Environment, &a.Target,
-			&a.Version, &a.Commit, &a.AssignedAt, &a.BuildTime); err != nil {
-			return nil, err
-		}
-		a.AssignedAt = a.AssignedAt.UTC()
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return from
 }
 
-// inList renders "$k, $k+1, ..." for ids appended to args.
-func inList(args *[]any, ids []int64) string {
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		*args = append(*args, id)
-		ph[i] = "$" + strconv.Itoa(len(*args))
+func scanAssignmentRow(r store.Row) (assignmentRow, error) {
+	var a assignmentRow
+	err := r.Scan(&a.ID, &a.TargetID, &a.Environment, &a.Workspace, &a.Application, &a.Workload, &a.Target,
+		&a.Version, &a.Commit, &a.AssignedAt, &a.BuildTime,
+		&a.Success, &a.Failure, &a.InProgress, &a.FirstSuccess, &a.LastSuccess, &a.FirstFailure, &a.Total)
+	a.AssignedAt = a.AssignedAt.UTC()
+	for _, t := range []**time.Time{&a.BuildTime, &a.FirstSuccess, &a.LastSuccess, &a.FirstFailure} {
+		if *t != nil {
+			u := (*t).UTC()
+			*t = &u
+		}
 	}
-	return strings.Join(ph, ", ")
+	return a, err
 }
 
-// outcomes counts, for each assignment, its target's live hosts (only the
-// named one, when host is not empty) by their latest report of a commit
-// that resolves to the assignment.
-func (s *Service) outcomes(ctx context.Context, as []assignmentRow, host string) (map[int64]*outcome, error) {
-	out := map[int64]*outcome{}
-	if len(as) == 0 {
-		return out, nil
-	}
-	ids := make([]int64, 0, len(as))
-	targets := map[int64]bool{}
-	var targetIDs []int64
-	for _, a := range as {
-		out[a.ID] = &outcome{}
-		ids = append(ids, a.ID)
-		if !targets[a.TargetID] {
-			targets[a.TargetID] = true
-			targetIDs = append(targetIDs, a.TargetID)
-		}
-	}
-	for chunk := range slices.Chunk(targetIDs, 500) {
-		var args []any
-		rows, err := s.st.Read().Query(ctx, `SELECT t.id, count(*) FROM targets t
-			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
-			JOIN hosts h ON h.id = r.host_id
-			WHERE t.id IN (`+inList(&args, chunk)+`) AND (`+hostCond(&args, host)+`) GROUP BY t.id`, args...)
-		if err != nil {
-			return nil, err
-		}
-		totals := map[int64]int{}
-		for rows.Next() {
-			var id int64
-			var n int
-			if err := rows.Scan(&id, &n); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			totals[id] = n
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		for _, a := range as {
-			if _, ok := totals[a.TargetID]; ok {
-				out[a.ID].Total = totals[a.TargetID]
-			}
-		}
-	}
-	type latestKey struct{ assignment, reconciler int64 }
-	type latestDep struct {
-		status      string
-		since, last time.Time
-	}
-	latest := map[latestKey]latestDep{}
-	for chunk := range slices.Chunk(ids, 500) {
-		var args []any
-		in := inList(&args, chunk)
-		rows, err := s.st.Read().Query(ctx, `SELECT res.assignment_id, r.id, d.status, d.status_since, d.last_changed
-			FROM resolutions res
-			JOIN targets t ON t.id = res.target_id
-			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
-			JOIN hosts h ON h.id = r.host_id
-			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = res.sha
-			WHERE res.assignment_id IN (`+in+`) AND (`+hostCond(&args, host)+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k latestKey
-			var d latestDep
-			if err := rows.Scan(&k.assignment, &k.reconciler, &d.status, &d.since, &d.last); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if cur, ok := latest[k]; !ok || d.last.After(cur.last) {
-				latest[k] = d
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		args = nil
-		in = inList(&args, chunk)
-		rows, err = s.st.Read().Query(ctx, `SELECT res.assignment_id, min(dh.changed_at)
-			FROM resolutions res
-			JOIN targets t ON t.id = res.target_id
-			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
-			JOIN hosts h ON h.id = r.host_id
-			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = res.sha
-			JOIN deployment_history dh ON dh.deployment_id = d.id AND dh.status = 'failure'
-			WHERE res.assignment_id IN (`+in+`) AND (`+hostCond(&args, host)+`)
-			GROUP BY res.assignment_id`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id int64
-			var at *time.Time
-			if err := rows.Scan(&id, &at); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if at != nil {
-				t := at.UTC()
-				out[id].FirstFailure = &t
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	for k, d := range latest {
-		o := out[k.assignment]
-		switch d.status {
-		case "success":
-			o.Success++
-			since := d.since.UTC()
-			if o.FirstSuccess == nil || since.Before(*o.FirstSuccess) {
-				o.FirstSuccess = &since
-			}
-			if o.LastSuccess == nil || since.After(*o.LastSuccess) {
-				o.LastSuccess = &since
-			}
-		case "failure":
-			o.Failure++
-		default:
-			o.InProgress++
-		}
-	}
-	return out, nil
+const assignmentCols = `a.id AS aid, t.id AS tid, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS target,
+	v.version AS version, COALESCE(a.commit_sha, '') AS commit_sha, a.assigned_at AS assigned_at, v.build_time AS build_time`
+
+// historyKey is the sort key of Environment History: the target's, then
+// the newest assignment first.
+type historyKey struct {
+	Target     targetKey `json:"t"`
+	AssignedAt time.Time `json:"a"`
+	ID         int64     `json:"i"`
 }
 
 // History lists each assignment of each target (newest first), with how
@@ -244,52 +101,59 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow, host string)
 // reported it, and when the first and the last host succeeded. Since and
 // Until bound the assignment time; Host counts only that host (and lists
 // only the targets it reconciles); Status lists only the assignments that
-// have a host in that status.
+// have a host in that status. Pages follow the target, then the
+// assignment time.
 func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, string, error) {
-	off, err := p.offset()
+	var after historyKey
+	hasAfter, err := decodeCursor("environment-history", p.Cursor, &after)
 	if err != nil {
 		return nil, "", err
 	}
 	limit := p.limit()
-	var as []assignmentRow
-	var outs map[int64]*outcome
+	w := &where{}
+	from := assignmentsFrom(w, f.Host)
+	cols := outcomeColumns(w, f.Host)
+	w.targetFilter(f)
+	if f.Host != "" {
+		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
+	}
+	if !f.Since.IsZero() {
+		w.add("a.assigned_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		w.add("a.assigned_at <= ?", f.Until.UTC())
+	}
+	if hasAfter {
+		k := after.Target
+		w.add(`((env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)
+			OR ((env.name, ws.name, app.name, wl.name, t.name, t.id) = (?, ?, ?, ?, ?, ?) AND (a.assigned_at, a.id) < (?, ?)))`,
+			k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID, k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID, after.AssignedAt, after.ID)
+	}
+	// Whether a host is in the status is known once the outcome is.
+	statusCond := map[string]string{"": "TRUE", "success": "success > 0", "failure": "failure > 0", "in_progress": "in_progress > 0",
+		StatusNotReported: "total > success + failure + in_progress"}[f.Status]
+	q := `SELECT * FROM (SELECT ` + assignmentCols + `, ` + cols + from + ` WHERE ` + w.sql() + `) x WHERE ` + statusCond
+	order := `env, ws, app, wl, target, tid, assigned_at DESC, aid DESC`
+	as, err := store.Collect(ctx, s.st.Read(), q+` ORDER BY `+order+` LIMIT `+strconv.Itoa(limit+1), w.args, scanAssignmentRow)
+	if err != nil {
+		return nil, "", err
+	}
 	next := ""
-	if f.Status == "" {
-		if as, err = s.assignments(ctx, f, limit+1, off); err != nil {
-			return nil, "", err
-		}
-		if len(as) > limit {
-			as = as[:limit]
-			next = offsetCursor(off + limit)
-		}
-		if outs, err = s.outcomes(ctx, as, f.Host); err != nil {
-			return nil, "", err
-		}
-	} else {
-		// Whether an assignment has a host in the status is known only
-		// once its outcome is.
-		if as, err = s.assignments(ctx, f, 0, 0); err != nil {
-			return nil, "", err
-		}
-		if outs, err = s.outcomes(ctx, as, f.Host); err != nil {
-			return nil, "", err
-		}
-		as = slices.DeleteFunc(as, func(a assignmentRow) bool { return !outs[a.ID].has(f.Status) })
-		if as, next, err = paginate(as, p); err != nil {
-			return nil, "", err
-		}
+	if len(as) > limit {
+		as = as[:limit]
+		a := as[limit-1]
+		next = encodeCursor("environment-history", historyKey{targetKey{a.Environment, a.Workspace, a.Application, a.Workload, a.Target, a.TargetID}, a.AssignedAt, a.ID})
 	}
 	rows := make([]HistoryRow, 0, len(as))
 	for _, a := range as {
-		o := outs[a.ID]
 		r := HistoryRow{TargetRef: a.TargetRef, Version: a.Version, Commit: a.Commit, AssignedAt: a.AssignedAt,
-			Success: o.Success, Failure: o.Failure, InProgress: o.InProgress,
-			NotReported: max(0, o.Total-o.Success-o.Failure-o.InProgress), FirstSuccessAt: o.FirstSuccess}
+			Success: a.Success, Failure: a.Failure, InProgress: a.InProgress,
+			NotReported: max(0, a.Total-a.Success-a.Failure-a.InProgress), FirstSuccessAt: a.FirstSuccess}
 		if a.BuildTime != nil {
-			r.BuildTime = a.BuildTime.UTC()
+			r.BuildTime = *a.BuildTime
 		}
-		if o.allSucceeded() {
-			r.AllSucceededAt = o.LastSuccess
+		if a.allSucceeded() {
+			r.AllSucceededAt = a.LastSuccess
 		}
 		rows = append(rows, r)
 	}
@@ -299,14 +163,22 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 // DefaultDORAWindow is the time range of DORA metrics when none is given.
 const DefaultDORAWindow = 30 * 24 * time.Hour
 
+// doraKey is the sort key of DORA rows.
+type doraKey struct{ Ws, App, Wl, Env string }
+
 // DORA computes the four DORA metrics per workload and environment over
 // Since..Until (default: the last 30 days). A deployment is an assignment;
 // it succeeded when every host of its target reached success (with Host:
 // when that host did). Status does not apply: the metrics count every
-// status.
+// status. Pages follow (workspace, application, workload, environment).
 func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string, error) {
 	if f.Status != "" {
 		return nil, "", &FilterError{Param: "status", Problem: "DORA metrics count every status: leave out status"}
+	}
+	var after doraKey
+	hasAfter, err := decodeCursor("dora", p.Cursor, &after)
+	if err != nil {
+		return nil, "", err
 	}
 	until := f.Until
 	if until.IsZero() {
@@ -316,14 +188,52 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	if since.IsZero() {
 		since = until.Add(-DefaultDORAWindow)
 	}
-	// Later assignments are read too: they may restore a failure.
-	g := f
-	g.Since, g.Until = since, time.Time{}
-	as, err := s.assignments(ctx, g, 0, 0)
-	if err != nil {
-		return nil, "", err
+	limit := p.limit()
+
+	// The page's (workload, environment) groups with an assignment in the
+	// range...
+	gw := &where{}
+	gfrom := assignmentsFrom(gw, f.Host)
+	gw.targetFilter(f)
+	if f.Host != "" {
+		gw.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
 	}
-	outs, err := s.outcomes(ctx, as, f.Host)
+	gw.add("a.assigned_at >= ?", since.UTC())
+	gw.add("a.assigned_at <= ?", until.UTC())
+	if hasAfter {
+		gw.add("(ws.name, app.name, wl.name, env.name) > (?, ?, ?, ?)", after.Ws, after.App, after.Wl, after.Env)
+	}
+	groups, err := store.Collect(ctx, s.st.Read(), `SELECT DISTINCT ws.name, app.name, wl.name, env.name`+gfrom+`
+		WHERE `+gw.sql()+` ORDER BY ws.name, app.name, wl.name, env.name LIMIT `+strconv.Itoa(limit+1), gw.args, func(r store.Row) (doraKey, error) {
+		var k doraKey
+		err := r.Scan(&k.Ws, &k.App, &k.Wl, &k.Env)
+		return k, err
+	})
+	if err != nil || len(groups) == 0 {
+		return []DORARow{}, "", err
+	}
+	next := ""
+	if len(groups) > limit {
+		groups = groups[:limit]
+		next = encodeCursor("dora", groups[limit-1])
+	}
+	// ...then their assignments from the range on (later ones may restore a
+	// failure), with outcomes.
+	w := &where{}
+	from := assignmentsFrom(w, f.Host)
+	cols := outcomeColumns(w, f.Host)
+	w.targetFilter(f)
+	if f.Host != "" {
+		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
+	}
+	w.add("a.assigned_at >= ?", since.UTC())
+	in := make([]string, len(groups))
+	for i, g := range groups {
+		in[i] = w.bind("(?, ?, ?, ?)", g.Ws, g.App, g.Wl, g.Env)
+	}
+	w.conds = append(w.conds, "(ws.name, app.name, wl.name, env.name) IN (VALUES "+strings.Join(in, ", ")+")")
+	as, err := store.Collect(ctx, s.st.Read(), `SELECT `+assignmentCols+`, `+cols+from+` WHERE `+w.sql()+`
+		ORDER BY tid, assigned_at, aid`, w.args, scanAssignmentRow)
 	if err != nil {
 		return nil, "", err
 	}
@@ -331,39 +241,30 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	for _, a := range as {
 		byTarget[a.TargetID] = append(byTarget[a.TargetID], a)
 	}
-	for _, list := range byTarget {
-		slices.SortFunc(list, func(a, b assignmentRow) int {
-			return cmp.Or(a.AssignedAt.Compare(b.AssignedAt), cmp.Compare(a.ID, b.ID))
-		})
-	}
-	type key struct{ ws, app, wl, env string }
 	type acc struct {
 		deployments, changes, failed int
 		lead, restore                []float64
 	}
-	accs := map[key]*acc{}
-	var keys []key
+	accs := map[doraKey]*acc{}
 	days := until.Sub(since).Hours() / 24
 	for _, a := range as {
 		if a.AssignedAt.After(until) {
 			continue
 		}
-		k := key{a.Workspace, a.Application, a.Workload, a.Environment}
+		k := doraKey{a.Workspace, a.Application, a.Workload, a.Environment}
 		c := accs[k]
 		if c == nil {
 			c = &acc{}
 			accs[k] = c
-			keys = append(keys, k)
 		}
-		o := outs[a.ID]
 		c.changes++
-		if o.allSucceeded() {
+		if a.allSucceeded() {
 			c.deployments++
 			if a.BuildTime != nil {
-				c.lead = append(c.lead, o.LastSuccess.Sub(*a.BuildTime).Seconds())
+				c.lead = append(c.lead, a.LastSuccess.Sub(*a.BuildTime).Seconds())
 			}
 		}
-		if o.FirstFailure != nil {
+		if a.FirstFailure != nil {
 			c.failed++
 			// Restored when this or a later assignment of the target last
 			// reached success on every host after the failure.
@@ -371,21 +272,20 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 				if later.AssignedAt.Before(a.AssignedAt) {
 					continue
 				}
-				lo := outs[later.ID]
-				if lo.allSucceeded() && lo.LastSuccess.After(*o.FirstFailure) {
-					c.restore = append(c.restore, lo.LastSuccess.Sub(*o.FirstFailure).Seconds())
+				if later.allSucceeded() && later.LastSuccess.After(*a.FirstFailure) {
+					c.restore = append(c.restore, later.LastSuccess.Sub(*a.FirstFailure).Seconds())
 					break
 				}
 			}
 		}
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.ws, b.ws), cmp.Compare(a.app, b.app), cmp.Compare(a.wl, b.wl), cmp.Compare(a.env, b.env))
-	})
-	rows := make([]DORARow, 0, len(keys))
-	for _, k := range keys {
+	rows := make([]DORARow, 0, len(groups))
+	for _, k := range groups {
 		c := accs[k]
-		r := DORARow{Workspace: k.ws, Application: k.app, Workload: k.wl, Environment: k.env,
+		if c == nil {
+			continue
+		}
+		r := DORARow{Workspace: k.Ws, Application: k.App, Workload: k.Wl, Environment: k.Env,
 			Deployments: c.deployments, Changes: c.changes, Failed: c.failed,
 			LeadTimeSeconds: median(c.lead), TimeToRestoreSeconds: median(c.restore)}
 		if days > 0 {
@@ -397,7 +297,11 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		}
 		rows = append(rows, r)
 	}
-	return paginate(rows, p)
+	slices.SortFunc(rows, func(a, b DORARow) int {
+		return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.Application, b.Application),
+			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Environment, b.Environment))
+	})
+	return rows, next, nil
 }
 
 func median(xs []float64) *float64 {
@@ -411,4 +315,32 @@ func median(xs []float64) *float64 {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return &m
+}
+
+// outcomesOf reads the maintained outcome of assignments.
+func (s *Service) outcomesOf(ctx context.Context, as []assignmentRow) (map[int64]outcome, error) {
+	out := make(map[int64]outcome, len(as))
+	ids := make([]int64, len(as))
+	for i, a := range as {
+		ids[i] = a.ID
+	}
+	for chunk := range slices.Chunk(ids, 500) {
+		w := &where{}
+		cols := outcomeColumns(w, "")
+		a := store.Args(w.args)
+		rows, err := store.Collect(ctx, s.st.Read(), `SELECT a.id, `+cols+` FROM assignments a JOIN targets t ON t.id = a.target_id
+			LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id WHERE a.id IN (`+store.BindList(&a, chunk)+`)`, a,
+			func(r store.Row) (assignmentRow, error) {
+				var x assignmentRow
+				err := r.Scan(&x.ID, &x.Success, &x.Failure, &x.InProgress, &x.FirstSuccess, &x.LastSuccess, &x.FirstFailure, &x.Total)
+				return x, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range rows {
+			out[x.ID] = x.outcome
+		}
+	}
+	return out, nil
 }

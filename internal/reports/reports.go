@@ -1,7 +1,9 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -81,41 +83,81 @@ func (p Page) limit() int {
 	return p.Limit
 }
 
-// offset decodes an offset cursor.
-func (p Page) offset() (int, error) {
-	if p.Cursor == "" {
-		return 0, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-	if err != nil {
-		return 0, ErrBadCursor
-	}
-	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-	if err != nil || n < 0 || !strings.HasPrefix(string(b), "o:") {
-		return 0, ErrBadCursor
-	}
-	return n, nil
+// A cursor is the sort key of the last row of a page, so that the next
+// page starts right after it whatever was written meanwhile: every list
+// report pages by key, and its cost grows with the page, not with how deep
+// it is.
+
+// encodeCursor encodes a page's last key, tagged with the report.
+func encodeCursor(report string, key any) string {
+	b, _ := json.Marshal(struct {
+		R string `json:"r"`
+		K any    `json:"k"`
+	}{report, key})
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func offsetCursor(n int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(n)))
+// decodeCursor decodes a cursor of the report into key; an empty cursor
+// leaves key as it is and reports false.
+func decodeCursor(report, cursor string, key any) (bool, error) {
+	if cursor == "" {
+		return false, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || model.TextProblem(string(b)) != "" || strings.Contains(string(b), `\u0000`) {
+		return false, ErrBadCursor
+	}
+	var c struct {
+		R string          `json:"r"`
+		K json.RawMessage `json:"k"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.R != report || json.Unmarshal(c.K, key) != nil {
+		return false, ErrBadCursor
+	}
+	return true, nil
 }
 
-// paginate cuts rows (all of them, in order) to the page.
-func paginate[T any](rows []T, p Page) ([]T, string, error) {
-	off, err := p.offset()
+// bindIDs appends ids to args and returns their placeholders, for an IN
+// list.
+func bindIDs(args *[]any, ids []int64) string {
+	a := store.Args(*args)
+	in := store.BindList(&a, ids)
+	*args = a
+	return in
+}
+
+// compareRefs orders targets by environment, workspace, application,
+// workload and name.
+func compareRefs(a, b TargetRef) int {
+	return cmp.Or(cmp.Compare(a.Environment, b.Environment), cmp.Compare(a.Workspace, b.Workspace),
+		cmp.Compare(a.Application, b.Application), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Target, b.Target))
+}
+
+// pageAfter cuts a page from rows already sorted by key: the rows after the
+// cursor's key, at most the page's limit. It is the keyset paging of the
+// reports whose rows are computed whole (comparisons, time travel).
+func pageAfter[T any, K any](report string, rows []T, p Page, key func(T) K, less func(a, b K) int) ([]T, string, error) {
+	var after K
+	hasAfter, err := decodeCursor(report, p.Cursor, &after)
 	if err != nil {
 		return nil, "", err
 	}
-	if off >= len(rows) {
-		return []T{}, "", nil
+	start := 0
+	if hasAfter {
+		start = len(rows)
+		for i, r := range rows {
+			if less(key(r), after) > 0 {
+				start = i
+				break
+			}
+		}
 	}
-	end := min(off+p.limit(), len(rows))
+	end := min(len(rows), start+p.limit())
 	next := ""
 	if end < len(rows) {
-		next = offsetCursor(end)
+		next = encodeCursor(report, key(rows[end-1]))
 	}
-	return rows[off:end], next, nil
+	return rows[start:end], next, nil
 }
 
 // where builds a parameterized WHERE clause: values only ever travel as
@@ -128,11 +170,17 @@ type where struct {
 // add appends a condition; each "?" in cond becomes the next placeholder
 // bound to the next value.
 func (w *where) add(cond string, vals ...any) {
+	w.conds = append(w.conds, w.bind(cond, vals...))
+}
+
+// bind binds each "?" in cond to the next placeholder and value, and
+// returns the condition without adding it, for the caller to combine.
+func (w *where) bind(cond string, vals ...any) string {
 	for _, v := range vals {
 		w.args = append(w.args, v)
 		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
 	}
-	w.conds = append(w.conds, cond)
+	return cond
 }
 
 func (w *where) sql() string {

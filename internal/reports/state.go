@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
 // liveFrom is every live reconciler (r) that has reported, with its host
@@ -54,131 +57,199 @@ func reconcilerFilter(f Filter) *where {
 
 // EnvironmentState lists, per target, the scheduled version and one row per
 // (deployed version, status) with its host count. Targets that no host
-// reconciles have one row with no hosts, unless the filter names a host or
-// status.
+// reconciles have one row with no hosts, unless the filter names a host,
+// a status or a time range. Pages hold whole targets, by key.
+//
+// It reads the maintained host counts (endpoint_counts): its cost grows
+// with the targets of the page, not with hosts or history. A host or time
+// filter reads those hosts' reconcilers instead.
 func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]EnvironmentStateRow, string, error) {
-	rows, err := s.environmentState(ctx, f)
+	var after targetKey
+	hasAfter, err := decodeCursor("environment-state", p.Cursor, &after)
 	if err != nil {
 		return nil, "", err
 	}
-	return paginate(rows, p)
-}
-
-// environmentState is every row of EnvironmentState, in order.
-func (s *Service) environmentState(ctx context.Context, f Filter) ([]EnvironmentStateRow, error) {
-	// Count reconcilers per (endpoint, commit, status) first, from one
-	// index; then place the few groups on targets and versions.
-	w := reconcilerFilter(f)
-	hostJoin := ""
-	if f.Host != "" {
-		hostJoin = " JOIN hosts h ON h.id = r.host_id"
-	}
-	tw := &where{args: w.args}
-	tw.targetFilter(f)
-	rows, err := s.st.Read().Query(ctx, `WITH rg AS (
-			SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts
-			FROM reconcilers r`+hostJoin+`
-			WHERE `+w.sql()+`
-			GROUP BY r.endpoint_id, r.commit_sha, r.status),
-		g AS (
-			SELECT t.id AS target_id, res.assignment_id AS assignment_id, rg.status AS status, sum(rg.hosts) AS hosts
-			FROM rg JOIN targets t ON t.endpoint_id = rg.endpoint_id`+targetJoins+`
-			LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = rg.commit_sha
-			WHERE `+tw.sql()+`
-			GROUP BY t.id, res.assignment_id, rg.status)
-		SELECT ws.name, app.name, wl.name, env.name, t.name,
-			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
-			COALESCE(v.version, ''), CASE WHEN g.assignment_id IS NULL THEN 0 ELSE 1 END, g.status, g.hosts
-		FROM g JOIN targets t ON t.id = g.target_id`+targetJoins+`
-		LEFT JOIN assignments a ON a.id = g.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id
-		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
-		LEFT JOIN workload_versions sv ON sv.id = sa.version_id`, tw.args...)
+	limit := p.limit()
+	targets, err := s.targetPage(ctx, f, hasAfter, after, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	more := len(targets) > limit
+	if more {
+		targets = targets[:limit]
+	}
+	rows, err := s.stateRows(ctx, f, targets)
+	if err != nil {
+		return nil, "", err
+	}
+	// At most limit rows, in whole targets (at least one).
 	var out []EnvironmentStateRow
-	for rows.Next() {
-		var r EnvironmentStateRow
-		var sched Scheduled
-		var assignedAt *time.Time
-		var known int
-		if err := rows.Scan(&r.Workspace, &r.Application, &r.Workload, &r.Environment, &r.Target,
-			&sched.Version, &sched.Commit, &assignedAt, &r.DeployedVersion, &known, &r.Status, &r.Hosts); err != nil {
-			rows.Close()
-			return nil, err
+	next := ""
+	for i, t := range targets {
+		rs := rows[t.id]
+		if i > 0 && len(out)+len(rs) > limit {
+			next = encodeCursor("environment-state", targets[i-1].key)
+			break
 		}
-		if assignedAt != nil {
-			sched.AssignedAt = assignedAt.UTC()
-			r.Scheduled = &sched
-		}
-		r.DeployedKnown = known == 1
-		r.Status = shownStatus(r.Status)
-		r.UpToDate = r.DeployedKnown && r.Scheduled != nil && r.DeployedVersion == sched.Version
-		out = append(out, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
-		idle, err := s.unreconciledTargets(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range idle {
-			out = append(out, EnvironmentStateRow{TargetRef: t.TargetRef, Scheduled: t.Scheduled})
+		out = append(out, rs...)
+		if i == len(targets)-1 && more {
+			next = encodeCursor("environment-state", t.key)
 		}
 	}
-	slices.SortFunc(out, func(a, b EnvironmentStateRow) int {
-		return cmp.Or(compareRefs(a.TargetRef, b.TargetRef), -cmp.Compare(a.Hosts, b.Hosts),
-			cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
-	})
-	return out, nil
+	return out, next, nil
 }
 
-func compareRefs(a, b TargetRef) int {
-	return cmp.Or(cmp.Compare(a.Environment, b.Environment), cmp.Compare(a.Workspace, b.Workspace),
-		cmp.Compare(a.Application, b.Application), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Target, b.Target))
+// targetKey is the sort key of a target: environment, workspace,
+// application, workload, target name, id.
+type targetKey struct {
+	Env, Ws, App, Wl, Name string
+	ID                     int64
 }
 
-type idleTarget struct {
-	TargetRef
-	Scheduled *Scheduled
-	CreatedAt time.Time
+// pagedTarget is a target of a page with its scheduled version.
+type pagedTarget struct {
+	id, endpointID int64
+	key            targetKey
+	ref            TargetRef
+	scheduled      *Scheduled
 }
 
-// unreconciledTargets lists targets that no live reconciler applies.
-func (s *Service) unreconciledTargets(ctx context.Context, f Filter) ([]idleTarget, error) {
+// targetOrder sorts targets by targetKey.
+const targetOrder = `env.name, ws.name, app.name, wl.name, t.name, t.id`
+
+// targetPage reads the targets a filter selects after a key, in order:
+// with a status filter, only those with hosts in it; with a host or time
+// filter, only those with such hosts.
+func (s *Service) targetPage(ctx context.Context, f Filter, hasAfter bool, after targetKey, limit int) ([]pagedTarget, error) {
+	w := targetsOf(f)
+	if hasAfter {
+		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
+	}
+	return s.targets(ctx, w, limit)
+}
+
+// targetsOf selects the targets a filter names, and, with a host, status or
+// time filter, only those with hosts that pass it.
+func targetsOf(f Filter) *where {
 	w := &where{}
 	w.targetFilter(f)
-	w.add(`NOT EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL)`)
-	rows, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, t.created_at,
+	switch {
+	case f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero():
+		w.conds = append(w.conds, reconcilerExists(f, w))
+	case f.Status != "":
+		w.add("EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND c.status = ?)", storedStatus(f.Status))
+	}
+	return w
+}
+
+// targets reads the targets w selects, in order, at most limit (0: all).
+func (s *Service) targets(ctx context.Context, w *where, limit int) ([]pagedTarget, error) {
+	q := `SELECT t.id, t.endpoint_id, env.name, ws.name, app.name, wl.name, t.name,
 			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
-		FROM targets t`+targetJoins+`
+		FROM targets t` + targetJoins + `
 		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		WHERE `+w.sql(), w.args...)
+		WHERE ` + w.sql() + ` ORDER BY ` + targetOrder
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	return store.Collect(ctx, s.st.Read(), q, w.args, func(r store.Row) (pagedTarget, error) {
+		var t pagedTarget
+		var sched Scheduled
+		var at *time.Time
+		err := r.Scan(&t.id, &t.endpointID, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
+			&sched.Version, &sched.Commit, &at)
+		t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
+		if at != nil {
+			sched.AssignedAt = at.UTC()
+			t.scheduled = &sched
+		}
+		return t, err
+	})
+}
+
+// reconcilerExists is a condition that a live reconciler of the target's
+// endpoint passes the filter's host, status and time conditions.
+func reconcilerExists(f Filter, w *where) string {
+	cond := "EXISTS (SELECT 1 FROM reconcilers r JOIN hosts h ON h.id = r.host_id WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL"
+	if f.Host != "" {
+		cond += " AND " + w.bind("h.name = ?", f.Host)
+	}
+	if f.Status != "" {
+		cond += " AND " + w.bind("r.status = ?", storedStatus(f.Status))
+	}
+	if !f.Since.IsZero() {
+		cond += " AND " + w.bind("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		cond += " AND " + w.bind("COALESCE(r.status_since, r.created_at) <= ?", f.Until.UTC())
+	}
+	return cond + ")"
+}
+
+// stateRows groups the hosts of targets by deployed version and status:
+// from the maintained counts, or, with a host or time filter, from those
+// hosts' reconcilers.
+func (s *Service) stateRows(ctx context.Context, f Filter, targets []pagedTarget) (map[int64][]EnvironmentStateRow, error) {
+	out := make(map[int64][]EnvironmentStateRow, len(targets))
+	if len(targets) == 0 {
+		return out, nil
+	}
+	byID := make(map[int64]pagedTarget, len(targets))
+	ids := make([]int64, len(targets))
+	for i, t := range targets {
+		byID[t.id], ids[i] = t, t.id
+	}
+	w := &where{}
+	var counts string
+	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
+		rw := reconcilerFilter(f)
+		w.args = rw.args
+		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+			WHERE ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
+	} else {
+		counts = "endpoint_counts"
+		if f.Status != "" {
+			counts = "(SELECT * FROM endpoint_counts WHERE " + w.bind("status = ?", storedStatus(f.Status)) + ")"
+		}
+	}
+	a := store.Args(w.args)
+	type group struct {
+		target int64
+		row    EnvironmentStateRow
+	}
+	groups, err := store.Collect(ctx, s.st.Read(), `SELECT t.id, COALESCE(v.version, ''), res.assignment_id IS NOT NULL, c.status, sum(c.hosts)
+		FROM targets t JOIN `+counts+` c ON c.endpoint_id = t.endpoint_id
+		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = c.commit_sha
+		LEFT JOIN assignments a ON a.id = res.assignment_id
+		LEFT JOIN workload_versions v ON v.id = a.version_id
+		WHERE t.id IN (`+store.BindList(&a, ids)+`)
+		GROUP BY t.id, v.version, res.assignment_id IS NOT NULL, c.status`, a, func(r store.Row) (group, error) {
+		var g group
+		err := r.Scan(&g.target, &g.row.DeployedVersion, &g.row.DeployedKnown, &g.row.Status, &g.row.Hosts)
+		t := byID[g.target]
+		g.row.TargetRef, g.row.Scheduled = t.ref, t.scheduled
+		g.row.Status = shownStatus(g.row.Status)
+		g.row.UpToDate = g.row.DeployedKnown && t.scheduled != nil && g.row.DeployedVersion == t.scheduled.Version
+		return g, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []idleTarget
-	for rows.Next() {
-		var t idleTarget
-		var sched Scheduled
-		var at *time.Time
-		if err := rows.Scan(&t.Workspace, &t.Application, &t.Workload, &t.Environment, &t.Target, &t.CreatedAt,
-			&sched.Version, &sched.Commit, &at); err != nil {
-			return nil, err
-		}
-		if at != nil {
-			sched.AssignedAt = at.UTC()
-			t.Scheduled = &sched
-		}
-		out = append(out, t)
+	for _, g := range groups {
+		out[g.target] = append(out[g.target], g.row)
 	}
-	return out, rows.Err()
+	for _, t := range targets {
+		rs := out[t.id]
+		slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
+			return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
+		})
+		if len(rs) == 0 && f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
+			rs = []EnvironmentStateRow{{TargetRef: t.ref, Scheduled: t.scheduled}}
+		}
+		out[t.id] = rs
+	}
+	return out, nil
 }
 
 // hostRow is a HostStateRow with what Drift needs besides.
@@ -285,63 +356,106 @@ func (s *Service) Environments(ctx context.Context, order []string) ([]string, e
 
 // Discrepancies is the workloads × environments matrix: per workload and
 // environment, the targets' scheduled versions and the deployed versions
-// with host counts.
+// with host counts. Pages hold workloads, by key.
 func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, error) {
+	d, next, _, err := s.discrepancies(ctx, f, order, p)
+	return d, next, err
+}
+
+// discrepancies is Discrepancies with the Environment State rows of the
+// page's targets.
+func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, []EnvironmentStateRow, error) {
+	var after workloadKey
+	hasAfter, err := decodeCursor("discrepancies", p.Cursor, &after)
+	if err != nil {
+		return Discrepancies{}, "", nil, err
+	}
 	envs, err := s.Environments(ctx, order)
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
 	}
 	if f.Environment != "" {
 		envs = slices.DeleteFunc(envs, func(e string) bool { return e != f.Environment })
 	}
-	all, err := s.environmentState(ctx, f)
+	// The page's workloads, then their targets' rows.
+	w := targetsOf(f)
+	if hasAfter {
+		w.add("(ws.name, app.name, wl.name) > (?, ?, ?)", after.Ws, after.App, after.Wl)
+	}
+	limit := p.limit()
+	keys, err := store.Collect(ctx, s.st.Read(), `SELECT DISTINCT ws.name, app.name, wl.name FROM targets t`+targetJoins+`
+		WHERE `+w.sql()+` ORDER BY ws.name, app.name, wl.name LIMIT `+strconv.Itoa(limit+1), w.args, func(r store.Row) (workloadKey, error) {
+		var k workloadKey
+		err := r.Scan(&k.Ws, &k.App, &k.Wl)
+		return k, err
+	})
 	if err != nil {
-		return Discrepancies{}, "", err
+		return Discrepancies{}, "", nil, err
+	}
+	next := ""
+	if len(keys) > limit {
+		keys = keys[:limit]
+		next = encodeCursor("discrepancies", keys[limit-1])
 	}
 	col := map[string]int{}
 	for i, e := range envs {
 		col[e] = i
 	}
-	type wlKey struct{ ws, app, wl string }
-	rowsByKey := map[wlKey]*DiscrepancyRow{}
-	var keys []wlKey
-	for _, r := range all {
-		k := wlKey{r.Workspace, r.Application, r.Workload}
-		dr := rowsByKey[k]
-		if dr == nil {
-			dr = &DiscrepancyRow{Workspace: k.ws, Application: k.app, Workload: k.wl, Cells: make([]DiscrepancyCell, len(envs))}
-			for i, e := range envs {
-				dr.Cells[i] = DiscrepancyCell{Environment: e, Targets: []string{}, Scheduled: []string{}, Deployed: []VersionHosts{}}
-			}
-			rowsByKey[k] = dr
-			keys = append(keys, k)
-		}
-		i, ok := col[r.Environment]
-		if !ok {
-			continue
-		}
-		c := &dr.Cells[i]
-		if !slices.Contains(c.Targets, r.Target) {
-			c.Targets = append(c.Targets, r.Target)
-			if r.Scheduled != nil && !slices.Contains(c.Scheduled, r.Scheduled.Version) {
-				c.Scheduled = append(c.Scheduled, r.Scheduled.Version)
-			}
-		}
-		if r.Hosts > 0 {
-			j := slices.IndexFunc(c.Deployed, func(v VersionHosts) bool { return v.Version == r.DeployedVersion })
-			if j < 0 {
-				c.Deployed = append(c.Deployed, VersionHosts{Version: r.DeployedVersion})
-				j = len(c.Deployed) - 1
-			}
-			c.Deployed[j].Hosts += r.Hosts
+	items := make([]DiscrepancyRow, len(keys))
+	index := map[workloadKey]int{}
+	for i, k := range keys {
+		index[k] = i
+		items[i] = DiscrepancyRow{Workspace: k.Ws, Application: k.App, Workload: k.Wl, Cells: make([]DiscrepancyCell, len(envs))}
+		for j, e := range envs {
+			items[i].Cells[j] = DiscrepancyCell{Environment: e, Targets: []string{}, Scheduled: []string{}, Deployed: []VersionHosts{}}
 		}
 	}
-	slices.SortFunc(keys, func(a, b wlKey) int {
-		return cmp.Or(cmp.Compare(a.ws, b.ws), cmp.Compare(a.app, b.app), cmp.Compare(a.wl, b.wl))
-	})
-	items := make([]DiscrepancyRow, 0, len(keys))
-	for _, k := range keys {
-		dr := rowsByKey[k]
+	var targets []pagedTarget
+	if len(keys) > 0 {
+		tw := targetsOf(f)
+		var in []string
+		for _, k := range keys {
+			in = append(in, tw.bind("(?, ?, ?)", k.Ws, k.App, k.Wl))
+		}
+		tw.conds = append(tw.conds, "(ws.name, app.name, wl.name) IN (VALUES "+strings.Join(in, ", ")+")")
+		if targets, err = s.targets(ctx, tw, 0); err != nil {
+			return Discrepancies{}, "", nil, err
+		}
+	}
+	byTarget, err := s.stateRows(ctx, f, targets)
+	if err != nil {
+		return Discrepancies{}, "", nil, err
+	}
+	var all []EnvironmentStateRow
+	for _, t := range targets {
+		all = append(all, byTarget[t.id]...)
+	}
+	for _, t := range targets {
+		dr := &items[index[workloadKey{t.ref.Workspace, t.ref.Application, t.ref.Workload}]]
+		for _, r := range byTarget[t.id] {
+			i, ok := col[r.Environment]
+			if !ok {
+				continue
+			}
+			c := &dr.Cells[i]
+			if !slices.Contains(c.Targets, r.Target) {
+				c.Targets = append(c.Targets, r.Target)
+				if r.Scheduled != nil && !slices.Contains(c.Scheduled, r.Scheduled.Version) {
+					c.Scheduled = append(c.Scheduled, r.Scheduled.Version)
+				}
+			}
+			if r.Hosts > 0 {
+				j := slices.IndexFunc(c.Deployed, func(v VersionHosts) bool { return v.Version == r.DeployedVersion })
+				if j < 0 {
+					c.Deployed = append(c.Deployed, VersionHosts{Version: r.DeployedVersion})
+					j = len(c.Deployed) - 1
+				}
+				c.Deployed[j].Hosts += r.Hosts
+			}
+		}
+	}
+	for i := range items {
+		dr := &items[i]
 		var first []VersionHosts
 		for i := range dr.Cells {
 			c := &dr.Cells[i]
@@ -357,11 +471,12 @@ func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p
 				dr.Differs = true
 			}
 		}
-		items = append(items, *dr)
 	}
-	page, next, err := paginate(items, p)
-	return Discrepancies{Environments: envs, Items: page}, next, err
+	return Discrepancies{Environments: envs, Items: items}, next, all, nil
 }
+
+// workloadKey is the sort key of a workload.
+type workloadKey struct{ Ws, App, Wl string }
 
 func sameVersions(a, b []VersionHosts) bool {
 	if len(a) != len(b) {
@@ -375,101 +490,6 @@ func sameVersions(a, b []VersionHosts) bool {
 	return true
 }
 
-// Drift lists where reality differs from the desired state, longest first:
-// hosts not at their target's scheduled version, failing at it, reporting
-// a commit the hub cannot place, applying an endpoint no target has, or
-// silent for longer than staleAfter (0: the Service's default); and targets
-// no host reconciles.
-func (s *Service) Drift(ctx context.Context, f Filter, staleAfter time.Duration, p Page) ([]DriftRow, string, error) {
-	if staleAfter <= 0 {
-		staleAfter = s.staleAfter
-	}
-	now := s.now().UTC()
-	hosts, _, err := s.hostRows(ctx, Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment,
-		Workload: f.Workload, Target: f.Target, Host: f.Host, Status: f.Status}, 0, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []DriftRow
-	add := func(kind string, h hostRow, since time.Time) {
-		out = append(out, DriftRow{Kind: kind, TargetRef: h.TargetRef, Host: h.Host, Reconciler: h.Reconciler,
-			Scheduled: h.Scheduled, Deployed: h.Version, Commit: h.Commit, Status: h.Status, Message: h.Message, Since: since})
-	}
-	for _, h := range hosts {
-		switch {
-		case h.Status == StatusNotReported:
-			add(DriftNotReported, h, h.StatusSince)
-			continue // not stale either: it has not reported at all
-		case !h.VersionKnown:
-			add(DriftUnknown, h, h.FirstSeen)
-		case h.HasSchedule && h.Version != h.Scheduled:
-			add(DriftVersion, h, latest(h.ScheduledAt.UTC(), h.FirstSeen))
-		case h.UpToDate && h.Status == "failure":
-			add(DriftFailed, h, h.StatusSince)
-		}
-		if now.Sub(h.LastReportAt) > staleAfter {
-			add(DriftStale, h, h.LastReportAt)
-		}
-	}
-	if f.Host == "" && f.Status == "" {
-		idle, err := s.unreconciledTargets(ctx, f)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, t := range idle {
-			r := DriftRow{Kind: DriftNoHosts, TargetRef: t.TargetRef, Since: t.CreatedAt.UTC()}
-			if t.Scheduled != nil {
-				r.Scheduled = t.Scheduled.Version
-			}
-			out = append(out, r)
-		}
-	}
-	if f.Workspace == "" && f.Application == "" && f.Environment == "" && f.Workload == "" && f.Target == "" {
-		unplaced, err := s.unplaced(ctx, f)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, unplaced...)
-	}
-	out = slices.DeleteFunc(out, func(r DriftRow) bool {
-		return !f.Since.IsZero() && r.Since.Before(f.Since) || !f.Until.IsZero() && r.Since.After(f.Until)
-	})
-	for i := range out {
-		out[i].For = now.Sub(out[i].Since).Seconds()
-	}
-	slices.SortStableFunc(out, func(a, b DriftRow) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Kind, b.Kind))
-	})
-	return paginate(out, p)
-}
-
-// unplaced lists live reconcilers whose endpoint no target has.
-func (s *Service) unplaced(ctx context.Context, f Filter) ([]DriftRow, error) {
-	w := reconcilerFilter(Filter{Host: f.Host, Status: f.Status})
-	w.add("NOT EXISTS (SELECT 1 FROM targets t WHERE t.endpoint_id = r.endpoint_id)")
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.first_seen, r.created_at), e.repo, e.branch, e.path
-		FROM reconcilers r JOIN hosts h ON h.id = r.host_id JOIN endpoints e ON e.id = r.endpoint_id
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id
-		WHERE `+w.sql(), w.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []DriftRow
-	for rows.Next() {
-		r := DriftRow{Kind: DriftUnplaced}
-		var repo, branch, path string
-		if err := rows.Scan(&r.Host, &r.Reconciler, &r.Commit, &r.Status, &r.Message, &r.Since, &repo, &branch, &path); err != nil {
-			return nil, err
-		}
-		r.Since = r.Since.UTC()
-		r.Status = shownStatus(r.Status)
-		r.Message = "no target has the endpoint " + joinEndpoint(repo, branch, path) + "; " + r.Message
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
-
 func joinEndpoint(repo, branch, path string) string {
 	s := repo
 	for _, p := range []string{branch, path} {
@@ -478,13 +498,6 @@ func joinEndpoint(repo, branch, path string) string {
 		}
 	}
 	return s
-}
-
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // hostKey is the keyset cursor of Host State.

@@ -1,0 +1,78 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/reports"
+)
+
+// The reports the web UI added beyond the six: search, time travel and the
+// comparison of two environments.
+
+// getSearch answers GET /api/v1/search?q=.
+func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > reports.MaxLimit {
+			s.writeReportError(w, r, &queryError{"limit", fmt.Sprintf("%q: give a number from 1 to %d", v, reports.MaxLimit)})
+			return
+		}
+		limit = n
+	}
+	res, err := s.reports.Search(r.Context(), q.Get("q"), limit)
+	if errors.Is(err, reports.ErrEmptyQuery) {
+		err = &queryError{"q", "give a commit (7 or more hex digits, or a Flux revision), a version or a build commit"}
+	}
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// atHandler serves a report of the fleet at the time given as at.
+func atHandler[T any](s *Server, report func(ctx context.Context, f reports.Filter, at time.Time, p reports.Page) ([]T, string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query().Get("at")
+		at, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			s.writeReportError(w, r, &queryError{"at", fmt.Sprintf("%q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)})
+			return
+		}
+		listHandler(s, func(ctx context.Context, f reports.Filter, p reports.Page) ([]T, string, error) {
+			return report(ctx, f, at, p)
+		})(w, r)
+	}
+}
+
+// comparisonAnswer is a Comparison with the next page's cursor.
+type comparisonAnswer struct {
+	reports.Comparison
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// getCompare answers GET /api/v1/compare?from=&to=.
+func (s *Server) getCompare(w http.ResponseWriter, r *http.Request) {
+	f, p, err := parseFilter(r.URL.Query())
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	c, next, err := s.reports.Compare(r.Context(), f, q.Get("from"), q.Get("to"), p)
+	if errors.Is(err, reports.ErrCompareEnvironments) {
+		err = &queryError{"to", "name two different environments as from and to"}
+	}
+	if err != nil {
+		s.writeReportError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, comparisonAnswer{Comparison: c, NextCursor: next})
+}

@@ -1,0 +1,302 @@
+package reports_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+// uiFleet: shop's api in dev (eu, two hosts) and prod (eu, three hosts;
+// us, none). dev moved 1.0.0 → 1.1.0 at +1h; prod got 1.0.0 at +2h, then
+// 1.1.0 at +5h, which one prod host failed; a stray host runs a commit of
+// an endpoint no target has.
+func uiFleet(t *testing.T, st *store.Store) (*fleet, time.Time) {
+	start := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	f := newFleet(t, st, start)
+	f.assign(shop, "dev", "eu", "1.0.0", sha("d100"))
+	f.at(start.Add(10*time.Minute)).report("dev-1", shop, "dev", "eu", sha("d100"), model.StatusSuccess, "")
+	f.report("dev-2", shop, "dev", "eu", sha("d100"), model.StatusSuccess, "")
+	f.at(start.Add(time.Hour)).assign(shop, "dev", "eu", "1.1.0", sha("d110"))
+	f.at(start.Add(70*time.Minute)).report("dev-1", shop, "dev", "eu", sha("d110"), model.StatusSuccess, "")
+	f.at(start.Add(80*time.Minute)).report("dev-2", shop, "dev", "eu", sha("d110"), model.StatusSuccess, "")
+	f.at(start.Add(2*time.Hour)).assign(shop, "prod", "eu", "1.0.0", sha("e100"))
+	f.assign(shop, "prod", "us", "1.0.0", sha("e100"))
+	for i := 1; i <= 3; i++ {
+		f.at(start.Add(2*time.Hour+time.Duration(i)*time.Minute)).report(fmt.Sprintf("prod-%d", i), shop, "prod", "eu", sha("e100"), model.StatusSuccess, "")
+	}
+	f.at(start.Add(5*time.Hour)).assign(shop, "prod", "eu", "1.1.0", sha("e110"))
+	f.at(start.Add(5*time.Hour+time.Minute)).report("prod-1", shop, "prod", "eu", sha("e110"), model.StatusSuccess, "")
+	f.report("prod-2", shop, "prod", "eu", sha("e110"), model.StatusFailure, "crash loop")
+	f.report("prod-3", shop, "prod", "eu", sha("e110"), model.StatusInProgress, "")
+	f.report("stray", workload{"acme", "shop", "x", "https://github.com/acme/other"}, "prod", "y", sha("f00d"), model.StatusSuccess, "")
+	f.at(start.Add(6 * time.Hour))
+	return f, start
+}
+
+func TestSearch(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		// An abbreviated commit, in Flux's form.
+		res, err := f.rep.Search(ctx, "dev@sha1:"+sha("d110")[:8], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Assignments) != 1 {
+			t.Fatalf("d110: %+v", res.Assignments)
+		}
+		a := res.Assignments[0]
+		if a.Environment != "dev" || a.Version != "1.1.0" || a.MatchedBy != reports.MatchCommit || !a.Scheduled ||
+			a.Success != 2 || a.LagSeconds == nil || *a.LagSeconds != (20*time.Minute).Seconds() {
+			t.Errorf("d110: %+v (lag %v)", a, a.LagSeconds)
+		}
+		if len(res.Hosts) != 2 || res.Hosts[0].Host != "dev-1" || res.Hosts[0].Version != "1.1.0" {
+			t.Errorf("d110 hosts: %+v", res.Hosts)
+		}
+		// A version: every assignment of it, dev before prod, with counts.
+		res, err = f.rep.Search(ctx, "1.1.0", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range res.Assignments {
+			got = append(got, fmt.Sprintf("%s/%s %d/%d/%d/%d", a.Environment, a.Target, a.Success, a.Failure, a.InProgress, a.NotReported))
+		}
+		if fmt.Sprint(got) != "[dev/eu 2/0/0/0 prod/eu 1/1/1/0]" {
+			t.Errorf("1.1.0: %v", got)
+		}
+		if len(res.Hosts) != 5 {
+			t.Errorf("1.1.0 hosts: %+v", res.Hosts)
+		}
+		// A commit only an untargeted host reports.
+		res, err = f.rep.Search(ctx, sha("f00d")[:10], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Assignments) != 0 || len(res.Hosts) != 1 || res.Hosts[0].Host != "stray" || res.Hosts[0].Target != "" {
+			t.Errorf("f00d: %+v", res)
+		}
+		// Nothing, and no query.
+		if res, err := f.rep.Search(ctx, "9.9.9", 0); err != nil || len(res.Assignments)+len(res.Hosts) != 0 {
+			t.Errorf("9.9.9: %+v %v", res, err)
+		}
+		if _, err := f.rep.Search(ctx, "  ", 0); !errors.Is(err, reports.ErrEmptyQuery) {
+			t.Errorf("empty query: %v", err)
+		}
+		_ = start
+	})
+}
+
+func TestTimeTravel(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		state := func(at time.Time, flt reports.Filter) []string {
+			t.Helper()
+			rows, _, err := f.rep.EnvironmentStateAt(ctx, flt, at, reports.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rows {
+				sched := "-"
+				if r.Scheduled != nil {
+					sched = r.Scheduled.Version
+				}
+				out = append(out, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+			}
+			return out
+		}
+		// Now, time travel agrees with Environment State.
+		now, _, err := f.rep.EnvironmentState(ctx, reports.Filter{}, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := state(start.Add(6*time.Hour), reports.Filter{}); len(got) != len(now) {
+			t.Errorf("at now: %v, Environment State has %d rows", got, len(now))
+		}
+		// At +90m: dev on 1.1.0, prod not assigned yet.
+		if got := fmt.Sprint(state(start.Add(90*time.Minute), reports.Filter{})); got != "[dev/eu 1.1.0 1.1.0 success 2]" {
+			t.Errorf("at +90m: %s", got)
+		}
+		// At +4h: prod all on 1.0.0; us without hosts.
+		if got := fmt.Sprint(state(start.Add(4*time.Hour), reports.Filter{Environment: "prod"})); got != "[prod/eu 1.0.0 1.0.0 success 3 prod/us 1.0.0   0]" {
+			t.Errorf("at +4h: %s", got)
+		}
+		// Host State then, paged one by one, and filtered by status.
+		var hosts []string
+		p := reports.Page{Limit: 1}
+		for range 10 {
+			rows, next, err := f.rep.HostStateAt(ctx, reports.Filter{Environment: "prod"}, start.Add(5*time.Hour+30*time.Minute), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				hosts = append(hosts, fmt.Sprintf("%s %s %s %s", r.Host, r.Version, r.Status, r.StatusSince.Sub(start)))
+			}
+			if next == "" {
+				break
+			}
+			p.Cursor = next
+		}
+		if got := fmt.Sprint(hosts); got != "[prod-1 1.1.0 success 5h1m0s prod-2 1.1.0 failure 5h1m0s prod-3 1.1.0 in_progress 5h1m0s]" {
+			t.Errorf("host state at +5h30m: %s", got)
+		}
+		rows, _, err := f.rep.HostStateAt(ctx, reports.Filter{Status: "success"}, start.Add(3*time.Hour), reports.Page{Limit: 2})
+		if err != nil || len(rows) != 2 || rows[0].Host != "dev-1" || rows[1].Host != "dev-2" {
+			t.Errorf("successes at +3h: %+v %v", rows, err)
+		}
+		// Before anything: nothing but targets that existed.
+		if got := state(start.Add(-time.Hour), reports.Filter{}); len(got) != 0 {
+			t.Errorf("before the start: %v", got)
+		}
+	})
+}
+
+func TestCompare(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, _ := uiFleet(t, st)
+		c, _, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "prod", reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Items) != 1 {
+			t.Fatalf("items: %+v", c.Items)
+		}
+		r := c.Items[0]
+		if r.Workload != "api" || !r.Differs || len(r.From.Targets) != 1 || len(r.To.Targets) != 2 {
+			t.Errorf("row: %+v", r)
+		}
+		if len(r.From.Deployed) != 1 || r.From.Deployed[0].Commit != sha("d110") || r.From.Deployed[0].Hosts != 2 ||
+			r.From.Deployed[0].ManifestsRepo != shop.repo {
+			t.Errorf("dev deployed: %+v", r.From.Deployed)
+		}
+		if len(r.To.Deployed) != 1 || r.To.Deployed[0].Version != "1.1.0" || r.To.Deployed[0].Hosts != 3 || r.To.Deployed[0].Succeeded != 1 {
+			t.Errorf("prod deployed: %+v", r.To.Deployed)
+		}
+		if len(r.To.Scheduled) != 2 {
+			t.Errorf("prod scheduled: %+v", r.To.Scheduled)
+		}
+		if _, _, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "dev", reports.Page{}); !errors.Is(err, reports.ErrCompareEnvironments) {
+			t.Errorf("same environment: %v", err)
+		}
+	})
+}
+
+func TestOverviewAndHost(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		o, _, err := f.rep.Overview(ctx, reports.Filter{}, nil, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(o.Environments) != "[dev prod]" || len(o.Items) != 1 {
+			t.Fatalf("overview: %+v", o)
+		}
+		states := o.Items[0].States
+		if states[0].State != reports.CellUpToDate || states[0].UpToDate != 2 ||
+			states[1].State != reports.CellFailing || states[1].Failed != 1 || states[1].InProgress != 1 || states[1].UpToDate != 1 {
+			t.Errorf("cells: %+v", states)
+		}
+		// stray and every host count; prod-2 fails; the stray host is
+		// unplaced; the dev hosts last reported at +80m: stale at +6h.
+		h, err := f.rep.Headline(ctx, reports.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h != (reports.Headline{Hosts: 6, FailingHosts: 1, DriftedHosts: 1, StaleHosts: 2, RolloutsInProgress: 1}) {
+			t.Errorf("headline: %+v", h)
+		}
+		drift, _, err := f.rep.DriftOfKinds(ctx, reports.Filter{}, []string{reports.DriftUnplaced, reports.DriftNoHosts}, 0, reports.Page{})
+		if err != nil || len(drift) != 2 {
+			t.Errorf("drift of kinds: %+v %v", drift, err)
+		}
+
+		hd, err := f.rep.Host(ctx, "prod-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := hd; len(h.Reconcilers) != 1 || h.Reconcilers[0].Status != "failure" || len(h.Reconcilers[0].Targets) != 1 ||
+			h.Reconcilers[0].Repo != shop.repo || h.Reconcilers[0].Path != "eu" {
+			t.Errorf("host: %+v", h)
+		}
+		if _, err := f.rep.Host(ctx, "nope"); !errors.Is(err, reports.ErrNotFound) {
+			t.Errorf("unknown host: %v", err)
+		}
+		var events []string
+		p := reports.Page{Limit: 1}
+		for range 5 {
+			evs, next, err := f.rep.HostHistory(ctx, "prod-2", reports.Filter{}, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				events = append(events, fmt.Sprintf("%s %s %s", e.At.Sub(start), e.Status, e.Versions[0].Version))
+			}
+			if next == "" {
+				break
+			}
+			p.Cursor = next
+		}
+		if got := fmt.Sprint(events); got != "[5h1m0s failure 1.1.0 2h2m0s success 1.0.0]" {
+			t.Errorf("host history: %s", got)
+		}
+		names, err := f.rep.Names(ctx)
+		if err != nil || fmt.Sprint(names.Environments) != "[dev prod]" || fmt.Sprint(names.Targets) != "[eu us]" {
+			t.Errorf("names: %+v %v", names, err)
+		}
+		repos, err := f.rep.Repositories(ctx, reports.Filter{Environment: "prod"})
+		if err != nil || len(repos.Manifests) != 2 {
+			t.Errorf("repositories: %+v %v", repos, err)
+		}
+		if empty, err := f.rep.Empty(ctx); empty || err != nil {
+			t.Errorf("Empty: %v %v", empty, err)
+		}
+	})
+}
+
+func TestHostStateDeploying(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		// A commit first seen before any assignment of its target: unknown.
+		f.report("prod-9", shop, "prod", "ap", sha("0bad"), model.StatusSuccess, "")
+		f.at(start.Add(7*time.Hour)).assign(shop, "prod", "ap", "1.1.0", sha("a110"))
+		count := func(rows []reports.HostStateRow, _ string, err error) int {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(rows)
+		}
+		prod := reports.Filter{Environment: "prod"}
+		// Each Environment State row's hosts are the hosts Host State lists
+		// for its target, status and deployed version.
+		rows, _, err := f.rep.EnvironmentState(ctx, reports.Filter{}, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			d := reports.Deployed{Version: r.DeployedVersion, Unknown: !r.DeployedKnown}
+			flt := reports.Filter{Workspace: r.Workspace, Application: r.Application, Workload: r.Workload, Environment: r.Environment, Target: r.Target, Status: r.Status}
+			if r.Hosts == 0 {
+				continue
+			}
+			if n := count(f.rep.HostStateDeploying(ctx, flt, d, reports.Page{Limit: 1000})); n != r.Hosts {
+				t.Errorf("%+v: Host State lists %d hosts", r, n)
+			}
+		}
+		if n := count(f.rep.HostStateDeploying(ctx, prod, reports.Deployed{Unknown: true}, reports.Page{})); n != 1 {
+			t.Errorf("unknown: %d", n)
+		}
+		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.0.0"}, reports.Page{Limit: 2})); n != 2 {
+			t.Errorf("1.0.0 at +4h, page of 2: %d", n)
+		}
+		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.1.0"}, reports.Page{})); n != 0 {
+			t.Errorf("1.1.0 at +4h: %d", n)
+		}
+	})
+}
