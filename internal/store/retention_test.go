@@ -152,21 +152,7 @@ func TestRetentionKeepsReports(t *testing.T) {
 		if got := history(); asJSON(t, got) != asJSON(t, historyBefore) {
 			t.Errorf("Environment History changed with retention:\nbefore %s\nafter %s", asJSON(t, historyBefore), asJSON(t, got))
 		}
-		// TODO(issue 8, item 1): compare the whole DORA rows. Today DORA
-		// finds an assignment's first failure in deployment_history, so
-		// retention loses the old failures (Failed, ChangeFailureRate,
-		// TimeToRestoreSeconds). Once DORA reads the per-assignment
-		// outcomes ingest maintains (assignment_outcomes), drop the
-		// masking below: the rows must be equal as they are.
-		mask := func(rows []reports.DORARow) []reports.DORARow {
-			out := make([]reports.DORARow, len(rows))
-			for i, r := range rows {
-				r.Failed, r.ChangeFailureRate, r.TimeToRestoreSeconds = 0, nil, nil
-				out[i] = r
-			}
-			return out
-		}
-		if got := dora(); asJSON(t, mask(got)) != asJSON(t, mask(doraBefore)) {
+		if got := dora(); asJSON(t, got) != asJSON(t, doraBefore) {
 			t.Errorf("DORA changed with retention:\nbefore %s\nafter %s", asJSON(t, doraBefore), asJSON(t, got))
 		}
 	})
