@@ -74,22 +74,23 @@ type Store struct {
 
 // New migrates the driver's database to the latest schema and returns a
 // Store over it. With WithReplicas, it measures the replicas once before
-// returning and then every check interval until Close.
+// returning and then every check interval until Close; the replicas are
+// the store's to close, also when New fails.
 func New(ctx context.Context, d Driver, opts ...Option) (*Store, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	s := &Store{d: d}
-	if err := s.migrate(ctx); err != nil {
-		return nil, err
+	err := s.migrate(ctx)
+	if err == nil && len(o.replicas) > 0 {
+		s.replicas, err = newReplicaSet(ctx, d, o)
 	}
-	if len(o.replicas) > 0 {
-		rs, err := newReplicaSet(ctx, d, o)
-		if err != nil {
-			return nil, err
+	if err != nil {
+		for _, r := range o.replicas {
+			r.Close()
 		}
-		s.replicas = rs
+		return nil, err
 	}
 	return s, nil
 }
