@@ -87,8 +87,9 @@ type object struct {
 		Labels      map[string]string `json:"labels"`
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
-	Rules   []policyRule `json:"rules"`
-	RoleRef struct {
+	Rules      []policyRule      `json:"rules"`
+	StringData map[string]string `json:"stringData"`
+	RoleRef    struct {
 		Kind string `json:"kind"`
 		Name string `json:"name"`
 	} `json:"roleRef"`
@@ -101,6 +102,9 @@ type object struct {
 		// Deployment
 		Replicas *int `json:"replicas"`
 		Template struct {
+			Metadata struct {
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
 			Spec struct {
 				ServiceAccountName string           `json:"serviceAccountName"`
 				SecurityContext    *securityContext `json:"securityContext"`
@@ -234,6 +238,7 @@ func TestLint(t *testing.T) {
 		nil,
 		{"api.auth.tokenReview=true", "grafana.dashboards.enabled=true", "database.existingSecret=x"},
 		{"crds.install=false", "database.url=postgres://u:p@db:5432/tidemark"},
+		{"database.readReplicas.urls={postgres://u:p@db-r1:5432/tidemark}", "history.retention=400d"},
 	} {
 		args := []string{"lint", "--strict", filepath.Join("charts", chartDir)}
 		for _, s := range sets {
@@ -439,5 +444,93 @@ func TestCRDs(t *testing.T) {
 	}
 	if got := kinds(render(t, "crds.install=false")); len(got) != 0 {
 		t.Errorf("crds.install=false: CRDs still rendered: %v", got)
+	}
+}
+
+// envSecret returns the Secret reference of a container's env var, nil
+// when the container has no such variable from a Secret.
+func envSecret(d object, name string) *struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+} {
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == name && e.ValueFrom != nil {
+			return e.ValueFrom.SecretKeyRef
+		}
+	}
+	return nil
+}
+
+func hasArg(d object, arg string) bool {
+	return slices.Contains(d.Spec.Template.Spec.Containers[0].Args, arg)
+}
+
+func hasArgPrefix(d object, prefix string) bool {
+	return slices.ContainsFunc(d.Spec.Template.Spec.Containers[0].Args, func(a string) bool { return strings.HasPrefix(a, prefix) })
+}
+
+// API pods read from replicas named in a Secret; the controller, which
+// writes, never sees them.
+func TestReadReplicas(t *testing.T) {
+	objs := render(t)
+	for _, comp := range []string{"api", "controller"} {
+		d := deployment(t, objs, comp)
+		if envSecret(d, "TIDEMARK_READ_DATABASE_URLS") != nil || hasArgPrefix(d, "--max-replica-lag") {
+			t.Errorf("%s: read replicas configured although database.readReplicas is empty", comp)
+		}
+	}
+
+	objs = render(t, "database.url=postgres://u:p@db:5432/tidemark",
+		"database.readReplicas.urls={postgres://u:p@db-r1:5432/tidemark,postgres://u:p@db-r2:5432/tidemark}",
+		"database.readReplicas.maxLag=10s")
+	secrets := find(objs, "Secret", func(o object) bool { return o.Metadata.Name == "tm-tidemark-read-database" })
+	if len(secrets) != 1 || secrets[0].StringData["urls"] != "postgres://u:p@db-r1:5432/tidemark,postgres://u:p@db-r2:5432/tidemark" {
+		t.Fatalf("read replica Secret: %+v; want tm-tidemark-read-database with the URLs comma-separated under urls", secrets)
+	}
+	api, ctrl := deployment(t, objs, "api"), deployment(t, objs, "controller")
+	if ref := envSecret(api, "TIDEMARK_READ_DATABASE_URLS"); ref == nil || ref.Name != "tm-tidemark-read-database" || ref.Key != "urls" {
+		t.Errorf("api TIDEMARK_READ_DATABASE_URLS from %+v, want tm-tidemark-read-database/urls", ref)
+	}
+	if !hasArg(api, "--max-replica-lag=10s") {
+		t.Errorf("api args %q lack --max-replica-lag=10s", api.Spec.Template.Spec.Containers[0].Args)
+	}
+	if api.Spec.Template.Metadata.Annotations["checksum/read-database"] == "" {
+		t.Error("api pods do not roll when the read replica Secret changes (no checksum/read-database)")
+	}
+	if envSecret(ctrl, "TIDEMARK_READ_DATABASE_URLS") != nil || hasArgPrefix(ctrl, "--max-replica-lag") {
+		t.Error("the controller reads from replicas: it writes, and must use the primary")
+	}
+	for _, c := range api.Spec.Template.Spec.Containers {
+		for _, a := range c.Args {
+			if strings.Contains(a, "u:p@") {
+				t.Errorf("api arg %q carries credentials: they belong in the Secret", a)
+			}
+		}
+	}
+
+	objs = render(t, "database.readReplicas.existingSecret=replicas", "database.readReplicas.secretKey=dsns")
+	if n := len(find(objs, "Secret", nil)); n != 0 {
+		t.Errorf("database.readReplicas.existingSecret set but %d Secret(s) rendered", n)
+	}
+	if ref := envSecret(deployment(t, objs, "api"), "TIDEMARK_READ_DATABASE_URLS"); ref == nil || ref.Name != "replicas" || ref.Key != "dsns" {
+		t.Errorf("api TIDEMARK_READ_DATABASE_URLS from %+v, want replicas/dsns", ref)
+	}
+}
+
+// history.retention reaches the API and the controller; a value the hub
+// would refuse fails the render, naming the value.
+func TestHistoryRetention(t *testing.T) {
+	for _, comp := range []string{"api", "controller"} {
+		if d := deployment(t, render(t), comp); hasArgPrefix(d, "--history-retention") {
+			t.Errorf("%s: --history-retention passed by default; the default keeps everything", comp)
+		}
+		if d := deployment(t, render(t, "history.retention=400d"), comp); !hasArg(d, "--history-retention=400d") {
+			t.Errorf("%s args %q lack --history-retention=400d", comp, d.Spec.Template.Spec.Containers[0].Args)
+		}
+	}
+	requireHelm(t)
+	_, err := runHelm(repoRoot(t), "template", releaseName, filepath.Join("charts", chartDir), "--set", "history.retention=a year")
+	if err == nil || !strings.Contains(err.Error(), `history.retention "a year": give days (400d)`) {
+		t.Errorf("history.retention=a year: %v; want a render error naming the value", err)
 	}
 }

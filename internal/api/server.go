@@ -163,7 +163,26 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only when the store answers within two seconds.
+// readiness is the body of /readyz.
+type readiness struct {
+	Status string `json:"status"`
+	Store  string `json:"store"`
+	// Replicas are the read replicas as last measured; absent without.
+	Replicas []replicaReadiness `json:"replicas,omitempty"`
+}
+
+type replicaReadiness struct {
+	Name       string    `json:"name"`
+	Healthy    bool      `json:"healthy"`
+	LagSeconds *float64  `json:"lagSeconds,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	CheckedAt  time.Time `json:"checkedAt"`
+	Reads      uint64    `json:"reads"`
+}
+
+// readyz answers 200 only when the store answers within two seconds. Read
+// replicas do not decide it (reads fall back to the primary); their health
+// and lag are detail.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -173,5 +192,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			Detail: s.store.Engine() + " does not answer: " + logged(err.Error())})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": s.store.Engine()})
+	body := readiness{Status: "ready", Store: s.store.Engine()}
+	for _, rs := range s.store.Replicas() {
+		rr := replicaReadiness{Name: rs.Name, Healthy: rs.Healthy, Error: rs.Error, CheckedAt: rs.CheckedAt.UTC(), Reads: rs.Reads}
+		if rs.LagKnown {
+			lag := rs.Lag.Seconds()
+			rr.LagSeconds = &lag
+		}
+		body.Replicas = append(body.Replicas, rr)
+	}
+	writeJSON(w, http.StatusOK, body)
 }

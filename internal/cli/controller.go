@@ -26,6 +26,7 @@ func newControllerCmd() *cobra.Command {
 		kubeAPIQPS                     float32
 		argFlags                       argPollFlags
 		telemetry                      telemetrySources
+		retention                      retentionFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "controller",
@@ -67,6 +68,10 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			cfg.QPS, cfg.Burst = kubeAPIQPS, kubeAPIBurst
 			cfg.UserAgent = "tidemark-controller/" + version()
 
+			history, err := retention.policy()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, database)
 			if err != nil {
@@ -74,6 +79,8 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 			}
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
+			stopHistory := startHistoryMaintenance(ctx, st, history, log)
+			defer stopHistory()
 
 			ing := ingest.New(st, ingest.WithLogger(log))
 			pollers, creds, err := argFlags.manager(ing, log, ctrlmetrics.Registry)
@@ -122,6 +129,7 @@ compete for a Lease in --leader-election-namespace and one reconciles.
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	argFlags.flags(cmd)
 	telemetry.prometheusFlag(cmd)
+	retention.register(cmd)
 	return cmd
 }
 

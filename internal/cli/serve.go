@@ -27,6 +27,8 @@ func newServeCmd() *cobra.Command {
 		sec                      serveSecurity
 		argFlags                 argPollFlags
 		telemetry                telemetrySources
+		replicas                 replicaFlags
+		retention                retentionFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -39,12 +41,24 @@ Schema migrations are applied at start.
 
 Every AzureResourceGraph pushed through the API, and each one in
 --arg-config, is polled like the resource (--arg-poll=false turns polling
-off, as API replicas in Kubernetes do: the controller polls there).`,
+off, as API replicas in Kubernetes do: the controller polls there).
+
+With PostgreSQL, --read-database names streaming replicas that reports
+read from while they are healthy and within --max-replica-lag; writes and
+the rollout gate stay on the primary. --history-retention drops status
+history older than it (whole months on PostgreSQL).`,
 		Example: `  tidemark serve --demo
-  tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080`,
+  tidemark serve --database postgres://tidemark@db:5432/tidemark --addr :8080
+  tidemark serve --database postgres://tidemark@db:5432/tidemark \
+    --read-database postgres://tidemark@db-replica-1:5432/tidemark,postgres://tidemark@db-replica-2:5432/tidemark \
+    --history-retention 400d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			history, err := retention.policy()
 			if err != nil {
 				return err
 			}
@@ -60,12 +74,22 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, database)
+			replicaOpts, closeReplicas, err := replicas.options(database)
 			if err != nil {
+				return err
+			}
+			st, err := openStore(ctx, database, replicaOpts...)
+			if err != nil {
+				closeReplicas()
 				return err
 			}
 			defer st.Close()
 			log.Info("store ready", "engine", st.Engine(), "database", redactURL(database))
+			for _, r := range st.Replicas() {
+				log.Info("read replica", "name", r.Name, "healthy", r.Healthy, "lag", r.Lag.String(), "error", r.Error)
+			}
+			stopHistory := startHistoryMaintenance(ctx, st, history, log)
+			defer stopHistory()
 			if loadDemo {
 				start := time.Now()
 				stats, err := demo.Load(ctx, st, time.Now())
@@ -133,5 +157,7 @@ off, as API replicas in Kubernetes do: the controller polls there).`,
 	sec.flags(cmd)
 	argFlags.flags(cmd)
 	telemetry.serveFlags(cmd)
+	replicas.register(cmd)
+	retention.register(cmd)
 	return cmd
 }

@@ -18,7 +18,7 @@ const defaultDatabase = "tidemark.db"
 // openStore opens and migrates the store a --database value names:
 // postgres://... or postgresql://... for PostgreSQL; sqlite:PATH or a plain
 // file path for SQLite.
-func openStore(ctx context.Context, database string) (*store.Store, error) {
+func openStore(ctx context.Context, database string, opts ...store.Option) (*store.Store, error) {
 	var d store.Driver
 	var err error
 	switch {
@@ -34,7 +34,7 @@ func openStore(ctx context.Context, database string) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.New(ctx, d)
+	st, err := store.New(ctx, d, opts...)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("migrate %s store: %w", d.Name(), err)

@@ -19,7 +19,7 @@ const AzureResourceGraphSource = "azure-resource-graph/"
 // StoredAzureResourceGraphs lists the poller configurations pushed through
 // the API, so that they are polled like AzureResourceGraph resources.
 func (s *Service) StoredAzureResourceGraphs(ctx context.Context) ([]v1alpha1.AzureResourceGraph, error) {
-	rows, err := store.AzureResourceGraphs(ctx, s.store.Read())
+	rows, err := store.AzureResourceGraphs(ctx, s.store.Primary())
 	if err != nil {
 		return nil, fmt.Errorf("list stored AzureResourceGraphs: %w", err)
 	}

@@ -37,7 +37,7 @@ func (s *Service) ApplyDeployments(ctx context.Context, ds []model.DeploymentRep
 		if err != nil {
 			return nil, err
 		}
-		id, err := store.GetReconcilerIdentity(ctx, s.store.Read(), host, d.Reconciler)
+		id, err := store.GetReconcilerIdentity(ctx, s.store.Primary(), host, d.Reconciler)
 		if errors.Is(err, store.ErrNoRows) {
 			return nil, &ConflictError{Field: "spec.reconcilerName", Problem: fmt.Sprintf(
 				"host %s has no reconciler %s: register it first (a Reconciler resource or POST /api/v1/reconcilers with its type and manifests endpoint), or fix the %s label",
@@ -65,7 +65,7 @@ func (s *Service) deploymentHost(ctx context.Context, d model.DeploymentReport) 
 	if d.Host != "" {
 		return d.Host, nil
 	}
-	hosts, err := store.HostsWithReconciler(ctx, s.store.Read(), d.Reconciler)
+	hosts, err := store.HostsWithReconciler(ctx, s.store.Primary(), d.Reconciler)
 	if err != nil {
 		return "", err
 	}

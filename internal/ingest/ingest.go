@@ -123,7 +123,7 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	now := s.now().UTC()
 	if len(b.Descriptors) == 0 && len(b.Retire) == 0 {
 		// Replays are the common case: read first, write only changes.
-		states, err := store.GetReconcilerStates(ctx, s.store.Read(), s.store.Engine(), reportKeys(b.Reports), false)
+		states, err := store.GetReconcilerStates(ctx, s.store.Primary(), s.store.Engine(), reportKeys(b.Reports), false)
 		if err != nil {
 			return Result{}, fmt.Errorf("read reconcilers: %w", err)
 		}

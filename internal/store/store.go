@@ -71,16 +71,31 @@ type Driver interface {
 	Close() error
 }
 
-// Store is the hub's storage.
+// Store is the hub's storage: a primary database, which takes every write,
+// and optionally read replicas of it.
 type Store struct {
-	d Driver
+	d        Driver
+	replicas *replicaSet // nil without replicas
 }
 
 // New migrates the driver's database to the latest schema and returns a
-// Store over it.
-func New(ctx context.Context, d Driver) (*Store, error) {
+// Store over it. With WithReplicas, it measures the replicas once before
+// returning and then every check interval until Close; the replicas are
+// the store's to close, also when New fails.
+func New(ctx context.Context, d Driver, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	s := &Store{d: d}
-	if err := s.migrate(ctx); err != nil {
+	err := s.migrate(ctx)
+	if err == nil && len(o.replicas) > 0 {
+		s.replicas, err = newReplicaSet(ctx, d, o)
+	}
+	if err != nil {
+		for _, r := range o.replicas {
+			r.Close()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -96,11 +111,54 @@ func (s *Store) Ping(ctx context.Context) error { return s.d.Ping(ctx) }
 // database cannot be reached right now (see Driver.Unavailable).
 func (s *Store) Unavailable(err error) bool { return err != nil && s.d.Unavailable(err) }
 
-// Close releases the database.
-func (s *Store) Close() error { return s.d.Close() }
+// Close stops measuring the replicas and releases the databases.
+func (s *Store) Close() error {
+	var err error
+	if s.replicas != nil {
+		err = s.replicas.close()
+	}
+	return errors.Join(err, s.d.Close())
+}
 
-// Read returns a Querier outside any transaction, for reads.
-func (s *Store) Read() Querier { return s.d }
+// Read returns a Querier outside any transaction, for reads that may lag
+// the latest write by up to the replica lag bound: a healthy replica,
+// round-robin, or the primary when there is none (or no replicas at all).
+// A read the replica cannot answer (it went down since its last check)
+// runs again on the primary. Exec runs on the primary.
+func (s *Store) Read() Querier {
+	if s.replicas == nil {
+		return s.d
+	}
+	if m := s.replicas.pick(); m != nil {
+		return replicaQuerier{m: m, primary: s.d}
+	}
+	s.replicas.fallbacks.Add(1)
+	return s.d
+}
+
+// Primary returns a Querier on the primary database, outside any
+// transaction, for reads that must see the latest write: what ingest
+// compares a report with, the rollout gate a pipeline polls right after
+// it pushed.
+func (s *Store) Primary() Querier { return s.d }
+
+// Replicas returns what the store last measured of each read replica, in
+// the order they were given; nil without replicas.
+func (s *Store) Replicas() []ReplicaStatus {
+	if s.replicas == nil {
+		return nil
+	}
+	return s.replicas.statuses()
+}
+
+// PrimaryFallbackReads counts the reads Read sent to the primary because no
+// replica was healthy.
+func (s *Store) PrimaryFallbackReads() uint64 {
+	if s.replicas == nil {
+		return 0
+	}
+	return s.replicas.fallbacks.Load()
+}
 
 // Tx runs fn in a transaction, running it again (up to 10 times, with
 // jittered backoff) when the engine reports a transient conflict, so that

@@ -45,6 +45,9 @@ type Postgres struct {
 	mu  sync.Mutex
 	cmd *exec.Cmd
 	dbs atomic.Int64
+
+	// primary is the server a replica streams from; nil for a primary.
+	primary *Postgres
 }
 
 var (

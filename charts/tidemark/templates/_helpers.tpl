@@ -97,6 +97,43 @@ checksum/database: {{ .Values.database.url | sha256sum }}
 {{- end }}
 {{- end }}
 
+{{/* The same for the chart-managed read replica Secret (API pods only). */}}
+{{- define "tidemark.readReplicas.checksum" -}}
+{{- if and (not .Values.database.readReplicas.existingSecret) .Values.database.readReplicas.urls }}
+checksum/read-database: {{ join "," .Values.database.readReplicas.urls | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the API reads from replicas. */}}
+{{- define "tidemark.readReplicas.enabled" -}}
+{{- if or .Values.database.readReplicas.existingSecret .Values.database.readReplicas.urls }}true{{ end }}
+{{- end }}
+
+{{/* Name of the Secret holding the read replica URLs. */}}
+{{- define "tidemark.readReplicas.secretName" -}}
+{{- default (printf "%s-read-database" (include "tidemark.fullname" .)) .Values.database.readReplicas.existingSecret }}
+{{- end }}
+
+{{/* The TIDEMARK_READ_DATABASE_URLS env entry, read from its Secret. */}}
+{{- define "tidemark.readReplicas.env" -}}
+- name: TIDEMARK_READ_DATABASE_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tidemark.readReplicas.secretName" . }}
+      key: {{ .Values.database.readReplicas.secretKey | default "urls" }}
+{{- end }}
+
+{{/* --history-retention, when history is not kept forever. */}}
+{{- define "tidemark.history.args" -}}
+{{- $keep := toString .Values.history.retention }}
+{{- if not (regexMatch "^(0|[0-9]+d|([0-9]+(\\.[0-9]+)?(h|m|s|ms))+)$" $keep) }}
+{{- fail (printf "history.retention %q: give days (400d), a duration (9600h), or \"0\" to keep everything" $keep) }}
+{{- end }}
+{{- if ne $keep "0" }}
+- --history-retention={{ $keep }}
+{{- end }}
+{{- end }}
+
 {{/* Writable /tmp, the only writable path (the root filesystem is read-only). */}}
 {{- define "tidemark.tmpVolume" -}}
 - name: tmp
