@@ -56,7 +56,7 @@ func (s *Service) Summary(ctx context.Context, f Filter, staleAfter time.Duratio
 	if err != nil {
 		return Summary{}, err
 	}
-	index := map[TargetRef]int{} // of out.Targets
+	index := map[TargetRef]int{}     // of out.Targets
 	succeeded := map[TargetRef]int{} // hosts at the scheduled version with success
 	var out Summary
 	for _, r := range rows {
