@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/model"
 )
 
@@ -118,8 +120,11 @@ func itemErrors(all *model.ValidationError, i, of int, err error) error {
 // postDescriptors stores DeploymentDescriptors. Every document is
 // validated before any is stored: one invalid document rejects the request.
 func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, ingest.KindDeploymentDescriptor)
+	const kind = ingest.KindDeploymentDescriptor
+	start := time.Now()
+	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, kind)
 	if err != nil {
+		s.recordPush(r, kind, start, nil, 1, 1, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -136,25 +141,33 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 		ds[i] = d
 	}
 	if err := invalid.Err(); err != nil {
+		s.recordPush(r, kind, start, nil, len(docs), len(docs), err)
 		s.writeError(w, r, err)
 		return
 	}
 	res := PushResult{Items: make([]PushItem, 0, len(ds))}
+	changed := make([]bool, 0, len(ds))
 	for i, d := range ds {
 		out, err := s.ingest.ApplyDescriptor(r.Context(), d)
 		if err != nil {
+			s.recordPush(r, kind, start, changed, len(ds), 1, err)
 			s.writeError(w, r, fmt.Errorf("document %d (%s): %w", i, docs[i].Name, err))
 			return
 		}
+		changed = append(changed, out.Changed)
 		res.Items = append(res.Items, PushItem{Name: docs[i].Name, Changed: out.Changed, Commit: out.Commit, Pending: out.Commit == ""})
 	}
+	s.recordPush(r, kind, start, changed, len(ds), 0, nil)
 	writeJSON(w, http.StatusOK, res)
 }
 
 // postReconcilers stores Reconciler reports.
 func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.Reconciler](r, ingest.KindReconciler)
+	const kind = ingest.KindReconciler
+	start := time.Now()
+	docs, err := decodeDocuments[v1alpha1.Reconciler](r, kind)
 	if err != nil {
+		s.recordPush(r, kind, start, nil, 1, 1, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -171,18 +184,23 @@ func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
 		reps[i] = rep
 	}
 	if err := invalid.Err(); err != nil {
+		s.recordPush(r, kind, start, nil, len(docs), len(docs), err)
 		s.writeError(w, r, err)
 		return
 	}
 	outs, err := s.ingest.ApplyReports(r.Context(), reps)
 	if err != nil {
+		s.recordPush(r, kind, start, nil, len(reps), len(reps), err)
 		s.writeError(w, r, err)
 		return
 	}
 	res := PushResult{Items: make([]PushItem, 0, len(reps))}
+	changed := make([]bool, len(reps))
 	for i, rep := range reps {
+		changed[i] = outs[i].Changed
 		res.Items = append(res.Items, PushItem{Name: rep.Host + "/" + rep.Reconciler, Changed: outs[i].Changed})
 	}
+	s.recordPush(r, kind, start, changed, len(reps), 0, nil)
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -205,30 +223,84 @@ func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
 // postAzureResourceGraphs stores Azure Resource Graph poller
 // configurations.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
-	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, ingest.KindAzureResourceGraph)
+	const kind = ingest.KindAzureResourceGraph
+	start := time.Now()
+	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, kind)
 	if err != nil {
+		s.recordPush(r, kind, start, nil, 1, 1, err)
 		s.writeError(w, r, err)
 		return
 	}
 	var invalid model.ValidationError
 	for i := range docs {
 		if err := itemErrors(&invalid, i, len(docs), ingest.ValidateAzureResourceGraph(&docs[i])); err != nil {
+			s.recordPush(r, kind, start, nil, len(docs), len(docs), err)
 			s.writeError(w, r, err)
 			return
 		}
 	}
 	if err := invalid.Err(); err != nil {
+		s.recordPush(r, kind, start, nil, len(docs), len(docs), err)
 		s.writeError(w, r, err)
 		return
 	}
 	res := PushResult{Items: make([]PushItem, 0, len(docs))}
+	done := make([]bool, 0, len(docs))
 	for _, d := range docs {
 		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), &d)
 		if err != nil {
+			s.recordPush(r, kind, start, done, len(docs), 1, err)
 			s.writeError(w, r, err)
 			return
 		}
+		done = append(done, changed)
 		res.Items = append(res.Items, PushItem{Name: d.Name, Changed: changed})
 	}
+	s.recordPush(r, kind, start, done, len(docs), 0, nil)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// recordPush counts a push request's documents in the ingest metrics. done
+// says, for the documents stored, whether each changed anything; when err
+// stopped the request, failed more documents count by err's reason and the
+// rest of the total as aborted.
+func (s *Server) recordPush(r *http.Request, kind string, start time.Time, done []bool, total, failed int, err error) {
+	if s.metrics == nil {
+		return
+	}
+	m := s.metrics.Ingest
+	applied := 0
+	for _, c := range done {
+		if c {
+			applied++
+		}
+	}
+	m.Record(kind, metrics.SourceAPI, metrics.OutcomeApplied, "", applied)
+	m.Record(kind, metrics.SourceAPI, metrics.OutcomeUnchanged, "", len(done)-applied)
+	if err != nil {
+		outcome, reason := pushFailure(r, err)
+		m.Record(kind, metrics.SourceAPI, outcome, reason, failed)
+		m.Record(kind, metrics.SourceAPI, metrics.OutcomeRejected, metrics.ReasonAborted, total-len(done)-failed)
+	}
+	m.Observe(kind, metrics.SourceAPI, total, time.Since(start))
+}
+
+// pushFailure names what became of a document that err stopped, as
+// writeError answers it: bad input is rejected, anything else failed.
+func pushFailure(r *http.Request, err error) (outcome, reason string) {
+	var ve *model.ValidationError
+	var ce *ingest.ConflictError
+	var tooBig *http.MaxBytesError
+	var bad *badRequest
+	switch {
+	case errors.As(err, &ve):
+		return metrics.OutcomeRejected, metrics.ReasonInvalid
+	case errors.As(err, &ce):
+		return metrics.OutcomeRejected, metrics.ReasonConflict
+	case errors.As(err, &tooBig), errors.As(err, &bad):
+		return metrics.OutcomeRejected, metrics.ReasonMalformed
+	case r.Context().Err() != nil:
+		return metrics.OutcomeFailed, metrics.ReasonCanceled
+	}
+	return metrics.OutcomeFailed, metrics.ReasonStore
 }

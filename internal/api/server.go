@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
@@ -24,6 +25,9 @@ type Server struct {
 	reports *reports.Service
 	auth    Authenticator
 	log     *slog.Logger
+	metrics *metrics.Metrics
+	// metricsHandler serves metrics; nil when there are none.
+	metricsHandler http.Handler
 }
 
 // Scope is what a credential allows: reading reports, or writing
@@ -56,6 +60,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Reports configures the reports (stale limit, promotion order).
 	Reports []reports.Option
+	// Metrics, when set, counts requests and pushed documents, and is
+	// served on GET /metrics (read scope).
+	Metrics *metrics.Metrics
 }
 
 // New returns a Server over a store and the ingest service writing to it.
@@ -64,7 +71,11 @@ func New(st *store.Store, ing *ingest.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log}
+	s := &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log, metrics: opts.Metrics}
+	if opts.Metrics != nil {
+		s.metricsHandler = opts.Metrics.Handler()
+	}
+	return s
 }
 
 // Handler routes the API. Health endpoints are open; every /api/v1 route
@@ -90,7 +101,20 @@ func (s *Server) Handler() http.Handler {
 	read("GET /api/v1/reports/dora", listHandler(s, s.reports.DORA))
 	read("GET /api/v1/rollouts", s.getRollout)
 	read("GET /api/v1/environments", s.getEnvironments)
-	return limitBody(mux)
+	read("GET /metrics", s.getMetrics)
+	if s.metrics == nil {
+		return limitBody(mux)
+	}
+	return s.metrics.HTTP.Middleware(limitBody(mux))
+}
+
+// getMetrics serves the Prometheus metrics.
+func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.metricsHandler == nil {
+		writeProblem(w, r, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "This hub does not export metrics."})
+		return
+	}
+	s.metricsHandler.ServeHTTP(w, r)
 }
 
 // require checks the request's credentials for scope before h runs.

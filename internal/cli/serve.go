@@ -12,6 +12,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/demo"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 )
 
@@ -22,6 +23,8 @@ func newServeCmd() *cobra.Command {
 		promotion                []string
 		staleAfter               time.Duration
 		sec                      serveSecurity
+		metricsAddr              string
+		metricsInterval          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -70,9 +73,28 @@ Schema migrations are applied at start.`,
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth}).Handler())
-			errc := make(chan error, 1)
+			reg := metrics.NewRegistry()
+			m := metrics.New(reg)
+			m.Store.Watch(st)
+			state := metrics.NewState(reg, reports.New(st, reportOpts...), metrics.StateOptions{Interval: metricsInterval, StaleAfter: staleAfter, Logger: log})
+			go state.Run(ctx)
+			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, Metrics: m}).Handler())
+			errc := make(chan error, 2)
 			go func() { errc <- sec.listen(srv) }()
+			servers := []*http.Server{srv}
+			if metricsAddr != "" {
+				// Plain HTTP and no token, for Prometheus on an internal port.
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", m.Handler())
+				msrv := api.NewHTTPServer(metricsAddr, mux)
+				servers = append(servers, msrv)
+				go func() {
+					if err := msrv.ListenAndServe(); err != nil {
+						errc <- fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
+					}
+				}()
+				log.Info("serving metrics", "addr", metricsAddr)
+			}
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
 			select {
 			case err := <-errc:
@@ -82,8 +104,10 @@ Schema migrations are applied at start.`,
 			log.Info("shutting down")
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
+			for _, s := range servers {
+				if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
 			}
 			return nil
 		},
@@ -94,6 +118,8 @@ Schema migrations are applied at start.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", envOr("TIDEMARK_METRICS_ADDR", ""), "also serve /metrics here, plain HTTP without a token (e.g. :9090 for Prometheus); /metrics on --addr needs the read scope")
+	cmd.Flags().DurationVar(&metricsInterval, "metrics-interval", metrics.DefaultStateInterval, "how often the state gauges (hosts, drift, rollouts per target) are recomputed")
 	sec.flags(cmd)
 	return cmd
 }
