@@ -36,7 +36,7 @@ func TestReportingRole(t *testing.T) {
 		defer conn.Close(ctx)
 
 		relations := names(t, admin, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'reporting' ORDER BY 1`)
-		if len(relations) < 7 {
+		if len(relations) < 6 {
 			t.Fatalf("database %d: reporting schema has only %v", i, relations)
 		}
 		for _, r := range relations {
