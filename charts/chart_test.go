@@ -226,6 +226,9 @@ func TestLint(t *testing.T) {
 	for _, sets := range [][]string{
 		nil,
 		{"api.auth.tokenReview=true", "grafana.dashboards.enabled=true", "database.existingSecret=x"},
+		{"grafana.dashboards.enabled=true", "grafana.dashboards.tidemarkURL=https://tidemark.example.com",
+			"prometheus.serviceMonitor.enabled=true", "prometheus.rules.enabled=true",
+			"grafana.datasource.enabled=true", "grafana.datasource.host=db:5432", "grafana.datasource.password=x", "database.existingSecret=x"},
 		{"crds.install=false", "database.url=postgres://u:p@db:5432/tidemark"},
 	} {
 		args := []string{"lint", "--strict", filepath.Join("charts", chartDir)}
