@@ -76,7 +76,7 @@ Schema migrations are applied at start.`,
 			reg := metrics.NewRegistry()
 			m := metrics.New(reg)
 			m.Store.Watch(st)
-			state := metrics.NewState(reg, reports.New(st, reportOpts...), metrics.StateOptions{Interval: metricsInterval, StaleAfter: staleAfter, Logger: log})
+			state := metrics.NewState(m, reports.New(st, reportOpts...), metrics.StateOptions{Interval: metricsInterval, StaleAfter: staleAfter, Logger: log})
 			go state.Run(ctx)
 			srv := api.NewHTTPServer(addr, api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, Metrics: m}).Handler())
 			errc := make(chan error, 2)

@@ -9,12 +9,16 @@
 package metrics
 
 import (
+	"compress/gzip"
 	"errors"
+	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 const namespace = "tidemark"
@@ -35,7 +39,8 @@ type Metrics struct {
 	// Store counts the store's transaction retries.
 	Store *Store
 
-	reg Registry
+	reg   Registry
+	state atomic.Pointer[State] // set by NewState
 }
 
 // New registers the ingest, HTTP and store instruments on reg. Instruments
@@ -52,10 +57,63 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Handler serves the registry's metrics in the Prometheus text format (or
-// OpenMetrics, when the scraper asks for it).
+// Handler serves the registry's metrics and the state gauges (see
+// NewState) in the Prometheus text format, gzipped when the scraper
+// accepts it. The state gauges are encoded when they are computed, not at
+// each scrape: at thousands of targets that is most of a scrape's work.
+// A collector that fails to gather is left out, as promhttp's
+// ContinueOnError does.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, EnableOpenMetrics: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mfs, err := m.reg.Gather()
+		if err != nil && len(mfs) == 0 {
+			http.Error(w, "gather metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var state *encoded
+		if s := m.state.Load(); s != nil {
+			state = s.current.Load()
+		}
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		w.Header().Add("Vary", "Accept-Encoding")
+		gz := acceptsGzip(r)
+		var out io.Writer = w
+		var zw *gzip.Writer
+		if gz {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw = gzip.NewWriter(w)
+			out = zw
+		}
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(out, mf); err != nil {
+				return // the scraper went away
+			}
+		}
+		if zw != nil {
+			if err := zw.Close(); err != nil {
+				return
+			}
+		}
+		switch {
+		case state == nil:
+		case gz:
+			// A second gzip member: gzip readers read members in a row.
+			_, _ = w.Write(state.gzipped)
+		default:
+			_, _ = w.Write(state.text)
+		}
+	})
+}
+
+// acceptsGzip reports whether the request accepts a gzipped answer.
+func acceptsGzip(r *http.Request) bool {
+	for part := range strings.SplitSeq(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 // register registers c on reg, or returns the equal collector reg already

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"log/slog"
 	"maps"
@@ -10,6 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
@@ -43,44 +48,56 @@ type StateOptions struct {
 // many run the scheduled version, their statuses, drift by kind and whether
 // a rollout is in progress (and for how long); and fleet-wide, reconcilers
 // no target has and the newest report. The numbers come from
-// reports.Summary, recomputed in the background every Interval; a scrape
-// only sends the last result, so its cost does not depend on the fleet's
-// size beyond the number of series.
+// reports.Summary, recomputed in the background every Interval and kept
+// encoded in the exposition format (plain and gzipped): a scrape copies
+// them, so its cost does not depend on the fleet's size beyond the bytes.
 type State struct {
 	rep *reports.Service
 	o   StateOptions
 
-	current atomic.Pointer[[]prometheus.Metric]
+	current atomic.Pointer[encoded]
 
 	refreshSeconds prometheus.Gauge
 	refreshErrors  prometheus.Counter
 	refreshedAt    prometheus.Gauge
 }
 
+// encoded is one refresh's state gauges in the text exposition format.
+type encoded struct {
+	text, gzipped []byte
+}
+
+// family describes a state gauge.
+type family struct {
+	name, help string
+	labels     []string
+}
+
 // The state gauges.
 var (
-	hostsDesc = prometheus.NewDesc(namespace+"_target_hosts",
-		"Live hosts (reconcilers that have reported) of a deployment target.", targetLabels, nil)
-	atScheduledDesc = prometheus.NewDesc(namespace+"_target_hosts_at_scheduled_version",
-		"Hosts of a target that run its scheduled version, in any status.", targetLabels, nil)
-	statusDesc = prometheus.NewDesc(namespace+"_target_hosts_status",
-		"Hosts of a target by the status of their current report.", append(slices.Clone(targetLabels), "status"), nil)
-	driftDesc = prometheus.NewDesc(namespace+"_target_hosts_drifted",
+	hostsFamily = family{namespace + "_target_hosts",
+		"Live hosts (reconcilers that have reported) of a deployment target.", targetLabels}
+	atScheduledFamily = family{namespace + "_target_hosts_at_scheduled_version",
+		"Hosts of a target that run its scheduled version, in any status.", targetLabels}
+	statusFamily = family{namespace + "_target_hosts_status",
+		"Hosts of a target by the status of their current report.", append(slices.Clone(targetLabels), "status")}
+	driftFamily = family{namespace + "_target_hosts_drifted",
 		"Hosts of a target that drift from the desired state, by kind: version (not at the scheduled version), failed (failing at it), unknown (a commit the hub cannot place), stale (silent for longer than the stale limit).",
-		append(slices.Clone(targetLabels), "kind"), nil)
-	rolloutsDesc = prometheus.NewDesc(namespace+"_rollouts_in_progress",
-		"1 while a target's scheduled version has not yet succeeded on every host and fails on none, else 0.", targetLabels, nil)
-	rolloutAgeDesc = prometheus.NewDesc(namespace+"_rollout_oldest_age_seconds",
-		"How long the rollout in progress on a target has been going (since its version was assigned); 0 when none is.", targetLabels, nil)
-	unplacedDesc = prometheus.NewDesc(namespace+"_unplaced_reconcilers",
-		"Live reconcilers applying a manifests endpoint that no target has.", nil, nil)
-	lastReportDesc = prometheus.NewDesc(namespace+"_last_report_timestamp_seconds",
-		"When the newest report of any live reconciler arrived (absent before the first).", nil, nil)
+		append(slices.Clone(targetLabels), "kind")}
+	rolloutsFamily = family{namespace + "_rollouts_in_progress",
+		"1 while a target's scheduled version has not yet succeeded on every host and fails on none, else 0.", targetLabels}
+	rolloutAgeFamily = family{namespace + "_rollout_oldest_age_seconds",
+		"How long the rollout in progress on a target has been going (since its version was assigned); 0 when none is.", targetLabels}
+	unplacedFamily = family{namespace + "_unplaced_reconcilers",
+		"Live reconcilers applying a manifests endpoint that no target has.", nil}
+	lastReportFamily = family{namespace + "_last_report_timestamp_seconds",
+		"When the newest report of any live reconciler arrived (absent before the first).", nil}
 )
 
-// NewState registers the state gauges on reg; they are empty until the
-// first Refresh (Run refreshes at once).
-func NewState(reg prometheus.Registerer, rep *reports.Service, o StateOptions) *State {
+// NewState makes m serve the state gauges (empty until the first Refresh;
+// Run refreshes at once) and registers the refresh's own metrics on m's
+// registry.
+func NewState(m *Metrics, rep *reports.Service, o StateOptions) *State {
 	if o.Interval <= 0 {
 		o.Interval = DefaultStateInterval
 	}
@@ -91,20 +108,20 @@ func NewState(reg prometheus.Registerer, rep *reports.Service, o StateOptions) *
 		o.Clock = time.Now
 	}
 	s := &State{rep: rep, o: o,
-		refreshSeconds: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		refreshSeconds: register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "state", Name: "refresh_duration_seconds",
 			Help: "How long the last computation of the state gauges took.",
 		})),
-		refreshErrors: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		refreshErrors: register(m.reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "state", Name: "refresh_errors_total",
 			Help: "Failed computations of the state gauges (the store did not answer); the gauges keep their last values.",
 		})),
-		refreshedAt: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		refreshedAt: register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "state", Name: "last_refresh_timestamp_seconds",
 			Help: "When the state gauges were last computed.",
 		})),
 	}
-	register[prometheus.Collector](reg, s)
+	m.state.Store(s)
 	return s
 }
 
@@ -134,46 +151,83 @@ func (s *State) Refresh(ctx context.Context) error {
 		s.refreshErrors.Inc()
 		return err
 	}
-	ms := s.build(sum)
-	s.current.Store(&ms)
+	enc, err := encode(s.families(sum))
+	if err != nil {
+		s.refreshErrors.Inc()
+		return err
+	}
+	s.current.Store(enc)
 	s.refreshSeconds.Set(time.Since(start).Seconds())
 	s.refreshedAt.SetToCurrentTime()
 	return nil
 }
 
-// build turns a summary into constant metrics.
-func (s *State) build(sum reports.Summary) []prometheus.Metric {
+// families turns a summary into metric families, targets in the order of
+// the reports.
+func (s *State) families(sum reports.Summary) []*dto.MetricFamily {
 	now := s.o.Clock()
-	ms := make([]prometheus.Metric, 0, 2+len(sum.Targets)*(6+len(stateStatuses)+len(reports.SummaryKinds)))
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ms = append(ms, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	mfs := map[string]*dto.MetricFamily{}
+	var order []string
+	gauge := func(f family, v float64, values ...string) {
+		mf := mfs[f.name]
+		if mf == nil {
+			mf = &dto.MetricFamily{Name: proto.String(f.name), Help: proto.String(f.help), Type: dto.MetricType_GAUGE.Enum()}
+			mfs[f.name] = mf
+			order = append(order, f.name)
+		}
+		m := &dto.Metric{Gauge: &dto.Gauge{Value: proto.Float64(v)}}
+		for i, l := range f.labels {
+			// Label values must be UTF-8; names may be anything.
+			m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(l), Value: proto.String(strings.ToValidUTF8(values[i], "\uFFFD"))})
+		}
+		mf.Metric = append(mf.Metric, m)
 	}
-	gauge(unplacedDesc, float64(sum.Unplaced))
+	gauge(unplacedFamily, float64(sum.Unplaced))
 	if !sum.LastReportAt.IsZero() {
-		gauge(lastReportDesc, float64(sum.LastReportAt.UnixNano())/1e9)
+		gauge(lastReportFamily, float64(sum.LastReportAt.UnixNano())/1e9)
 	}
 	for _, t := range sum.Targets {
 		labels := []string{t.Environment, t.Workspace, t.Application, t.Workload, t.Target}
-		for i, l := range labels {
-			labels[i] = strings.ToValidUTF8(l, "\uFFFD") // label values must be UTF-8; names may be anything
-		}
 		with := func(extra string) []string { return append(slices.Clone(labels), extra) }
-		gauge(hostsDesc, float64(t.Hosts), labels...)
-		gauge(atScheduledDesc, float64(t.AtScheduled), labels...)
+		gauge(hostsFamily, float64(t.Hosts), labels...)
+		gauge(atScheduledFamily, float64(t.AtScheduled), labels...)
 		for _, st := range union(stateStatuses, t.ByStatus) {
-			gauge(statusDesc, float64(t.ByStatus[st]), with(st)...)
+			gauge(statusFamily, float64(t.ByStatus[st]), with(st)...)
 		}
 		for _, kind := range union(reports.SummaryKinds, t.Drifted) {
-			gauge(driftDesc, float64(t.Drifted[kind]), with(kind)...)
+			gauge(driftFamily, float64(t.Drifted[kind]), with(kind)...)
 		}
 		inProgress, age := 0.0, 0.0
 		if t.RolloutSince != nil {
 			inProgress, age = 1, max(0, now.Sub(*t.RolloutSince).Seconds())
 		}
-		gauge(rolloutsDesc, inProgress, labels...)
-		gauge(rolloutAgeDesc, age, labels...)
+		gauge(rolloutsFamily, inProgress, labels...)
+		gauge(rolloutAgeFamily, age, labels...)
 	}
-	return ms
+	out := make([]*dto.MetricFamily, len(order))
+	for i, name := range order {
+		out[i] = mfs[name]
+	}
+	return out
+}
+
+// encode writes families in the text exposition format, plain and gzipped.
+func encode(mfs []*dto.MetricFamily) (*encoded, error) {
+	var text bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
+			return nil, err
+		}
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(text.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return &encoded{text: text.Bytes(), gzipped: gz.Bytes()}, nil
 }
 
 // union is always, then the other keys of counts, sorted: the label values
@@ -186,21 +240,4 @@ func union(always []string, counts map[string]int) []string {
 		}
 	}
 	return out
-}
-
-// Describe implements prometheus.Collector.
-func (s *State) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{hostsDesc, atScheduledDesc, statusDesc, driftDesc, rolloutsDesc, rolloutAgeDesc, unplacedDesc, lastReportDesc} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector: it sends the last refresh's
-// metrics.
-func (s *State) Collect(ch chan<- prometheus.Metric) {
-	if ms := s.current.Load(); ms != nil {
-		for _, m := range *ms {
-			ch <- m
-		}
-	}
 }
