@@ -70,24 +70,29 @@ LEFT JOIN assignments a ON a.id = p.assignment_id
 LEFT JOIN workload_versions v ON v.id = a.version_id;
 
 -- Host State: what each live host (one reconciler on it) deploys for each
--- target on the endpoint it applies.
+-- target on the endpoint it applies. The joins start from the targets, so
+-- that a filter on their names narrows the rest.
 CREATE VIEW reporting.host_state AS
 SELECT h.name AS host, h.type AS host_type, r.name AS reconciler, r.type AS reconciler_type,
-       tg.workspace, tg.application, tg.workload, tg.environment, tg.target,
+       ws.name AS workspace, app.name AS application, wl.name AS workload, env.name AS environment, t.name AS target,
        COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS version_known,
        r.commit_sha AS commit, r.status, d.message, r.status_since, r.last_report_at, d.first_seen,
-       tg.scheduled_version, tg.scheduled_at,
-       (res.assignment_id IS NOT NULL AND tg.scheduled_at IS NOT NULL AND v.version = tg.scheduled_version) AS up_to_date,
-       tg.target_id
-FROM reconcilers r
+       sv.version AS scheduled_version, sa.assigned_at AS scheduled_at,
+       (res.assignment_id IS NOT NULL AND sa.assigned_at IS NOT NULL AND v.version = sv.version) AS up_to_date,
+       t.id AS target_id
+FROM targets t
+JOIN workloads wl ON wl.id = t.workload_id
+JOIN applications app ON app.id = wl.application_id
+JOIN workspaces ws ON ws.id = app.workspace_id
+JOIN environments env ON env.id = t.environment_id
+JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
 JOIN hosts h ON h.id = r.host_id
 JOIN deployments d ON d.id = r.current_deployment_id
-JOIN targets t ON t.endpoint_id = r.endpoint_id
-JOIN reporting.targets tg ON tg.target_id = t.id
 LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
 LEFT JOIN assignments a ON a.id = res.assignment_id
 LEFT JOIN workload_versions v ON v.id = a.version_id
-WHERE r.retired_at IS NULL;
+LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
+LEFT JOIN workload_versions sv ON sv.id = sa.version_id;
 
 -- Live reconcilers that apply an endpoint no target has.
 CREATE VIEW reporting.unplaced_reconcilers AS
@@ -236,33 +241,29 @@ RETURNS TABLE (workspace text, application text, workload text, environment text
                time_to_restore_seconds double precision)
 LANGUAGE sql STABLE
 BEGIN ATOMIC
-    WITH assigned AS (
-        -- Later assignments are read too: they may restore a failure.
-        SELECT * FROM reporting.environment_history h WHERE h.assigned_at >= dora.since
-    ), changes AS (
-        SELECT c.workspace, c.application, c.workload, c.environment, c.all_succeeded_at, c.first_failure_at,
-               extract(epoch FROM c.all_succeeded_at - c.build_time)::double precision AS lead_seconds,
-               (SELECT extract(epoch FROM l.all_succeeded_at - c.first_failure_at)::double precision
-                FROM assigned l
-                WHERE l.target_id = c.target_id AND l.assigned_at >= c.assigned_at
-                  AND l.all_succeeded_at > c.first_failure_at
-                ORDER BY l.assigned_at, l.assignment_id
-                LIMIT 1) AS restore_seconds
-        FROM assigned c
-        WHERE c.assigned_at <= dora.until
-    )
+    -- One pass over the assignments in the range, so that a filter on the
+    -- names (WHERE workload = ...) narrows it; a failed assignment looks
+    -- up its target's later assignments (also before until) for the
+    -- restore.
     SELECT c.workspace, c.application, c.workload, c.environment,
            (count(*) FILTER (WHERE c.all_succeeded_at IS NOT NULL))::integer,
            CASE WHEN dora.until > dora.since
                 THEN (count(*) FILTER (WHERE c.all_succeeded_at IS NOT NULL))::double precision
                      / (extract(epoch FROM dora.until - dora.since)::double precision / 86400)
                 ELSE 0 END,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY c.lead_seconds),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.all_succeeded_at - c.build_time)::double precision),
            count(*)::integer,
            (count(*) FILTER (WHERE c.first_failure_at IS NOT NULL))::integer,
            (count(*) FILTER (WHERE c.first_failure_at IS NOT NULL))::double precision / count(*),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY c.restore_seconds)
-    FROM changes c
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN c.first_failure_at IS NOT NULL THEN
+               (SELECT extract(epoch FROM l.all_succeeded_at - c.first_failure_at)::double precision
+                FROM reporting.environment_history l
+                WHERE l.target_id = c.target_id AND l.assigned_at >= c.assigned_at
+                  AND l.all_succeeded_at > c.first_failure_at
+                ORDER BY l.assigned_at, l.assignment_id
+                LIMIT 1) END)
+    FROM reporting.environment_history c
+    WHERE c.assigned_at >= dora.since AND c.assigned_at <= dora.until
     GROUP BY c.workspace, c.application, c.workload, c.environment;
 END;
 
