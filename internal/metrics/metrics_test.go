@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -272,4 +273,43 @@ func scrape(t *testing.T, h http.Handler, gzipped bool) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Transactions the store runs again after a transient conflict are counted.
+func TestStoreRetries(t *testing.T) {
+	st := testenv.NewStore(t, "postgres")
+	reg := prometheus.NewRegistry()
+	metrics.New(reg).Store.Watch(st)
+	attempts := 0
+	err := st.Tx(ctx, func(store.Querier) error {
+		attempts++
+		if attempts < 3 {
+			return &pgconn.PgError{Code: "40001", Message: "could not serialize access"} // a serialization failure
+		}
+		return nil
+	})
+	if err != nil || attempts != 3 {
+		t.Fatalf("Tx: %v after %d attempts", err, attempts)
+	}
+	want := `
+# HELP tidemark_store_transaction_retries_total Transactions run again after a transient conflict, by store engine.
+# TYPE tidemark_store_transaction_retries_total counter
+tidemark_store_transaction_retries_total{engine="postgres"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "tidemark_store_transaction_retries_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// A source counts what became of the documents it ingested, and how long
+// each call took.
+func ExampleIngest_Record() {
+	m := metrics.New(metrics.NewRegistry())
+	start := time.Now()
+	// ... a poller applies a page of 1,000 reports: 3 changed something,
+	// 996 repeated the stored state, 1 was invalid.
+	m.Ingest.Record("Reconciler", "arg", metrics.OutcomeApplied, "", 3)
+	m.Ingest.Record("Reconciler", "arg", metrics.OutcomeUnchanged, "", 996)
+	m.Ingest.Record("Reconciler", "arg", metrics.OutcomeRejected, metrics.ReasonInvalid, 1)
+	m.Ingest.Observe("Reconciler", "arg", 1000, time.Since(start))
 }
