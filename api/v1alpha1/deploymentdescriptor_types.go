@@ -8,6 +8,11 @@ import (
 // that carries it, overriding the Flux Kustomization's revision.
 const GitOpsCommitAnnotation = "hub.kalypso.io/gitops-commit"
 
+// AssignedAtAnnotation on a DeploymentDescriptor is the time (RFC 3339) its
+// assignment took effect, such as when the pipeline merged the promotion;
+// spec.assignedAt overrides it.
+const AssignedAtAnnotation = "hub.kalypso.io/assigned-at"
+
 // DeploymentDescriptorSpec says which version of a workload is meant to run
 // on a deployment target: the desired state.
 type DeploymentDescriptorSpec struct {
@@ -19,6 +24,13 @@ type DeploymentDescriptorSpec struct {
 	// Flux Kustomization that applied the descriptor.
 	// +optional
 	GitOpsCommitID string `json:"gitOpsCommitId,omitempty"`
+	// AssignedAt is when the assignment took effect (RFC 3339), such as
+	// when the GitOps commit was made. It lets the hub order assignments
+	// and reports by their own times, whatever order they arrive in.
+	// Without it: the hub.kalypso.io/assigned-at annotation, else when the
+	// Flux Kustomization applied the descriptor, else when the hub stored it.
+	// +optional
+	AssignedAt string `json:"assignedAt,omitempty"`
 }
 
 // Workload is a microservice with its source repository.

@@ -41,8 +41,12 @@ type ReconcilerSpec struct {
 	// ManifestsStorageType is "git" (default) or "oci".
 	// +kubebuilder:validation:Enum=git;oci
 	// +optional
-	ManifestsStorageType string     `json:"manifestsStorageType,omitempty"`
-	Deployment           Deployment `json:"deployment"`
+	ManifestsStorageType string `json:"manifestsStorageType,omitempty"`
+	// Deployment is what the reconciler last applied. A Reconciler without
+	// it registers the reconciler before its first sync: its host counts
+	// for its target as not yet reported.
+	// +optional
+	Deployment *Deployment `json:"deployment,omitempty"`
 }
 
 // Deployment is the state of the commit a reconciler applies.

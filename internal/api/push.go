@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // A push request body is one document, a JSON array of documents, or a
@@ -77,7 +78,7 @@ func decodeDocuments[T any](r *http.Request, kind string) ([]T, error) {
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return nil, &badRequest{fmt.Sprintf("document %d is not a JSON object: %v", i, err)}
 		}
-		if err := ingest.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
+		if err := resource.CheckTypeMeta(meta.APIVersion, meta.Kind, kind); err != nil {
 			var ve *model.ValidationError
 			errors.As(err, &ve)
 			_ = itemErrors(&invalid, i, len(raws), ve)
@@ -120,7 +121,7 @@ func itemErrors(all *model.ValidationError, i, of int, err error) error {
 // postDescriptors stores DeploymentDescriptors. Every document is
 // validated before any is stored: one invalid document rejects the request.
 func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
-	const kind = ingest.KindDeploymentDescriptor
+	const kind = resource.KindDeploymentDescriptor
 	start := time.Now()
 	docs, err := decodeDocuments[v1alpha1.DeploymentDescriptor](r, kind)
 	if err != nil {
@@ -131,7 +132,7 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 	ds := make([]model.Descriptor, len(docs))
 	var invalid model.ValidationError
 	for i := range docs {
-		d, err := ingest.DescriptorFromResource(&docs[i], "")
+		d, err := resource.Descriptor(&docs[i], resource.FluxApplied{})
 		if err != nil {
 			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
 				s.writeError(w, r, err)
@@ -163,7 +164,7 @@ func (s *Server) postDescriptors(w http.ResponseWriter, r *http.Request) {
 
 // postReconcilers stores Reconciler reports.
 func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
-	const kind = ingest.KindReconciler
+	const kind = resource.KindReconciler
 	start := time.Now()
 	docs, err := decodeDocuments[v1alpha1.Reconciler](r, kind)
 	if err != nil {
@@ -174,7 +175,7 @@ func (s *Server) postReconcilers(w http.ResponseWriter, r *http.Request) {
 	reps := make([]model.Report, len(docs))
 	var invalid model.ValidationError
 	for i := range docs {
-		rep, err := ingest.ReportFromResource(&docs[i])
+		rep, err := resource.Report(&docs[i])
 		if err != nil {
 			if err := itemErrors(&invalid, i, len(docs), err); err != nil {
 				s.writeError(w, r, err)
@@ -223,7 +224,7 @@ func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
 // postAzureResourceGraphs stores Azure Resource Graph poller
 // configurations.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
-	const kind = ingest.KindAzureResourceGraph
+	const kind = resource.KindAzureResourceGraph
 	start := time.Now()
 	docs, err := decodeDocuments[v1alpha1.AzureResourceGraph](r, kind)
 	if err != nil {
@@ -233,7 +234,7 @@ func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request)
 	}
 	var invalid model.ValidationError
 	for i := range docs {
-		if err := itemErrors(&invalid, i, len(docs), ingest.ValidateAzureResourceGraph(&docs[i])); err != nil {
+		if err := itemErrors(&invalid, i, len(docs), resource.ValidateAzureResourceGraph(&docs[i])); err != nil {
 			s.recordPush(r, kind, start, nil, len(docs), len(docs), err)
 			s.writeError(w, r, err)
 			return
@@ -247,7 +248,12 @@ func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request)
 	res := PushResult{Items: make([]PushItem, 0, len(docs))}
 	done := make([]bool, 0, len(docs))
 	for _, d := range docs {
-		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), &d)
+		spec, err := json.Marshal(d.Spec)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.Name, spec)
 		if err != nil {
 			s.recordPush(r, kind, start, done, len(docs), 1, err)
 			s.writeError(w, r, err)

@@ -61,7 +61,11 @@ func parseFilter(q url.Values) (reports.Filter, reports.Page, error) {
 func (s *Server) writeReportError(w http.ResponseWriter, r *http.Request, err error) {
 	var qe *queryError
 	var ge *reports.GateError
+	var fe *reports.FilterError
 	switch {
+	case errors.As(err, &fe):
+		writeProblem(w, r, Problem{Type: problemBase + "invalid-query", Title: "Invalid query", Status: http.StatusBadRequest,
+			Detail: fe.Error(), Errors: []ProblemField{{Field: fe.Param, Problem: fe.Problem}}})
 	case errors.Is(err, reports.ErrBadCursor):
 		writeProblem(w, r, Problem{Type: problemBase + "invalid-query", Title: "Invalid query", Status: http.StatusBadRequest,
 			Errors: []ProblemField{{Field: "cursor", Problem: err.Error()}}})

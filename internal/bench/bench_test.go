@@ -63,10 +63,10 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Eleven state gauges per target: hosts, at scheduled version, 3
-	// statuses, 4 drift kinds, rollouts in progress and their age.
-	if targets := small.Workloads * small.Environments * small.Regions; mc.StateSeries != 11*targets {
-		t.Errorf("%d state series for %d targets, want %d", mc.StateSeries, targets, 11*targets)
+	// 13 state gauges per target: hosts, at scheduled version, 4
+	// statuses, 5 drift kinds, rollouts in progress and their age.
+	if targets := small.Workloads * small.Environments * small.Regions; mc.StateSeries != 13*targets {
+		t.Errorf("%d state series for %d targets, want %d", mc.StateSeries, targets, 13*targets)
 	}
 }
 

@@ -20,8 +20,8 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/api"
-	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // document is one YAML or JSON document of an applied file.
@@ -43,9 +43,9 @@ func (d document) String() string {
 
 // The kinds apply accepts, with the API path each is pushed to.
 var applyKinds = map[string]string{
-	ingest.KindDeploymentDescriptor: "/api/v1/deploymentdescriptors",
-	ingest.KindReconciler:           "/api/v1/reconcilers",
-	ingest.KindAzureResourceGraph:   "/api/v1/azureresourcegraphs",
+	resource.KindDeploymentDescriptor: "/api/v1/deploymentdescriptors",
+	resource.KindReconciler:           "/api/v1/reconcilers",
+	resource.KindAzureResourceGraph:   "/api/v1/azureresourcegraphs",
 }
 
 func newApplyCmd() *cobra.Command {
@@ -237,20 +237,20 @@ func validateDocument(d document) []string {
 	}
 	var err error
 	switch d.kind {
-	case ingest.KindDeploymentDescriptor:
+	case resource.KindDeploymentDescriptor:
 		var r v1alpha1.DeploymentDescriptor
 		if err = decodeStrictTypes(d.json, &r); err == nil {
-			_, err = ingest.DescriptorFromResource(&r, "")
+			_, err = resource.Descriptor(&r, resource.FluxApplied{})
 		}
-	case ingest.KindReconciler:
+	case resource.KindReconciler:
 		var r v1alpha1.Reconciler
 		if err = decodeStrictTypes(d.json, &r); err == nil {
-			_, err = ingest.ReportFromResource(&r)
+			_, err = resource.Report(&r)
 		}
 	default:
 		var r v1alpha1.AzureResourceGraph
 		if err = decodeStrictTypes(d.json, &r); err == nil {
-			err = ingest.ValidateAzureResourceGraph(&r)
+			err = resource.ValidateAzureResourceGraph(&r)
 		}
 	}
 	var ve *model.ValidationError

@@ -89,7 +89,7 @@ func TestControllerCommand(t *testing.T) {
 		Spec: v1alpha1.ReconcilerSpec{
 			HostName: "kalypso-rg-flux", Type: "flux",
 			ManifestsEndpoint: "https://github.com/kaizentm/kalypso-gitops/dev/drone",
-			Deployment:        v1alpha1.Deployment{GitOpsCommitID: "dev/5ce065315cc1702b6cb4eb9d3f804413706570d8", Status: "success"},
+			Deployment:        &v1alpha1.Deployment{GitOpsCommitID: "dev/5ce065315cc1702b6cb4eb9d3f804413706570d8", Status: "success"},
 		},
 	}
 	if err := c.Create(ctx, rec); err != nil {

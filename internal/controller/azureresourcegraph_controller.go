@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
-	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // acceptedMessage is the Ready message of a valid AzureResourceGraph.
@@ -48,7 +48,7 @@ func (r *AzureResourceGraphReconciler) Reconcile(ctx context.Context, req ctrl.R
 	before := arg.DeepCopy()
 	gen := arg.Generation
 	arg.Status.ObservedGeneration = gen
-	err = ingest.ValidateAzureResourceGraph(&arg)
+	err = resource.ValidateAzureResourceGraph(&arg)
 	if verr, ok := asValidation(err); ok {
 		msg := fieldErrors(verr)
 		if setReady(&arg.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {

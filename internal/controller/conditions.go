@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,8 +18,13 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/model"
 )
 
-// ReadyCondition is the condition every hub resource carries.
-const ReadyCondition = "Ready"
+// Conditions every hub resource carries, as kstatus reads them: Ready,
+// and Stalled while a terminal problem (an invalid spec, a conflict with
+// the store) waits for the resource to change.
+const (
+	ReadyCondition   = "Ready"
+	StalledCondition = "Stalled"
+)
 
 // Reasons of the Ready condition.
 const (
@@ -85,6 +91,34 @@ func setReady(conds *[]metav1.Condition, gen int64, status metav1.ConditionStatu
 		ObservedGeneration: gen,
 	})
 	return changed
+}
+
+// markReady sets Ready=True and clears Stalled; it reports whether Ready's
+// status, reason or message changed.
+func markReady(conds *[]metav1.Condition, gen int64, reason, msg string) bool {
+	meta.RemoveStatusCondition(conds, StalledCondition)
+	return setReady(conds, gen, metav1.ConditionTrue, reason, msg)
+}
+
+// markStalled records a terminal problem: Ready=False and Stalled=True with
+// the same reason, and a warning event when it is new. Nothing is retried
+// until the resource changes.
+func markStalled(rec recorder.EventRecorder, obj runtime.Object, conds *[]metav1.Condition, gen int64, reason, action, msg string) {
+	msg = truncate(msg, maxConditionMessage)
+	meta.SetStatusCondition(conds, metav1.Condition{Type: StalledCondition, Status: metav1.ConditionTrue,
+		Reason: reason, Message: msg, ObservedGeneration: gen})
+	if setReady(conds, gen, metav1.ConditionFalse, reason, msg) {
+		emit(rec, obj, corev1.EventTypeWarning, reason, action, msg)
+	}
+}
+
+// markRetrying records a problem that is retried with backoff: Ready=False,
+// not Stalled, and a warning event when it is new.
+func markRetrying(rec recorder.EventRecorder, obj runtime.Object, conds *[]metav1.Condition, gen int64, reason, action, msg string) {
+	meta.RemoveStatusCondition(conds, StalledCondition)
+	if setReady(conds, gen, metav1.ConditionFalse, reason, msg) {
+		emit(rec, obj, corev1.EventTypeWarning, reason, action, msg)
+	}
 }
 
 // readyFor returns the Ready condition when it was set for generation gen.

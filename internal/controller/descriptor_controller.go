@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +18,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // DescriptorReconciler stores DeploymentDescriptors: the desired state.
@@ -46,7 +46,8 @@ func (r *DescriptorReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 		Complete(r)
 }
 
-// Reconcile stores one descriptor and reports the outcome on it.
+// Reconcile stores one descriptor and reports the outcome on it. The
+// status is written once, when the reconciliation ends.
 func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	defer func() { err = unlessStopping(ctx, err) }()
 	log := ctrl.LoggerFrom(ctx)
@@ -60,6 +61,11 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 	before := dd.DeepCopy()
+	defer func() {
+		if perr := patchStatus(ctx, r.Client, &dd, before); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write status: %w", perr))
+		}
+	}()
 	gen := dd.Generation
 	stored := isStored(&dd)
 
@@ -72,15 +78,12 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 
-	d, err := ingest.DescriptorFromResource(&dd, commit.fluxRevision)
+	d, err := resource.Descriptor(&dd, commit.flux)
 	if verr, ok := asValidation(err); ok {
-		msg := fieldErrors(verr)
 		dd.Status.ObservedGeneration = gen
 		dd.Status.GitOpsCommitID = "" // this generation is not stored
-		if setReady(&dd.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {
-			emit(r.Recorder, &dd, corev1.EventTypeWarning, ReasonInvalidSpec, actionValidate, msg)
-		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &dd, before)
+		markStalled(r.Recorder, &dd, &dd.Status.Conditions, gen, ReasonInvalidSpec, actionValidate, fieldErrors(verr))
+		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -89,24 +92,16 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	var conflict *ingest.ConflictError
 	switch {
 	case errors.As(err, &conflict):
-		msg := conflict.Error()
 		dd.Status.ObservedGeneration = gen
 		dd.Status.GitOpsCommitID = "" // this generation is not stored
-		if setReady(&dd.Status.Conditions, gen, metav1.ConditionFalse, ReasonConflict, msg) {
-			emit(r.Recorder, &dd, corev1.EventTypeWarning, ReasonConflict, actionStore, msg)
-		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &dd, before)
+		markStalled(r.Recorder, &dd, &dd.Status.Conditions, gen, ReasonConflict, actionStore, conflict.Error())
+		return ctrl.Result{}, nil
 	case err != nil:
 		// A generation already stored stays Ready: storing it again
 		// (a resync, a new leader) failed, what it says is in the store.
 		if !stored {
-			msg := "storing the descriptor failed, retrying with backoff: " + err.Error()
-			if setReady(&dd.Status.Conditions, gen, metav1.ConditionFalse, ReasonStoreUnavailable, msg) {
-				emit(r.Recorder, &dd, corev1.EventTypeWarning, ReasonStoreUnavailable, actionStore, msg)
-			}
-			if perr := patchStatus(ctx, r.Client, &dd, before); perr != nil {
-				log.Error(perr, "cannot report the store failure on the descriptor")
-			}
+			markRetrying(r.Recorder, &dd, &dd.Status.Conditions, gen, ReasonStoreUnavailable, actionStore,
+				"storing the descriptor failed, retrying with backoff: "+err.Error())
 		}
 		return ctrl.Result{}, fmt.Errorf("store descriptor: %w", err)
 	}
@@ -119,22 +114,21 @@ func (r *DescriptorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	dd.Status.ObservedGeneration = gen
 	dd.Status.GitOpsCommitID = res.Commit
-	changed := setReady(&dd.Status.Conditions, gen, metav1.ConditionTrue, reason, msg)
-	if changed || res.Changed {
+	if markReady(&dd.Status.Conditions, gen, reason, msg) || res.Changed {
 		emit(r.Recorder, &dd, corev1.EventTypeNormal, reason, actionStore, msg)
 	}
 	if res.Changed {
 		log.Info("descriptor stored", "workload", d.Workload, "version", d.Version, "target", d.Target,
 			"environment", d.Environment, "commit", res.Commit)
 	}
-	return ctrl.Result{}, patchStatus(ctx, r.Client, &dd, before)
+	return ctrl.Result{}, nil
 }
 
 // commitChoice is where a descriptor's commit comes from on this pass.
 type commitChoice struct {
-	// fluxRevision is passed to ingest.DescriptorFromResource: used only
-	// when neither spec.gitOpsCommitId nor the annotation gives a commit.
-	fluxRevision string
+	// flux is passed to resource.Descriptor: used only when neither
+	// spec.gitOpsCommitId nor the annotation gives a commit.
+	flux resource.FluxApplied
 	// why the commit is pending, for the condition's message.
 	why string
 	// skip: this generation is stored pending and nothing new is known;
@@ -156,13 +150,13 @@ func (r *DescriptorReconciler) commitSource(ctx context.Context, dd *v1alpha1.De
 		return commitChoice{}, nil
 	}
 	if stored && dd.Status.GitOpsCommitID != "" {
-		return commitChoice{fluxRevision: dd.Status.GitOpsCommitID}, nil
+		return commitChoice{flux: resource.FluxApplied{Revision: dd.Status.GitOpsCommitID}}, nil
 	}
-	src := ingest.FluxSourceOf(dd.Labels)
+	src := resource.FluxSourceOf(dd.Labels)
 	if src == "" {
 		return commitChoice{
 			why: "it has no spec.gitOpsCommitId, no " + v1alpha1.GitOpsCommitAnnotation +
-				" annotation and no " + ingest.FluxNameLabel + " label naming the Flux Kustomization that applied it",
+				" annotation and no " + resource.FluxNameLabel + " label naming the Flux Kustomization that applied it",
 			skip: stored,
 		}, nil
 	}
@@ -171,11 +165,11 @@ func (r *DescriptorReconciler) commitSource(ctx context.Context, dd *v1alpha1.De
 	if err != nil {
 		return commitChoice{}, fmt.Errorf("read Flux Kustomization %s: %w", src, err)
 	}
-	rev, why := settledRevision(k)
-	if rev == "" {
+	applied, why := settledRevision(k)
+	if applied.Revision == "" {
 		return commitChoice{why: fmt.Sprintf("Flux Kustomization %s %s", src, why), skip: stored}, nil
 	}
-	return commitChoice{fluxRevision: rev}, nil
+	return commitChoice{flux: applied}, nil
 }
 
 // isStored reports whether the descriptor's current generation is in the

@@ -18,6 +18,7 @@ import (
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // KustomizationGVK is the Flux Kustomization the controller reads.
@@ -52,11 +53,11 @@ func (r *KustomizationReconciler) SetupWithManager(mgr ctrl.Manager, opts contro
 var settledChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		newRev, _ := settledRevision(asUnstructured(e.ObjectNew))
-		if newRev == "" {
+		if newRev.Revision == "" {
 			return false
 		}
 		oldRev, _ := settledRevision(asUnstructured(e.ObjectOld))
-		return oldRev != newRev
+		return oldRev.Revision != newRev.Revision
 	},
 	DeleteFunc: func(event.DeleteEvent) bool { return false },
 }
@@ -74,18 +75,19 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil || k == nil {
 		return ctrl.Result{}, err
 	}
-	rev, why := settledRevision(k)
-	if rev == "" {
+	applied, why := settledRevision(k)
+	if applied.Revision == "" {
 		log.V(1).Info("kustomization not settled", "why", why)
 		return ctrl.Result{}, nil
 	}
+	rev := applied.Revision
 	src := req.Namespace + "/" + req.Name
 	if _, err := model.NormalizeRevision(rev); err != nil {
 		// Nothing to retry: the revision is not one the hub can read.
 		log.Error(err, "kustomization's status.lastAppliedRevision is not a revision; pending descriptors stay pending", "revision", rev)
 		return ctrl.Result{}, nil
 	}
-	n, err := r.Ingest.ResolveFluxRevision(ctx, src, rev, r.Now())
+	n, err := r.Ingest.ResolveFluxRevision(ctx, src, rev, applied.At)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("resolve descriptors of %s at %s: %w", src, rev, err)
 	}
@@ -95,8 +97,8 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	var dds v1alpha1.DeploymentDescriptorList
 	if err := r.List(ctx, &dds, client.MatchingLabels{
-		ingest.FluxNameLabel:      req.Name,
-		ingest.FluxNamespaceLabel: req.Namespace,
+		resource.FluxNameLabel:      req.Name,
+		resource.FluxNamespaceLabel: req.Namespace,
 	}); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -133,16 +135,19 @@ func getKustomization(ctx context.Context, c client.Client, namespace, name stri
 
 // settledRevision returns a Kustomization's lastAppliedRevision when it
 // has settled: Ready=True, status.observedGeneration == metadata.generation
-// and lastAttemptedRevision == lastAppliedRevision. Otherwise it returns
-// "" and why not.
-func settledRevision(k *unstructured.Unstructured) (rev, why string) {
+// and lastAttemptedRevision == lastAppliedRevision; with when it applied
+// that revision: the firstReconciled time of the revision's entry in
+// status.history (Flux 2.5 and later), else when Ready last became True.
+// Otherwise it returns no revision and why not.
+func settledRevision(k *unstructured.Unstructured) (_ resource.FluxApplied, why string) {
+	var none resource.FluxApplied
 	if k == nil {
-		return "", "does not exist (or the Flux Kustomization CRD is not installed)"
+		return none, "does not exist (or the Flux Kustomization CRD is not installed)"
 	}
 	applied, _, _ := unstructured.NestedString(k.Object, "status", "lastAppliedRevision")
 	attempted, _, _ := unstructured.NestedString(k.Object, "status", "lastAttemptedRevision")
 	observed, _, _ := unstructured.NestedInt64(k.Object, "status", "observedGeneration")
-	ready, reason := "Unknown", ""
+	ready, reason, since := "Unknown", "", ""
 	conds, _, _ := unstructured.NestedSlice(k.Object, "status", "conditions")
 	for _, c := range conds {
 		m, ok := c.(map[string]any)
@@ -151,16 +156,29 @@ func settledRevision(k *unstructured.Unstructured) (rev, why string) {
 		}
 		ready, _ = m["status"].(string)
 		reason, _ = m["reason"].(string)
+		since, _ = m["lastTransitionTime"].(string)
 	}
 	switch {
 	case applied == "":
-		return "", "has not applied a revision yet"
+		return none, "has not applied a revision yet"
 	case observed != k.GetGeneration():
-		return "", fmt.Sprintf("has not reconciled its latest spec yet (observedGeneration %d, generation %d)", observed, k.GetGeneration())
+		return none, fmt.Sprintf("has not reconciled its latest spec yet (observedGeneration %d, generation %d)", observed, k.GetGeneration())
 	case attempted != applied:
-		return "", fmt.Sprintf("is applying revision %s (last applied %s)", attempted, applied)
+		return none, fmt.Sprintf("is applying revision %s (last applied %s)", attempted, applied)
 	case ready != "True":
-		return "", fmt.Sprintf("is not Ready (Ready=%s %s)", ready, reason)
+		return none, fmt.Sprintf("is not Ready (Ready=%s %s)", ready, reason)
 	}
-	return applied, ""
+	history, _, _ := unstructured.NestedSlice(k.Object, "status", "history")
+	for _, h := range history {
+		m, ok := h.(map[string]any)
+		if rev, _, _ := unstructured.NestedString(m, "metadata", "revision"); !ok || rev != applied {
+			continue
+		}
+		if first, _ := m["firstReconciled"].(string); first != "" {
+			since = first
+		}
+		break
+	}
+	at, _ := time.Parse(time.RFC3339, since) // zero when absent: the hub's time then
+	return resource.FluxApplied{Revision: applied, At: at}, ""
 }

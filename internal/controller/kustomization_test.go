@@ -17,7 +17,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/controller"
-	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
@@ -175,7 +175,7 @@ func (m withoutGroup) KindFor(r schema.GroupVersionResource) (schema.GroupVersio
 
 func fluxDescriptor(ns, name, target, version, ksNamespace, ksName string) *v1alpha1.DeploymentDescriptor {
 	d := descriptor(ns, name, target, version)
-	d.Labels = map[string]string{ingest.FluxNameLabel: ksName, ingest.FluxNamespaceLabel: ksNamespace}
+	d.Labels = map[string]string{resource.FluxNameLabel: ksName, resource.FluxNamespaceLabel: ksNamespace}
 	return d
 }
 

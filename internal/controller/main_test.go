@@ -447,7 +447,7 @@ func reconciler(ns, name, host, target, commit, status string) *v1alpha1.Reconci
 			HostName:          host,
 			Type:              "flux",
 			ManifestsEndpoint: "https://github.com/kaizentm/hello-world-gitops/dev/" + target,
-			Deployment:        v1alpha1.Deployment{GitOpsCommitID: commit, Status: status, StatusMessage: "Applied revision " + commit},
+			Deployment:        &v1alpha1.Deployment{GitOpsCommitID: commit, Status: status, StatusMessage: "Applied revision " + commit},
 		},
 	}
 }

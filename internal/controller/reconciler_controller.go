@@ -2,11 +2,11 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +16,7 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 // ReconcilerReconciler stores Reconciler resources: what a reconciler on a
@@ -56,16 +57,18 @@ func (r *ReconcilerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	before := rec.DeepCopy()
+	defer func() {
+		if perr := patchStatus(ctx, r.Client, &rec, before); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write status: %w", perr))
+		}
+	}()
 	gen := rec.Generation
 
-	rep, err := ingest.ReportFromResource(&rec)
+	rep, err := resource.Report(&rec)
 	if verr, ok := asValidation(err); ok {
-		msg := fieldErrors(verr)
 		rec.Status.ObservedGeneration = gen
-		if setReady(&rec.Status.Conditions, gen, metav1.ConditionFalse, ReasonInvalidSpec, msg) {
-			emit(r.Recorder, &rec, corev1.EventTypeWarning, ReasonInvalidSpec, actionValidate, msg)
-		}
-		return ctrl.Result{}, patchStatus(ctx, r.Client, &rec, before)
+		markStalled(r.Recorder, &rec, &rec.Status.Conditions, gen, ReasonInvalidSpec, actionValidate, fieldErrors(verr))
+		return ctrl.Result{}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -75,27 +78,25 @@ func (r *ReconcilerReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		// A generation already stored stays Ready: storing it again
 		// (a resync, a new leader) failed, what it says is in the store.
 		if c := readyFor(rec.Status.Conditions, gen); c == nil || c.Reason != ReasonStored {
-			msg := "storing the report failed, retrying with backoff: " + err.Error()
-			if setReady(&rec.Status.Conditions, gen, metav1.ConditionFalse, ReasonStoreUnavailable, msg) {
-				emit(r.Recorder, &rec, corev1.EventTypeWarning, ReasonStoreUnavailable, actionStore, msg)
-			}
-			if perr := patchStatus(ctx, r.Client, &rec, before); perr != nil {
-				log.Error(perr, "cannot report the store failure on the reconciler")
-			}
+			markRetrying(r.Recorder, &rec, &rec.Status.Conditions, gen, ReasonStoreUnavailable, actionStore,
+				"storing the report failed, retrying with backoff: "+err.Error())
 		}
 		return ctrl.Result{}, fmt.Errorf("store report: %w", err)
 	}
 	msg := fmt.Sprintf("reconciler %s on host %s reports GitOps commit %s: %s",
 		rep.Reconciler, rep.Host, rep.Commit, rep.Status)
+	if rep.Registered() {
+		msg = fmt.Sprintf("reconciler %s on host %s is registered; its host counts as not yet reported until spec.deployment says what it applied",
+			rep.Reconciler, rep.Host)
+	}
 	rec.Status.ObservedGeneration = gen
-	changed := setReady(&rec.Status.Conditions, gen, metav1.ConditionTrue, ReasonStored, msg)
-	if changed || res.Changed {
+	if markReady(&rec.Status.Conditions, gen, ReasonStored, msg) || res.Changed {
 		emit(r.Recorder, &rec, corev1.EventTypeNormal, ReasonStored, actionStore, msg)
 	}
 	if res.Changed {
 		log.V(1).Info("report stored", "host", rep.Host, "reconciler", rep.Reconciler, "commit", rep.Commit, "status", rep.Status)
 	}
-	return ctrl.Result{}, patchStatus(ctx, r.Client, &rec, before)
+	return ctrl.Result{}, nil
 }
 
 // retire retires a deleted reconciler in the store, then lets the API
@@ -109,10 +110,8 @@ func (r *ReconcilerReconciler) retire(ctx context.Context, rec *v1alpha1.Reconci
 		retired, err := r.Ingest.RetireReconciler(ctx, host, name)
 		if err != nil {
 			before := rec.DeepCopy()
-			msg := "retiring the reconciler failed, retrying with backoff: " + err.Error()
-			if setReady(&rec.Status.Conditions, rec.Generation, metav1.ConditionFalse, ReasonStoreUnavailable, msg) {
-				emit(r.Recorder, rec, corev1.EventTypeWarning, ReasonStoreUnavailable, actionRetire, msg)
-			}
+			markRetrying(r.Recorder, rec, &rec.Status.Conditions, rec.Generation, ReasonStoreUnavailable, actionRetire,
+				"retiring the reconciler failed, retrying with backoff: "+err.Error())
 			if perr := patchStatus(ctx, r.Client, rec, before); perr != nil {
 				ctrl.LoggerFrom(ctx).Error(perr, "cannot report the store failure on the reconciler")
 			}
@@ -132,7 +131,7 @@ func (r *ReconcilerReconciler) retire(ctx context.Context, rec *v1alpha1.Reconci
 }
 
 // reconcilerIdentity is the (host, reconciler name) a Reconciler is stored
-// under, as ingest.ReportFromResource derives it; the CRD keeps both
+// under, as resource.Report derives it; the CRD keeps both
 // immutable.
 func reconcilerIdentity(rec *v1alpha1.Reconciler) (host, name string) {
 	host = strings.TrimSpace(rec.Spec.HostName)

@@ -3,6 +3,7 @@ package controller
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -40,11 +41,34 @@ func TestSettledRevision(t *testing.T) {
 		}(), "", "has not applied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rev, why := settledRevision(tc.k)
-			if rev != tc.rev || !strings.Contains(why, tc.whyPart) {
-				t.Errorf("settledRevision = %q, %q; want %q and a reason containing %q", rev, why, tc.rev, tc.whyPart)
+			applied, why := settledRevision(tc.k)
+			if applied.Revision != tc.rev || !strings.Contains(why, tc.whyPart) {
+				t.Errorf("settledRevision = %q, %q; want %q and a reason containing %q", applied.Revision, why, tc.rev, tc.whyPart)
 			}
 		})
+	}
+}
+
+// The time a revision was applied: its status.history entry's
+// firstReconciled (Flux 2.5+), else when Ready last became True.
+func TestSettledRevisionTime(t *testing.T) {
+	const a, b = "main@sha1:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "main@sha1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	status := map[string]any{
+		"observedGeneration": int64(1), "lastAttemptedRevision": a, "lastAppliedRevision": a,
+		"conditions": []any{map[string]any{"type": "Ready", "status": "True", "reason": "ReconciliationSucceeded",
+			"lastTransitionTime": "2026-03-01T10:05:00Z"}},
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+	u.SetGeneration(1)
+	if applied, _ := settledRevision(u); applied.At.Format(time.RFC3339) != "2026-03-01T10:05:00Z" {
+		t.Errorf("without history: %v, want Ready's lastTransitionTime", applied.At)
+	}
+	status["history"] = []any{
+		map[string]any{"firstReconciled": "2026-03-01T09:00:00Z", "metadata": map[string]any{"revision": b}},
+		map[string]any{"firstReconciled": "2026-03-01T10:00:00Z", "metadata": map[string]any{"revision": a}},
+	}
+	if applied, _ := settledRevision(u); applied.At.Format(time.RFC3339) != "2026-03-01T10:00:00Z" {
+		t.Errorf("with history: %v, want the applied revision's firstReconciled", applied.At)
 	}
 }
 

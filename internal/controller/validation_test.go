@@ -8,6 +8,7 @@ import (
 
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -199,12 +200,16 @@ func TestConflictIsReportedOnTheResource(t *testing.T) {
 	create(t, h.c, rebuilt, other)
 
 	for name, want := range map[string]string{
-		"v1-rebuilt":     `spec.workloadVersion.build: version 1.0.0 of workload hello-world is recorded with build "build-1.0.0", not "build-2"`,
-		"v2-same-commit": "spec.gitOpsCommitId: commit " + shaA + " already assigns another version to target drone in dev",
+		"v1-rebuilt":     `spec.workloadVersion.build: version "1.0.0" of workload "hello-world" is recorded with build "build-1.0.0", not "build-2"`,
+		"v2-same-commit": "spec.gitOpsCommitId: commit " + shaA + ` already assigns another version to target "drone" in "dev"`,
 	} {
 		got := h.waitDescriptor(t, h.ns, name, controller.ReasonConflict)
 		if c := ready(got.Status.Conditions, got.Generation); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, want) {
 			t.Errorf("%s: %s; want %q", name, describe(c), want)
+		}
+		// Terminal until the resource changes: Stalled, as kstatus reads it.
+		if c := meta.FindStatusCondition(got.Status.Conditions, controller.StalledCondition); c == nil || c.Status != metav1.ConditionTrue || c.Reason != controller.ReasonConflict {
+			t.Errorf("%s: Stalled = %s; want True Conflict", name, describe(c))
 		}
 	}
 	if n := count(t, st, "assignments"); n != 1 {

@@ -140,7 +140,7 @@ func targetVariablesOf(names ...string) []cog.Builder[dashboard.VariableModel] {
 
 func statusVariable() cog.Builder[dashboard.VariableModel] {
 	return dashboard.NewCustomVariableBuilder("status").Label("Status").
-		Values(stringOrMap("success,failure,in_progress")).
+		Values(stringOrMap("success,failure,in_progress,not_reported")).
 		Multi(true).IncludeAll(true).AllValue(AllValue).Current(option("All", "$__all"))
 }
 
@@ -248,20 +248,22 @@ func valueColors(m map[string][2]string) dashboard.DynamicConfigValue {
 
 // statusColors colors deployment statuses.
 var statusColors = map[string][2]string{
-	"success":     {"success", "green"},
-	"failure":     {"failure", "red"},
-	"in_progress": {"in progress", "blue"},
-	"":            {"no hosts", "text"},
+	"success":      {"success", "green"},
+	"failure":      {"failure", "red"},
+	"in_progress":  {"in progress", "blue"},
+	"not_reported": {"not reported yet", "purple"},
+	"":             {"no hosts", "text"},
 }
 
 // driftColors colors drift kinds.
 var driftColors = map[string][2]string{
-	"version":  {"not at the scheduled version", "orange"},
-	"failed":   {"failing at the scheduled version", "red"},
-	"unknown":  {"unknown commit", "purple"},
-	"stale":    {"stale", "yellow"},
-	"no_hosts": {"no hosts", "text"},
-	"unplaced": {"no target", "text"},
+	"version":      {"not at the scheduled version", "orange"},
+	"failed":       {"failing at the scheduled version", "red"},
+	"unknown":      {"unknown commit", "purple"},
+	"stale":        {"stale", "yellow"},
+	"not_reported": {"not reported yet", "purple"},
+	"no_hosts":     {"no hosts", "text"},
+	"unplaced":     {"no target", "text"},
 }
 
 // yesNo shows booleans as words.

@@ -7,7 +7,7 @@
 // by a variable (no fixed uid), filter by variables filled from the data
 // (workspace, application, environment in promotion order, workload,
 // target), and query only the reporting schema's views and functions
-// (migration 0002_reporting), which give the numbers of the hub's reports.
+// (migration 0005_reporting), which give the numbers of the hub's reports.
 package dashboards
 
 //lint:file-ignore SA1019 Grafana provisions the classic dashboard JSON (package dashboard) from files in every version; the v2 schema needs Grafana 12's dashboard API.

@@ -32,6 +32,7 @@ SELECT count(*) FILTER (WHERE kind = 'version') AS version,
        count(*) FILTER (WHERE kind = 'failed') AS failed,
        count(*) FILTER (WHERE kind = 'unknown') AS unknown,
        count(*) FILTER (WHERE kind = 'stale') AS stale,
+       count(*) FILTER (WHERE kind = 'not_reported') AS not_reported,
        count(*) FILTER (WHERE kind = 'no_hosts') AS no_hosts,
        count(*) FILTER (WHERE kind = 'unplaced') AS unplaced` + driftFrom
 
@@ -42,6 +43,7 @@ SELECT environment,
        count(*) FILTER (WHERE kind = 'failed') AS failed,
        count(*) FILTER (WHERE kind = 'unknown') AS unknown,
        count(*) FILTER (WHERE kind = 'stale') AS stale,
+       count(*) FILTER (WHERE kind = 'not_reported') AS not_reported,
        count(*) FILTER (WHERE kind = 'no_hosts') AS no_hosts
 FROM reporting.drift(${stale_after:sqlstring}::interval)
 WHERE kind <> 'unplaced' AND ` + filter(targetVariables...) + `
@@ -52,7 +54,7 @@ ORDER BY ` + byEnvironment
 // driftKindNames are the drift kinds' display names.
 var driftKindNames = map[string]string{
 	"version": "Not at the scheduled version", "failed": "Failing at the scheduled version", "unknown": "Unknown commit",
-	"stale": "Stale", "no_hosts": "Targets without hosts", "unplaced": "Reconcilers without a target",
+	"stale": "Stale", "not_reported": "Not reported yet", "no_hosts": "Targets without hosts", "unplaced": "Reconcilers without a target",
 }
 
 func driftKindOverrides(kinds ...string) []cog.Builder[dashboard.DashboardFieldConfigSourceOverrides] {
@@ -74,17 +76,17 @@ func drift() *dashboard.DashboardBuilder {
 		"Where reality differs from the desired state, since when, and why.").
 		Variables(vars).Links(links("drift", "Drift")).
 		WithPanel(stat.NewPanelBuilder().Id(1).Title("Drift").
-			Description("Drift by kind: hosts not at their target's scheduled version, failing at it, reporting a commit the hub cannot place, silent for longer than Stale after; targets no host reconciles; reconcilers whose endpoint no target has.").
+			Description("Drift by kind: hosts not at their target's scheduled version, failing at it, reporting a commit the hub cannot place, silent for longer than Stale after, registered but not reported yet; targets no host reconciles; reconcilers whose endpoint no target has.").
 			Datasource(datasource).WithTarget(query(formatTable, driftKindsSQL)).
 			Span(24).Height(4).ColorMode(common.BigValueColorModeValue).GraphMode(common.BigValueGraphModeNone).
 			TextMode(common.BigValueTextModeValueAndName).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Values(true).Calcs([]string{"lastNotNull"}).Fields("")).
-			Overrides(driftKindOverrides("version", "failed", "unknown", "stale", "no_hosts", "unplaced"))).
+			Overrides(driftKindOverrides("version", "failed", "unknown", "stale", "not_reported", "no_hosts", "unplaced"))).
 		WithPanel(barchart.NewPanelBuilder().Id(2).Title("Drift by environment").
 			Description("Drift of each environment, by kind.").
 			Datasource(datasource).WithTarget(query(formatTable, driftByEnvironmentSQL)).
 			Span(24).Height(8).XField("environment").Stacking(common.StackingModeNormal).ShowValue(common.VisibilityModeAuto).
-			Overrides(driftKindOverrides("version", "failed", "unknown", "stale", "no_hosts"))).
+			Overrides(driftKindOverrides("version", "failed", "unknown", "stale", "not_reported", "no_hosts"))).
 		WithPanel(table.NewPanelBuilder().Id(3).Title("Drift").
 			Description("Every drift, longest first: what differs, since when and for how long, and the host's report. The current state: the time range does not apply.").
 			Datasource(datasource).WithTarget(query(formatTable, driftSQL)).

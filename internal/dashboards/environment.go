@@ -47,7 +47,7 @@ func newDashboard(uid, title, description string) *dashboard.DashboardBuilder {
 var environmentStateSQL = `
 SELECT environment, workspace, application, workload, target,
        scheduled_version AS scheduled,
-       CASE WHEN hosts = 0 THEN NULL WHEN deployed_known THEN deployed_version ELSE 'unknown' END AS deployed,
+       CASE WHEN hosts = 0 OR status = 'not_reported' THEN NULL WHEN deployed_known THEN deployed_version ELSE 'unknown' END AS deployed,
        status, hosts, up_to_date
 FROM reporting.environment_state
 WHERE ` + filter(targetVariables...) + `
@@ -123,6 +123,7 @@ SELECT count(DISTINCT target_id) AS targets,
        COALESCE(sum(hosts) FILTER (WHERE up_to_date), 0) AS at_scheduled_version,
        COALESCE(sum(hosts) FILTER (WHERE status = 'failure'), 0) AS failing,
        COALESCE(sum(hosts) FILTER (WHERE status = 'in_progress'), 0) AS in_progress,
+       COALESCE(sum(hosts) FILTER (WHERE status = 'not_reported'), 0) AS not_reported,
        count(*) FILTER (WHERE hosts = 0) AS targets_without_hosts
 FROM reporting.environment_state
 WHERE ` + filter(targetVariables...)
@@ -139,6 +140,7 @@ func fleetPanel(id uint32) *stat.PanelBuilder {
 		OverrideByName("at_scheduled_version", []dashboard.DynamicConfigValue{displayName("At scheduled version"), fixedColor("green")}).
 		OverrideByName("failing", []dashboard.DynamicConfigValue{displayName("Failing"), fixedColor("red")}).
 		OverrideByName("in_progress", []dashboard.DynamicConfigValue{displayName("In progress"), fixedColor("blue")}).
+		OverrideByName("not_reported", []dashboard.DynamicConfigValue{displayName("Not reported yet"), fixedColor("purple")}).
 		OverrideByName("targets_without_hosts", []dashboard.DynamicConfigValue{displayName("Targets without hosts"), fixedColor("orange")})
 }
 

@@ -19,7 +19,7 @@ var hostFilters = filter(targetVariables...) + `
 // hostStateSQL is Host State: what each live host deploys for each target.
 var hostStateSQL = `
 SELECT host, host_type, environment, workspace, application, workload, target,
-       CASE WHEN version_known THEN version ELSE 'unknown' END AS version,
+       CASE WHEN version_known THEN version WHEN status = 'not_reported' THEN NULL ELSE 'unknown' END AS version,
        commit, status, status_since, last_report_at, scheduled_version AS scheduled, up_to_date, message, reconciler
 FROM reporting.host_state
 WHERE ` + hostFilters + `
@@ -31,6 +31,7 @@ SELECT count(*) AS hosts,
        count(*) FILTER (WHERE status = 'success') AS success,
        count(*) FILTER (WHERE status = 'failure') AS failure,
        count(*) FILTER (WHERE status = 'in_progress') AS in_progress,
+       count(*) FILTER (WHERE status = 'not_reported') AS not_reported,
        count(*) FILTER (WHERE NOT up_to_date) AS not_at_scheduled_version
 FROM reporting.host_state
 WHERE ` + hostFilters
@@ -53,9 +54,10 @@ func hostState() *dashboard.DashboardBuilder {
 			OverrideByName("success", []dashboard.DynamicConfigValue{displayName("Success"), fixedColor("green")}).
 			OverrideByName("failure", []dashboard.DynamicConfigValue{displayName("Failure"), fixedColor("red")}).
 			OverrideByName("in_progress", []dashboard.DynamicConfigValue{displayName("In progress"), fixedColor("blue")}).
+			OverrideByName("not_reported", []dashboard.DynamicConfigValue{displayName("Not reported yet"), fixedColor("purple")}).
 			OverrideByName("not_at_scheduled_version", []dashboard.DynamicConfigValue{displayName("Not at the scheduled version"), fixedColor("orange")})).
 		WithPanel(table.NewPanelBuilder().Id(2).Title("Host State").
-			Description("Per host and deployment target: the deployed version (resolved from the GitOps commit the host reports; unknown when the hub cannot place it), commit, status, since when, the last report and the scheduled version. The current state: the time range does not apply.").
+			Description("Per host and deployment target: the deployed version (resolved from the GitOps commit the host reports; unknown when the hub cannot place it; empty for a host registered but not reported yet), commit, status, since when, the last report and the scheduled version. The current state: the time range does not apply.").
 			Datasource(datasource).WithTarget(query(formatTable, hostStateSQL)).
 			Span(24).Height(16).Filterable(true).
 			OverrideByName("status", []dashboard.DynamicConfigValue{valueColors(statusColors), colorText()}).

@@ -75,6 +75,8 @@ func TestPanelsGiveTheReportsNumbers(t *testing.T) {
 			from: ms(now.Add(-2 * time.Hour)), to: ms(now)}},
 		{"one host", selection{text: map[string]string{"host": "aks-prod-eastus-01", "stale_after": "2d"},
 			from: ms(now.Add(-30 * 24 * time.Hour)), to: ms(now)}},
+		{"hosts not reported yet", selection{multi: map[string][]string{"environment": {"prod"}, "status": {"not_reported"}},
+			from: ms(now.Add(-30 * 24 * time.Hour)), to: ms(now)}},
 	}
 	ds := loadDashboards(t)
 	checked := map[string]bool{}
@@ -475,7 +477,7 @@ func pick(m map[string][]string, names ...string) map[string][]string {
 var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 	"stat:Fleet": func(h *harness, sel selection, rows []row) {
 		targets := map[reports.TargetRef]bool{}
-		var hosts, atScheduled, failing, inProgress, idle int
+		var hosts, atScheduled, failing, inProgress, notReported, idle int
 		for _, r := range h.environmentState(sel) {
 			targets[r.TargetRef] = true
 			hosts += r.Hosts
@@ -487,13 +489,15 @@ var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 				failing += r.Hosts
 			case "in_progress":
 				inProgress += r.Hosts
+			case reports.StatusNotReported:
+				notReported += r.Hosts
 			}
 			if r.Hosts == 0 {
 				idle++
 			}
 		}
-		h.sameLines("Fleet", lines(rows, "targets", "hosts", "at_scheduled_version", "failing", "in_progress", "targets_without_hosts"),
-			[]string{line(int64(len(targets)), int64(hosts), int64(atScheduled), int64(failing), int64(inProgress), int64(idle))})
+		h.sameLines("Fleet", lines(rows, "targets", "hosts", "at_scheduled_version", "failing", "in_progress", "not_reported", "targets_without_hosts"),
+			[]string{line(int64(len(targets)), int64(hosts), int64(atScheduled), int64(failing), int64(inProgress), int64(notReported), int64(idle))})
 	},
 	"table:Environment State":  checkEnvironmentState,
 	"table:Environments State": checkEnvironmentState,
@@ -519,7 +523,7 @@ var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 		h.sameLines("Rollouts per day", lines(rows, "time", "metric", "rollouts"), countLines(counts))
 	},
 	"stat:Hosts": func(h *harness, sel selection, rows []row) {
-		var total, success, failure, inProgress, behind int64
+		var total, success, failure, inProgress, notReported, behind int64
 		for _, r := range h.hostState(sel) {
 			total++
 			switch r.Status {
@@ -529,19 +533,24 @@ var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 				failure++
 			case "in_progress":
 				inProgress++
+			case reports.StatusNotReported:
+				notReported++
 			}
 			if !r.UpToDate {
 				behind++
 			}
 		}
-		h.sameLines("Hosts", lines(rows, "hosts", "success", "failure", "in_progress", "not_at_scheduled_version"),
-			[]string{line(total, success, failure, inProgress, behind)})
+		h.sameLines("Hosts", lines(rows, "hosts", "success", "failure", "in_progress", "not_reported", "not_at_scheduled_version"),
+			[]string{line(total, success, failure, inProgress, notReported, behind)})
 	},
 	"table:Host State": func(h *harness, sel selection, rows []row) {
 		var want []string
 		for _, r := range h.hostState(sel) {
-			version := r.Version
-			if !r.VersionKnown {
+			var version any = r.Version
+			switch {
+			case r.Status == reports.StatusNotReported:
+				version = nil
+			case !r.VersionKnown:
 				version = "unknown"
 			}
 			want = append(want, line(r.Host, r.HostType, r.Environment, r.Workspace, r.Application, r.Workload, r.Target, version, r.Commit,
@@ -556,8 +565,8 @@ var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 		for _, r := range h.drift(sel) {
 			n[r.Kind]++
 		}
-		h.sameLines("Drift by kind", lines(rows, "version", "failed", "unknown", "stale", "no_hosts", "unplaced"),
-			[]string{line(n["version"], n["failed"], n["unknown"], n["stale"], n["no_hosts"], n["unplaced"])})
+		h.sameLines("Drift by kind", lines(rows, "version", "failed", "unknown", "stale", "not_reported", "no_hosts", "unplaced"),
+			[]string{line(n["version"], n["failed"], n["unknown"], n["stale"], n["not_reported"], n["no_hosts"], n["unplaced"])})
 	},
 	"barchart:Drift by environment": func(h *harness, sel selection, rows []row) {
 		n := map[string]map[string]int64{}
@@ -572,9 +581,9 @@ var panelChecks = map[string]func(h *harness, sel selection, rows []row){
 		}
 		var want []string
 		for env, k := range n {
-			want = append(want, line(env, k["version"], k["failed"], k["unknown"], k["stale"], k["no_hosts"]))
+			want = append(want, line(env, k["version"], k["failed"], k["unknown"], k["stale"], k["not_reported"], k["no_hosts"]))
 		}
-		h.sameLines("Drift by environment", lines(rows, "environment", "version", "failed", "unknown", "stale", "no_hosts"), want)
+		h.sameLines("Drift by environment", lines(rows, "environment", "version", "failed", "unknown", "stale", "not_reported", "no_hosts"), want)
 		h.inPromotionOrder("Drift by environment", sel, rows)
 	},
 	"table:Drift": func(h *harness, sel selection, rows []row) {
@@ -637,7 +646,7 @@ func checkEnvironmentState(h *harness, sel selection, rows []row) {
 			scheduled = r.Scheduled.Version
 		}
 		switch {
-		case r.Hosts == 0:
+		case r.Hosts == 0, r.Status == reports.StatusNotReported:
 		case !r.DeployedKnown:
 			deployed = "unknown"
 		default:

@@ -1,8 +1,9 @@
 // Package demo generates a realistic sample fleet and plays its last 30
 // days of history through ingest, so that a newcomer sees real data at once:
 // three teams, four environments, ten workloads on fifty-odd hosts, with
-// rollouts in flight, failures, drift, a stale host, a commit nobody
-// assigned and a target no host reconciles.
+// rollouts in flight, failures, drift, a stale host, a cluster that has
+// just joined (registered, not reported yet), a commit nobody assigned and
+// a target no host reconciles.
 package demo
 
 import (
@@ -63,6 +64,7 @@ const (
 	driftedHost = "aks-prod-westeurope-07"    // stuck on an older checkout-api
 	failingLike = "aks-prod-eastus-0"         // prefix: hosts 01-02 fail payment-gateway
 	vmHost      = "vm-batch-02"               // an agent on a VM, with a hotfix nobody assigned
+	joiningHost = "aks-prod-southeastasia-13" // joined the fleet 40 minutes ago: registered, no report yet
 )
 
 type event struct {
@@ -124,7 +126,7 @@ func generate(now time.Time) ([]event, Stats) {
 	hosts = append(hosts, host{"vm-batch-01", "prod", "eastus", model.HostVM}, host{vmHost, "prod", "eastus", model.HostVM})
 
 	var events []event
-	stats := Stats{Workspaces: 3, Environments: len(Environments), Workloads: len(workloads), Hosts: len(hosts)}
+	stats := Stats{Workspaces: 3, Environments: len(Environments), Workloads: len(workloads), Hosts: len(hosts) + 1} // and the joining one
 	lastReport := func(h host) time.Time {
 		if h.name == staleHost {
 			return now.Add(-72 * time.Hour)
@@ -188,7 +190,7 @@ func generate(now time.Time) ([]event, Stats) {
 							Source:      model.WorkloadSource{Repo: "https://github.com/" + w.workspace + "/" + w.name, Branch: "main"},
 							Environment: env, Target: region, Manifests: ep(env, region),
 							Version: version, Build: fmt.Sprintf("build-%d", 100+wi*10+v), BuildCommit: buildCommit, BuildTime: build,
-							Commit: commit,
+							Commit: commit, AssignedAt: waveAt,
 						}
 						events = append(events, event{at: waveAt, d: d})
 						stats.Descriptors++
@@ -229,6 +231,14 @@ func generate(now time.Time) ([]event, Stats) {
 				}
 			}
 		}
+		// A cluster that joined prod: its reconcilers are registered and
+		// have not synced yet.
+		{
+			at := now.Add(-40 * time.Minute)
+			r := &model.Report{Host: joiningHost, Reconciler: w.name, ReconcilerType: "flux", Endpoint: ep("prod", "southeastasia")}
+			events = append(events, event{at: at, r: r})
+			stats.Reports++
+		}
 		// A target that no host reconciles yet.
 		if w.name == "recommendations" {
 			d := &model.Descriptor{Workspace: w.workspace, Application: w.application, Workload: w.name,
@@ -265,7 +275,7 @@ func generate(now time.Time) ([]event, Stats) {
 		latest[k] = e.r
 	}
 	for _, k := range order {
-		if r := latest[k]; r.Host != staleHost {
+		if r := latest[k]; r.Host != staleHost && r.Host != joiningHost {
 			events = append(events, event{at: now.Add(-jitter(10 * time.Minute)), r: r})
 		}
 	}

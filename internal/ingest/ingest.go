@@ -1,19 +1,23 @@
-// Package ingest turns inputs from every source (Kubernetes resources, the
-// HTTP API, pollers, agents) into stored state, applying the correlation
-// rules of SPEC §1. Sources and controllers call ingest; ingest calls the
-// store.
+// Package ingest turns inputs from every source (the Kubernetes
+// controller, the HTTP API, pollers, agents) into stored state and applies
+// the correlation rules that relate desired and real state (resolve.go).
+// Sources and controllers call ingest; ingest calls the store.
+//
+// Every input carries its own time where it can (a report's observedAt,
+// an assignment's assignedAt): once the same inputs have all arrived, the
+// stored state is the same whatever order they came in, because every
+// resolution is recomputed from all the inputs it depends on whenever one of
+// them changes. See the README ("Arrival order") for the orders that still
+// matter and why.
 package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"time"
 
-	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
@@ -61,6 +65,36 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string { return e.Field + ": " + e.Problem }
 
+// InputError is the error of one input of a Batch: which kind, and its
+// index among the inputs of that kind. Nothing of the batch was stored.
+type InputError struct {
+	Kind  string // "descriptor", "report" or "retire"
+	Index int
+	Err   error
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s %d: %v", e.Kind, e.Index, e.Err) }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Batch is inputs stored together, in one transaction: all of them or, when
+// one is invalid or conflicts with what is stored, none. Descriptors apply
+// in order per target, reports in order per reconciler.
+type Batch struct {
+	Descriptors []model.Descriptor
+	Reports     []model.Report
+	// Retire lists reconcilers that stop counting as hosts of their
+	// targets (see RetireReconciler).
+	Retire []model.ReconcilerKey
+}
+
+// Result says what each input of a Batch became, in the batch's order.
+type Result struct {
+	Descriptors []DescriptorResult
+	Reports     []ReportResult
+	// Retired is true for each reconciler to retire that was live.
+	Retired []bool
+}
+
 // DescriptorResult says what a descriptor became.
 type DescriptorResult struct {
 	AssignmentID int64
@@ -70,193 +104,6 @@ type DescriptorResult struct {
 	Changed bool
 }
 
-// ApplyDescriptor stores a validated descriptor in one transaction.
-func (s *Service) ApplyDescriptor(ctx context.Context, d model.Descriptor) (DescriptorResult, error) {
-	var res DescriptorResult
-	err := s.store.Tx(ctx, func(q store.Querier) error {
-		res = DescriptorResult{}
-		now := s.now().UTC()
-		ws, err := store.EnsureWorkspace(ctx, q, d.Workspace, now)
-		if err != nil {
-			return err
-		}
-		app, err := store.EnsureApplication(ctx, q, ws, d.Application, now)
-		if err != nil {
-			return err
-		}
-		wl, err := store.EnsureWorkload(ctx, q, app, d.Workload, d.Source, now)
-		if err != nil {
-			return err
-		}
-		env, err := store.EnsureEnvironment(ctx, q, d.Environment, now)
-		if err != nil {
-			return err
-		}
-		ep, err := store.EnsureEndpoint(ctx, q, d.Manifests, now)
-		if err != nil {
-			return err
-		}
-		target, moved, err := store.UpsertTarget(ctx, q, wl, env, d.Target, ep, d.Labels, now)
-		if err != nil {
-			return err
-		}
-		var buildTime *time.Time
-		if !d.BuildTime.IsZero() {
-			bt := d.BuildTime.UTC()
-			buildTime = &bt
-		}
-		v, err := store.EnsureVersion(ctx, q, wl, d.Version, d.Build, d.BuildCommit, buildTime, now)
-		if err != nil {
-			return err
-		}
-		if err := versionConflict(d, v); err != nil {
-			return err
-		}
-		assignedAt := now
-		if !d.AssignedAt.IsZero() {
-			assignedAt = d.AssignedAt.UTC()
-		}
-		id, commit, changed, err := s.assign(ctx, q, target, v.ID, d, assignedAt, now)
-		if err != nil {
-			return err
-		}
-		res = DescriptorResult{AssignmentID: id, Commit: commit, Changed: changed || moved}
-		if !res.Changed {
-			return nil
-		}
-		if err := store.RefreshScheduled(ctx, q, target.ID); err != nil {
-			return err
-		}
-		return resolveTarget(ctx, q, target, "")
-	})
-	return res, err
-}
-
-func versionConflict(d model.Descriptor, v store.VersionRow) error {
-	clash := func(field, stored, given string) error {
-		if given != "" && stored != given {
-			return &ConflictError{Field: "spec.workloadVersion." + field, Problem: fmt.Sprintf(
-				"version %s of workload %s is recorded with %s %q, not %q; a published version cannot change: publish a new version",
-				d.Version, d.Workload, field, stored, given)}
-		}
-		return nil
-	}
-	if err := clash("build", v.Build, d.Build); err != nil {
-		return err
-	}
-	if err := clash("commit", v.BuildCommit, d.BuildCommit); err != nil {
-		return err
-	}
-	if !d.BuildTime.IsZero() && v.BuildTime != nil && !v.BuildTime.Equal(d.BuildTime) {
-		return clash("buildTime", v.BuildTime.UTC().Format(time.RFC3339), d.BuildTime.UTC().Format(time.RFC3339))
-	}
-	return nil
-}
-
-// assign records the assignment of version to target. Replaying the same
-// descriptor changes nothing:
-//   - with a commit: the target's assignment at that commit is it, or the
-//     target's latest assignment is this version pending and gets the commit,
-//     or a new assignment is recorded;
-//   - pending: the target's latest assignment is already this version, or a
-//     new pending assignment is recorded.
-func (s *Service) assign(ctx context.Context, q store.Querier, t store.TargetRow, versionID int64, d model.Descriptor, assignedAt, now time.Time) (id int64, commit string, changed bool, err error) {
-	if err := store.LockTarget(ctx, q, t.ID); err != nil {
-		return 0, "", false, err
-	}
-	all, err := store.TargetAssignments(ctx, q, t.ID)
-	if err != nil {
-		return 0, "", false, err
-	}
-	var latest *store.Assignment
-	if len(all) > 0 {
-		latest = &all[len(all)-1]
-	}
-	if d.Commit == "" {
-		if latest != nil && latest.VersionID == versionID {
-			return latest.ID, latest.Commit, false, nil
-		}
-		id, err := store.InsertAssignment(ctx, q, t.ID, versionID, "", d.FluxSource, assignedAt, now)
-		return id, "", true, err
-	}
-	commit = d.Commit
-	if model.IsAbbreviated(commit) {
-		ep := store.EndpointRow{ID: t.EndpointID, BranchKey: t.BranchKey}
-		if commit, err = store.ExpandCommit(ctx, q, ep, commit); err != nil {
-			return 0, "", false, err
-		}
-	}
-	for _, a := range all {
-		if a.Commit != "" && model.CommitsMatch(a.Commit, commit) {
-			if a.VersionID != versionID {
-				return 0, "", false, &ConflictError{Field: "spec.gitOpsCommitId", Problem: fmt.Sprintf(
-					"commit %s already assigns another version to target %s in %s; a commit assigns one version per target",
-					commit, d.Target, d.Environment)}
-			}
-			return a.ID, a.Commit, false, nil
-		}
-	}
-	if latest != nil && latest.Commit == "" && latest.VersionID == versionID {
-		if err := store.SetAssignmentCommit(ctx, q, latest.ID, commit); err != nil {
-			return 0, "", false, err
-		}
-		id = latest.ID
-	} else if id, err = store.InsertAssignment(ctx, q, t.ID, versionID, commit, d.FluxSource, assignedAt, now); err != nil {
-		return 0, "", false, err
-	}
-	_, err = store.RecordCommit(ctx, q, t.EndpointID, commit, assignedAt)
-	return id, commit, true, err
-}
-
-// resolveTarget recomputes which assignment is in effect for the target at
-// each commit seen on its endpoint (or only at sha), per SPEC §1:
-//
-//	the assignment at that commit if there is one, else the latest
-//	assignment of the target recorded before the commit was first seen on
-//	its branch; else unknown.
-//
-// Only resolutions that change are written.
-func resolveTarget(ctx context.Context, q store.Querier, t store.TargetRow, sha string) error {
-	assignments, err := store.TargetAssignments(ctx, q, t.ID)
-	if err != nil {
-		return err
-	}
-	commits, err := store.TargetCommits(ctx, q, t, sha)
-	if err != nil {
-		return err
-	}
-	stored, err := store.TargetResolutions(ctx, q, t.ID, sha)
-	if err != nil {
-		return err
-	}
-	for _, c := range commits {
-		want := inEffect(assignments, c)
-		if have, ok := stored[c.SHA]; ok && have == want {
-			continue
-		}
-		if err := store.SetResolution(ctx, q, t.ID, c.SHA, want); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// inEffect picks the assignment in effect at commit c from a target's
-// assignments (oldest first); 0 when none is.
-func inEffect(assignments []store.Assignment, c store.CommitSeen) int64 {
-	for i := len(assignments) - 1; i >= 0; i-- {
-		if a := assignments[i]; a.Commit != "" && model.CommitsMatch(a.Commit, c.SHA) {
-			return a.ID
-		}
-	}
-	for i := len(assignments) - 1; i >= 0; i-- {
-		if !assignments[i].AssignedAt.After(c.FirstSeen) {
-			return assignments[i].ID
-		}
-	}
-	return 0
-}
-
 // ReportResult says what a report changed.
 type ReportResult struct {
 	// Changed is false when the report repeated what was stored: nothing
@@ -264,288 +111,191 @@ type ReportResult struct {
 	Changed bool
 }
 
-// ApplyReport stores a validated reconciler report.
+// Apply stores a batch in one transaction: every input or none. Inputs are
+// checked first (model's Check): an invalid one is an *InputError wrapping
+// a *model.ValidationError; one that contradicts the store wraps a
+// *ConflictError.
+func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
+	b, err := check(b)
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.now().UTC()
+	if len(b.Descriptors) == 0 && len(b.Retire) == 0 {
+		// Replays are the common case: read first, write only changes.
+		states, err := store.GetReconcilerStates(ctx, s.store.Read(), s.store.Engine(), reportKeys(b.Reports))
+		if err != nil {
+			return Result{}, fmt.Errorf("read reconcilers: %w", err)
+		}
+		if s.allUnchanged(b.Reports, states, now) {
+			return Result{Reports: make([]ReportResult, len(b.Reports))}, nil
+		}
+	}
+	var res Result
+	err = s.store.Tx(ctx, func(q store.Querier) error {
+		var err error
+		res, err = s.apply(ctx, q, b, now)
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// apply stores a checked batch inside transaction q.
+func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.Time) (Result, error) {
+	res := Result{Descriptors: make([]DescriptorResult, len(b.Descriptors)), Reports: make([]ReportResult, len(b.Reports)),
+		Retired: make([]bool, len(b.Retire))}
+	rs := newResolver()
+	for _, i := range byTarget(b.Descriptors) {
+		r, err := s.applyDescriptor(ctx, q, b.Descriptors[i], now, rs)
+		if err != nil {
+			return res, &InputError{Kind: "descriptor", Index: i, Err: err}
+		}
+		res.Descriptors[i] = r
+	}
+	if err := s.applyReports(ctx, q, b.Reports, res.Reports, now, rs); err != nil {
+		return res, err
+	}
+	for i, k := range b.Retire {
+		ok, err := store.RetireReconciler(ctx, q, k.Host, k.Name, now)
+		if err != nil {
+			return res, &InputError{Kind: "retire", Index: i, Err: fmt.Errorf("retire reconciler %s on host %s: %w", model.Quote(k.Name), model.Quote(k.Host), err)}
+		}
+		res.Retired[i] = ok
+	}
+	if err := rs.run(ctx, q); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// check validates every input of a batch, on copies, and returns the batch
+// with names in their stored form.
+func check(b Batch) (Batch, error) {
+	var errs []error
+	out := Batch{Descriptors: make([]model.Descriptor, len(b.Descriptors)), Reports: make([]model.Report, len(b.Reports)),
+		Retire: make([]model.ReconcilerKey, len(b.Retire))}
+	for i, d := range b.Descriptors {
+		if err := d.Check(); err != nil {
+			errs = append(errs, &InputError{Kind: "descriptor", Index: i, Err: err})
+		}
+		out.Descriptors[i] = d
+	}
+	for i, r := range b.Reports {
+		if err := r.Check(); err != nil {
+			errs = append(errs, &InputError{Kind: "report", Index: i, Err: err})
+		}
+		out.Reports[i] = r
+	}
+	for i, k := range b.Retire {
+		var v model.ValidationError
+		k.Host = v.Name("host", k.Host, true)
+		k.Name = v.Name("reconciler", k.Name, true)
+		if err := v.Err(); err != nil {
+			errs = append(errs, &InputError{Kind: "retire", Index: i, Err: err})
+		}
+		out.Retire[i] = k
+	}
+	return out, errors.Join(errs...)
+}
+
+// ApplyDescriptor stores one descriptor (see Apply).
+func (s *Service) ApplyDescriptor(ctx context.Context, d model.Descriptor) (DescriptorResult, error) {
+	res, err := s.Apply(ctx, Batch{Descriptors: []model.Descriptor{d}})
+	if err != nil {
+		return DescriptorResult{}, unwrapOne(err)
+	}
+	return res.Descriptors[0], nil
+}
+
+// ApplyReport stores one report (see Apply).
 //
 // A report that repeats the stored state writes nothing, unless the
 // reconciler's last-report time is older than the heartbeat; then only that
 // time moves. A report for a commit the hub cannot place is stored all the
 // same, and shows as an unknown version.
 func (s *Service) ApplyReport(ctx context.Context, r model.Report) (ReportResult, error) {
-	now := s.now().UTC()
-	at := observedAt(r, now)
-	cur, err := store.GetReconcilerState(ctx, s.store.Read(), r.Host, r.Reconciler)
-	if err != nil && !errors.Is(err, store.ErrNoRows) {
-		return ReportResult{}, err
+	res, err := s.Apply(ctx, Batch{Reports: []model.Report{r}})
+	if err != nil {
+		return ReportResult{}, unwrapOne(err)
 	}
-	if err == nil && s.unchanged(cur, r, now) {
-		return ReportResult{}, nil
-	}
-	// A known reconciler whose host, type and endpoint are as stored only
-	// needs its deployment written.
-	known := err == nil && s.sameReconciler(cur, r)
-	var res ReportResult
-	err = s.store.Tx(ctx, func(q store.Querier) error {
-		res = ReportResult{Changed: true}
-		var ep store.EndpointRow
-		var rec int64
-		if known {
-			ep, rec = cur.Endpoint, cur.ID
-			if err := store.TouchReconciler(ctx, q, rec, now); err != nil {
-				return err
-			}
-		} else {
-			host, err := store.EnsureHost(ctx, q, r.Host, r.HostType, r.HostLabels, now)
-			if err != nil {
-				return err
-			}
-			if ep, err = store.EnsureEndpoint(ctx, q, r.Endpoint, now); err != nil {
-				return err
-			}
-			if rec, err = store.UpsertReconciler(ctx, q, host, r.Reconciler, r.ReconcilerType, ep.ID, now); err != nil {
-				return err
-			}
-		}
-		commit := r.Commit
-		if model.IsAbbreviated(commit) {
-			var err error
-			if commit, err = store.ExpandCommit(ctx, q, ep, commit); err != nil {
-				return err
-			}
-		}
-		if _, err := store.UpsertDeployment(ctx, q, rec, commit, r.Status, r.Message, at); err != nil {
-			return err
-		}
-		if known && commit == cur.Commit {
-			return nil // the commit is recorded on this endpoint already
-		}
-		firstSeen, err := store.RecordCommit(ctx, q, ep.ID, commit, at)
-		if err != nil || !firstSeen {
-			return err
-		}
-		targets, err := store.TargetsToResolve(ctx, q, ep, commit, at)
-		if err != nil {
-			return err
-		}
-		for _, t := range targets {
-			if err := resolveTarget(ctx, q, t, commit); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return res, err
+	return res.Reports[0], nil
 }
 
-// observedAt is when the reconciler reached the reported state: the
-// report's own time, else now.
-func observedAt(r model.Report, now time.Time) time.Time {
-	if r.ObservedAt.IsZero() {
-		return now
-	}
-	return r.ObservedAt.UTC()
+// ApplyReports stores many reports in one transaction (see Apply).
+func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]ReportResult, error) {
+	res, err := s.Apply(ctx, Batch{Reports: rs})
+	return res.Reports, err
 }
 
-func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.Time) bool {
-	if cur.Retired || now.Sub(cur.LastReportAt) >= s.heartbeat {
-		return false
+// unwrapOne drops the InputError of a batch of one: its index says nothing.
+func unwrapOne(err error) error {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return ie.Err
 	}
-	if cur.Commit != r.Commit || cur.Status != r.Status || cur.Message != r.Message {
-		return false
-	}
-	return s.sameReconciler(cur, r)
-}
-
-// sameReconciler reports whether the report's host and reconciler facts
-// (type, endpoint, host type and labels) are those stored.
-func (s *Service) sameReconciler(cur store.ReconcilerState, r model.Report) bool {
-	if cur.Type != r.ReconcilerType || cur.EndpointKey != r.Endpoint.Key() {
-		return false
-	}
-	if r.HostType != "" && cur.HostType != r.HostType {
-		return false
-	}
-	if r.HostLabels != nil {
-		var stored map[string]string
-		if json.Unmarshal([]byte(cur.HostLabels), &stored) != nil || !maps.Equal(stored, r.HostLabels) {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 // RetireReconciler stops counting a reconciler as a host of its target (its
 // resource was deleted or it vanished from its source). Its history stays; a
-// later report brings it back.
+// later report brings it back. It reports whether it was live.
 func (s *Service) RetireReconciler(ctx context.Context, host, name string) (bool, error) {
-	var retired bool
+	res, err := s.Apply(ctx, Batch{Retire: []model.ReconcilerKey{{Host: host, Name: name}}})
+	if err != nil {
+		return false, unwrapOne(err)
+	}
+	return res.Retired[0], nil
+}
+
+// RetireMissing retires the live reconcilers that source reported and
+// that are not in present: they vanished from the source (an Azure
+// Resource Graph poll, an agent's full resync). It returns the retired
+// ones. Their history stays; a later report brings them back.
+func (s *Service) RetireMissing(ctx context.Context, source string, present []model.ReconcilerKey) ([]model.ReconcilerKey, error) {
+	if source == "" {
+		return nil, fmt.Errorf("retire missing reconcilers: the source is empty")
+	}
+	keep := make(map[model.ReconcilerKey]bool, len(present))
+	for _, k := range present {
+		keep[model.ReconcilerKey{Host: model.NormalizeName(k.Host), Name: model.NormalizeName(k.Name)}] = true
+	}
+	var retired []model.ReconcilerKey
 	err := s.store.Tx(ctx, func(q store.Querier) error {
-		var err error
-		retired, err = store.RetireReconciler(ctx, q, host, name, s.now().UTC())
-		return err
+		retired = nil
+		live, err := store.SourceReconcilers(ctx, q, source)
+		if err != nil {
+			return fmt.Errorf("list reconcilers of source %s: %w", model.Quote(source), err)
+		}
+		now := s.now().UTC()
+		for _, l := range live {
+			if keep[l.Key] {
+				continue
+			}
+			ok, err := store.RetireReconcilerID(ctx, q, l.ID, now)
+			if err != nil {
+				return fmt.Errorf("retire reconciler %s on host %s: %w", model.Quote(l.Key.Name), model.Quote(l.Key.Host), err)
+			}
+			if ok {
+				retired = append(retired, l.Key)
+			}
+		}
+		return nil
 	})
 	return retired, err
 }
 
-// ResolveFluxRevision gives the assignments still pending on a Flux
-// Kustomization ("namespace/name") the revision it applied at appliedAt.
-// Assignments recorded after appliedAt wait for a later revision: they were
-// not part of what that revision applied. It returns how many were
-// resolved.
-func (s *Service) ResolveFluxRevision(ctx context.Context, fluxSource, revision string, appliedAt time.Time) (int, error) {
-	sha, err := model.NormalizeRevision(revision)
-	if err != nil {
-		return 0, fmt.Errorf("kustomization %s: status.lastAppliedRevision: %w", fluxSource, err)
-	}
-	var n int
-	err = s.store.Tx(ctx, func(q store.Querier) error {
-		n = 0
-		pending, err := store.PendingAssignments(ctx, q, fluxSource)
-		if err != nil {
-			return err
-		}
-		for _, p := range pending {
-			if !appliedAt.IsZero() && p.RecordedAt.After(appliedAt) {
-				continue
-			}
-			t := p.Target
-			all, err := store.TargetAssignments(ctx, q, t.ID)
-			if err != nil {
-				return err
-			}
-			if taken := atCommit(all, sha); taken != 0 && taken != p.ID {
-				s.log.Warn("pending assignment left pending: its target already has an assignment at this commit",
-					"kustomization", fluxSource, "commit", sha, "assignment", p.ID)
-				continue
-			}
-			if err := store.SetAssignmentCommit(ctx, q, p.ID, sha); err != nil {
-				return err
-			}
-			if _, err := store.RecordCommit(ctx, q, t.EndpointID, sha, p.RecordedAt); err != nil {
-				return err
-			}
-			if err := resolveTarget(ctx, q, t, ""); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	return n, err
-}
-
-func atCommit(all []store.Assignment, sha string) int64 {
-	for _, a := range all {
-		if a.Commit != "" && model.CommitsMatch(a.Commit, sha) {
-			return a.ID
-		}
-	}
-	return 0
-}
-
-// ApplyAzureResourceGraph stores a validated poller configuration pushed
-// through the API. It reports whether anything changed.
-func (s *Service) ApplyAzureResourceGraph(ctx context.Context, r *v1alpha1.AzureResourceGraph) (bool, error) {
-	if err := ValidateAzureResourceGraph(r); err != nil {
-		return false, err
-	}
-	spec, err := json.Marshal(r.Spec)
-	if err != nil {
-		return false, err
-	}
+// ApplyAzureResourceGraph stores a poller configuration pushed through the
+// API: its name and its spec as JSON (validated by the caller). It reports
+// whether anything changed.
+func (s *Service) ApplyAzureResourceGraph(ctx context.Context, name string, specJSON []byte) (bool, error) {
 	var changed bool
-	err = s.store.Tx(ctx, func(q store.Querier) error {
-		changed, err = store.UpsertAzureResourceGraph(ctx, q, r.Name, string(spec), s.now().UTC())
+	err := s.store.Tx(ctx, func(q store.Querier) error {
+		var err error
+		changed, err = store.UpsertAzureResourceGraph(ctx, q, name, string(specJSON), s.now().UTC())
 		return err
 	})
 	return changed, err
-}
-
-// ApplyReports stores many reports. Reports that repeat stored state write
-// nothing; reports of known reconcilers whose host, type and endpoint are
-// unchanged are written together, in one transaction of a few statements;
-// the rest (new reconcilers, moved endpoints, abbreviated commits) go one by
-// one through ApplyReport. Several reports of one reconciler apply in order.
-func (s *Service) ApplyReports(ctx context.Context, rs []model.Report) ([]ReportResult, error) {
-	results := make([]ReportResult, len(rs))
-	keys := make([]store.ReconcilerKey, len(rs))
-	for i, r := range rs {
-		keys[i] = store.ReconcilerKey{Host: r.Host, Name: r.Reconciler}
-	}
-	states, err := s.store.GetReconcilerStates(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now().UTC()
-	var rounds [][]store.KnownReport
-	var slow []int
-	endpoints := map[int64]store.EndpointRow{} // of the batched reconcilers
-	round := map[store.ReconcilerKey]int{}     // the next round of each reconciler
-	for i, r := range rs {
-		cur, known := states[keys[i]]
-		switch {
-		case !known || !s.sameReconciler(cur, r) || model.IsAbbreviated(r.Commit) || round[keys[i]] < 0:
-			slow = append(slow, i)
-			round[keys[i]] = -1 // keep its later reports in order, on the slow path too
-			continue
-		case s.unchanged(cur, r, now):
-			continue
-		}
-		at := observedAt(r, now)
-		n := round[keys[i]]
-		round[keys[i]] = n + 1
-		if n == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		endpoints[cur.Endpoint.ID] = cur.Endpoint
-		rounds[n] = append(rounds[n], store.KnownReport{ReconcilerID: cur.ID, EndpointID: cur.Endpoint.ID,
-			Commit: r.Commit, Status: r.Status, Message: r.Message, At: at, ReportAt: now})
-		results[i].Changed = true
-		// Later reports of this reconciler compare with this one.
-		cur.Commit, cur.Status, cur.Message, cur.LastReportAt = r.Commit, r.Status, r.Message, now
-		states[keys[i]] = cur
-	}
-	if len(rounds) > 0 {
-		err := s.store.Tx(ctx, func(q store.Querier) error {
-			// A commit new on many endpoints of one branch touches the same
-			// targets from each: resolve every (target, commit) once.
-			type pair struct {
-				target int64
-				sha    string
-			}
-			resolved := map[pair]bool{}
-			for _, rr := range rounds {
-				fresh, err := store.WriteKnownReports(ctx, q, s.store.Engine(), rr)
-				if err != nil {
-					return err
-				}
-				for _, c := range fresh {
-					targets, err := store.TargetsToResolve(ctx, q, endpoints[c.EndpointID], c.SHA, c.Seen)
-					if err != nil {
-						return err
-					}
-					for _, t := range targets {
-						if resolved[pair{t.ID, c.SHA}] {
-							continue
-						}
-						resolved[pair{t.ID, c.SHA}] = true
-						if err := resolveTarget(ctx, q, t, c.SHA); err != nil {
-							return err
-						}
-					}
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	for _, i := range slow {
-		res, err := s.ApplyReport(ctx, rs[i])
-		if err != nil {
-			return nil, fmt.Errorf("report %d (%s/%s): %w", i, rs[i].Host, rs[i].Reconciler, err)
-		}
-		results[i] = res
-	}
-	return results, nil
 }

@@ -174,19 +174,21 @@ func TestState(t *testing.T) {
 		// The rollout of 1.1.0 began 5 minutes ago: one host runs it, one is
 		// rolling it out, one has not started.
 		check(map[string]float64{
-			g("tidemark_target_hosts"):                                3,
-			g("tidemark_target_hosts_at_scheduled_version"):           2,
-			g("tidemark_target_hosts_status", `status="success"`):     2,
-			g("tidemark_target_hosts_status", `status="in_progress"`): 1,
-			g("tidemark_target_hosts_status", `status="failure"`):     0,
-			g("tidemark_target_hosts_drifted", `kind="version"`):      1,
-			g("tidemark_target_hosts_drifted", `kind="failed"`):       0,
-			g("tidemark_target_hosts_drifted", `kind="unknown"`):      0,
-			g("tidemark_target_hosts_drifted", `kind="stale"`):        0,
-			g("tidemark_rollouts_in_progress"):                        1,
-			g("tidemark_rollout_oldest_age_seconds"):                  300,
-			"tidemark_unplaced_reconcilers":                           0,
-			"tidemark_last_report_timestamp_seconds":                  float64(now.Unix()),
+			g("tidemark_target_hosts"):                                 3,
+			g("tidemark_target_hosts_at_scheduled_version"):            2,
+			g("tidemark_target_hosts_status", `status="success"`):      2,
+			g("tidemark_target_hosts_status", `status="in_progress"`):  1,
+			g("tidemark_target_hosts_status", `status="failure"`):      0,
+			g("tidemark_target_hosts_drifted", `kind="version"`):       1,
+			g("tidemark_target_hosts_drifted", `kind="failed"`):        0,
+			g("tidemark_target_hosts_drifted", `kind="unknown"`):       0,
+			g("tidemark_target_hosts_drifted", `kind="stale"`):         0,
+			g("tidemark_target_hosts_drifted", `kind="not_reported"`):  0,
+			g("tidemark_target_hosts_status", `status="not_reported"`): 0,
+			g("tidemark_rollouts_in_progress"):                         1,
+			g("tidemark_rollout_oldest_age_seconds"):                   300,
+			"tidemark_unplaced_reconcilers":                            0,
+			"tidemark_last_report_timestamp_seconds":                   float64(now.Unix()),
 		})
 
 		// aks-2 fails at 1.1.0: the rollout is failing, no longer in progress.
@@ -213,6 +215,17 @@ func TestState(t *testing.T) {
 			g("tidemark_target_hosts_drifted", `kind="stale"`):    3,
 			g("tidemark_rollouts_in_progress"):                    0,
 		})
+		// A fourth cluster joins: registered, no report yet.
+		if _, err := ing.ApplyReport(ctx, model.Report{Host: "aks-4", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep}); err != nil {
+			t.Fatal(err)
+		}
+		check(map[string]float64{
+			g("tidemark_target_hosts"):                                 4,
+			g("tidemark_target_hosts_status", `status="not_reported"`): 1,
+			g("tidemark_target_hosts_drifted", `kind="not_reported"`):  1,
+			g("tidemark_target_hosts_drifted", `kind="stale"`):         3,
+			g("tidemark_rollouts_in_progress"):                         1,
+		})
 		n := 0
 		for k := range scrape(t, m.Handler(), false) {
 			if strings.HasPrefix(k, "tidemark_target_") || strings.HasPrefix(k, "tidemark_rollout") ||
@@ -220,8 +233,8 @@ func TestState(t *testing.T) {
 				n++
 			}
 		}
-		if n != 11+2 {
-			t.Errorf("%d state series: want 11 for the target and 2 fleet-wide", n)
+		if n != 13+2 {
+			t.Errorf("%d state series: want 13 for the target and 2 fleet-wide", n)
 		}
 	})
 }

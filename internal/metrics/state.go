@@ -29,7 +29,7 @@ var targetLabels = []string{"environment", "workspace", "application", "workload
 
 // stateStatuses are the statuses State always exports, zero or not, so that
 // a series does not vanish when no host has that status.
-var stateStatuses = []string{string(model.StatusSuccess), string(model.StatusFailure), string(model.StatusInProgress)}
+var stateStatuses = []string{string(model.StatusSuccess), string(model.StatusFailure), string(model.StatusInProgress), reports.StatusNotReported}
 
 // StateOptions configure State.
 type StateOptions struct {
@@ -76,13 +76,13 @@ type family struct {
 // The state gauges.
 var (
 	hostsFamily = family{namespace + "_target_hosts",
-		"Live hosts (reconcilers that have reported) of a deployment target.", targetLabels}
+		"Live hosts (reconcilers, reported or only registered) of a deployment target.", targetLabels}
 	atScheduledFamily = family{namespace + "_target_hosts_at_scheduled_version",
 		"Hosts of a target that run its scheduled version, in any status.", targetLabels}
 	statusFamily = family{namespace + "_target_hosts_status",
-		"Hosts of a target by the status of their current report.", append(slices.Clone(targetLabels), "status")}
+		"Hosts of a target by the status of their current report (not_reported: registered, no report yet).", append(slices.Clone(targetLabels), "status")}
 	driftFamily = family{namespace + "_target_hosts_drifted",
-		"Hosts of a target that drift from the desired state, by kind: version (not at the scheduled version), failed (failing at it), unknown (a commit the hub cannot place), stale (silent for longer than the stale limit).",
+		"Hosts of a target that drift from the desired state, by kind: version (not at the scheduled version), failed (failing at it), unknown (a commit the hub cannot place), stale (silent for longer than the stale limit), not_reported (registered, no report yet).",
 		append(slices.Clone(targetLabels), "kind")}
 	rolloutsFamily = family{namespace + "_rollouts_in_progress",
 		"1 while a target's scheduled version has not yet succeeded on every host and fails on none, else 0.", targetLabels}

@@ -37,7 +37,7 @@ const (
 func NewEndpoint(storageType, repo, branch, p string) (Endpoint, error) {
 	for _, part := range []string{branch, p} {
 		if strings.ContainsFunc(part, unicode.IsControl) {
-			return Endpoint{}, fmt.Errorf("%q contains control characters", part)
+			return Endpoint{}, fmt.Errorf("%s contains control characters", Quote(part))
 		}
 	}
 	st, err := normalizeStorageType(storageType)
@@ -140,7 +140,7 @@ func normalizeStorageType(s string) (string, error) {
 	case "oci":
 		return StorageOCI, nil
 	default:
-		return "", fmt.Errorf("storage type %q is not supported: use \"git\" or \"oci\"", s)
+		return "", fmt.Errorf("storage type %s is not supported: use \"git\" or \"oci\"", Quote(s))
 	}
 }
 
@@ -154,7 +154,7 @@ func NormalizeRepo(raw string) (string, error) {
 		return "", fmt.Errorf("repository URL is empty")
 	}
 	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "", fmt.Errorf("repository URL %q contains control characters", raw)
+		return "", fmt.Errorf("repository URL %s contains control characters", Quote(raw))
 	}
 	if !strings.Contains(s, "://") {
 		// git@github.com:org/repo is SSH; github.com/org/repo is https.
@@ -170,26 +170,26 @@ func NormalizeRepo(raw string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("repository URL %q is not a valid URL: %v", raw, err)
+		return "", fmt.Errorf("repository URL %s is not a valid URL", Quote(raw))
 	}
 	if u.Hostname() == "" {
-		return "", fmt.Errorf("repository URL %q has no host", raw)
+		return "", fmt.Errorf("repository URL %s has no host", Quote(raw))
 	}
 	scheme := strings.ToLower(u.Scheme)
 	switch scheme {
 	case "https", "http", "ssh", "git", "oci":
 	default:
-		return "", fmt.Errorf("repository URL %q: scheme %q is not one of https, http, ssh, git, oci", raw, u.Scheme)
+		return "", fmt.Errorf("repository URL %s: scheme %s is not one of https, http, ssh, git, oci", Quote(raw), Quote(u.Scheme))
 	}
 	host := strings.ToLower(u.Hostname())
 	if strings.ContainsFunc(host, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-._:", r)
 	}) {
-		return "", fmt.Errorf("repository URL %q has an invalid host %q", raw, host)
+		return "", fmt.Errorf("repository URL %s has an invalid host %s", Quote(raw), Quote(host))
 	}
 	if strings.Contains(host, ":") {
 		if _, err := netip.ParseAddr(host); err != nil {
-			return "", fmt.Errorf("repository URL %q has an invalid IPv6 host %q", raw, host)
+			return "", fmt.Errorf("repository URL %s has an invalid IPv6 host %s", Quote(raw), Quote(host))
 		}
 		host = "[" + host + "]"
 	}

@@ -1,4 +1,4 @@
-// Package model holds Tidemark's logical model (SPEC §1): the inputs the hub
+// Package model holds Tidemark's logical model: the inputs the hub
 // accepts, the normalization rules that make reports from different tools
 // comparable, and their validation. It has no dependencies on storage or
 // transport.
@@ -29,7 +29,7 @@ func ParseStatus(s string) (Status, error) {
 	case StatusSuccess, StatusFailure, StatusInProgress:
 		return Status(n), nil
 	}
-	return "", fmt.Errorf("status %q is not one of success, failure, in_progress", s)
+	return "", fmt.Errorf("status %s is not one of success, failure, in_progress", Quote(s))
 }
 
 // Host types.
@@ -75,6 +75,12 @@ type WorkloadSource struct {
 
 // Report is one reconciler's report of what it applied on a host: the real
 // state.
+//
+// A report without Commit and Status registers the reconciler before its
+// first sync (a cluster joining the fleet, an Arc configuration still
+// pending): its host counts for its target as "not yet reported" until a
+// report with a commit arrives. Registering a reconciler that has reported
+// keeps its deployment.
 type Report struct {
 	Host       string
 	HostType   string // "cluster" (default) or "vm"
@@ -87,8 +93,26 @@ type Report struct {
 	Commit  string // normalized
 	Status  Status
 	Message string
+	// MessageBytes is the length of the message as reported when Check cut
+	// it to MaxStatusMessage bytes; else 0.
+	MessageBytes int
 	// ObservedAt is when the reconciler reached this state; zero means "now".
 	ObservedAt time.Time
+
+	// Source names what reports the reconciler, such as
+	// "azure-resource-graph/fleet" or "agent/cluster-7"; empty for resources
+	// and hand-written pushes. A source can retire the reconcilers it
+	// reported that have vanished (ingest.Service.RetireMissing).
+	Source string
+}
+
+// Registered reports whether r only registers its reconciler: no commit
+// and no status yet.
+func (r Report) Registered() bool { return r.Commit == "" && r.Status == "" }
+
+// ReconcilerKey names a reconciler: reconciler names repeat across hosts.
+type ReconcilerKey struct {
+	Host, Name string
 }
 
 // FieldError is one problem with one field of an input, phrased so that the
@@ -132,4 +156,88 @@ func (e *ValidationError) Err() error {
 		return nil
 	}
 	return e
+}
+
+// Check validates a descriptor and puts its names in their stored form
+// (see NormalizeName). Every input goes through it before it is stored;
+// field names are the model's (resource.Descriptor names the resource's
+// fields instead).
+func (d *Descriptor) Check() error {
+	var v ValidationError
+	d.Workspace = v.Name("workspace", d.Workspace, true)
+	d.Application = v.Name("application", d.Application, true)
+	d.Workload = v.Name("workload", d.Workload, true)
+	d.Environment = v.Name("environment", d.Environment, true)
+	d.Target = v.Name("target", d.Target, true)
+	d.Version = v.Name("version", d.Version, true)
+	d.Build = v.Text("build", d.Build)
+	d.BuildCommit = v.Text("buildCommit", d.BuildCommit)
+	d.FluxSource = v.Name("fluxSource", d.FluxSource, false)
+	d.Labels = v.Labels("labels", d.Labels)
+	for _, p := range []struct{ field, value string }{
+		{"source.repo", d.Source.Repo}, {"source.branch", d.Source.Branch}, {"source.path", d.Source.Path},
+		{"manifests.repo", d.Manifests.Repo}, {"manifests.branch", d.Manifests.Branch}, {"manifests.path", d.Manifests.Path},
+	} {
+		v.Text(p.field, p.value)
+	}
+	if d.Manifests.Key() == "" {
+		v.Add("manifests", "is required: the repository the target's manifests are written to")
+	}
+	checkCommit(&v, "commit", d.Commit)
+	return v.Err()
+}
+
+// Check validates a report and puts its names in their stored form (see
+// NormalizeName); a status message longer than MaxStatusMessage is cut
+// (MessageBytes keeps its length). Every report goes through it before it
+// is stored.
+func (r *Report) Check() error {
+	var v ValidationError
+	r.Host = v.Name("host", r.Host, true)
+	r.Reconciler = v.Name("reconciler", r.Reconciler, true)
+	r.ReconcilerType = v.Name("reconcilerType", r.ReconcilerType, true)
+	r.Source = v.Name("source", r.Source, false)
+	r.HostLabels = v.Labels("hostLabels", r.HostLabels)
+	switch r.HostType {
+	case "", HostCluster, HostVM:
+	default:
+		v.Add("hostType", "%s is not one of cluster, vm", Quote(r.HostType))
+	}
+	for _, p := range []struct{ field, value string }{
+		{"endpoint.repo", r.Endpoint.Repo}, {"endpoint.branch", r.Endpoint.Branch}, {"endpoint.path", r.Endpoint.Path},
+	} {
+		v.Text(p.field, p.value)
+	}
+	if r.Endpoint.Key() == "" {
+		v.Add("endpoint", "is required: the repository, branch and path the reconciler applies")
+	}
+	checkCommit(&v, "commit", r.Commit)
+	switch {
+	case r.Commit == "" && r.Status != "":
+		v.Add("commit", "is required with a status (leave both out to register the reconciler before its first sync)")
+	case r.Commit != "" && r.Status == "":
+		v.Add("status", "is required with a commit: one of success, failure, in_progress")
+	case r.Status != "":
+		if _, err := ParseStatus(string(r.Status)); err != nil || Status(strings.ToLower(string(r.Status))) != r.Status {
+			v.Add("status", "%s is not one of success, failure, in_progress", Quote(string(r.Status)))
+		}
+	}
+	if r.Registered() && r.Message != "" {
+		v.Add("message", "a reconciler that has not reported has no status message")
+	}
+	if msg := v.Text("message", r.Message); msg != "" {
+		if cut, n := TruncateMessage(msg); n > 0 {
+			r.Message, r.MessageBytes = cut, n
+		}
+	}
+	return v.Err()
+}
+
+func checkCommit(v *ValidationError, field, sha string) {
+	if sha == "" {
+		return
+	}
+	if n, err := NormalizeRevision(sha); err != nil || n != sha {
+		v.Add(field, "%s is not a normalized revision: pass it through model.NormalizeRevision", Quote(sha))
+	}
 }

@@ -9,6 +9,9 @@ import (
 // Git's default abbreviation length.
 const MinAbbrevLen = 7
 
+// MaxRevisionLen is the length of the longest revision: a SHA-256 digest.
+const MaxRevisionLen = 64
+
 // NormalizeRevision reduces every revision format reconcilers report to one
 // canonical key: the object id (Git SHA-1, Git SHA-256 or OCI digest) in
 // lower case.
@@ -38,18 +41,18 @@ func NormalizeRevision(raw string) (string, error) {
 		case "sha1", "sha256":
 			id = id[i+1:]
 		default:
-			return "", fmt.Errorf("revision %q has unknown digest algorithm %q: use sha1 or sha256", raw, id[:i])
+			return "", fmt.Errorf("revision %s has unknown digest algorithm %s: use sha1 or sha256", Quote(raw), Quote(id[:i]))
 		}
 	}
 	id = strings.ToLower(id)
 	if !isHex(id) {
-		return "", fmt.Errorf("revision %q does not contain a commit id or digest: expected forms are <sha>, <branch>@sha1:<sha>, <branch>/<sha> or <tag>@sha256:<digest>", raw)
+		return "", fmt.Errorf("revision %s does not contain a commit id or digest: expected forms are <sha>, <branch>@sha1:<sha>, <branch>/<sha> or <tag>@sha256:<digest>", Quote(raw))
 	}
 	switch {
 	case len(id) < MinAbbrevLen:
-		return "", fmt.Errorf("revision %q is too short: give at least %d hex digits of the commit", raw, MinAbbrevLen)
-	case len(id) > 64:
-		return "", fmt.Errorf("revision %q is longer than a SHA-256 digest", raw)
+		return "", fmt.Errorf("revision %s is too short: give at least %d hex digits of the commit", Quote(raw), MinAbbrevLen)
+	case len(id) > MaxRevisionLen:
+		return "", fmt.Errorf("revision %s is longer than a SHA-256 digest", Quote(raw))
 	}
 	return id, nil
 }

@@ -76,7 +76,7 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 		LEFT JOIN deployments d ON d.reconciler_id = r.id AND (
 			($2 <> 0 AND EXISTS (SELECT 1 FROM resolutions res WHERE res.target_id = $3 AND res.sha = d.commit_sha AND res.assignment_id = $2))
 			OR ($2 = 0 AND d.commit_sha = $4))
-		WHERE r.endpoint_id = $1 AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
+		WHERE r.endpoint_id = $1 AND r.retired_at IS NULL
 		ORDER BY h.name, r.name`, t.endpointID, assignmentID, t.id, commit)
 	if err != nil {
 		return g, err

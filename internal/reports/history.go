@@ -28,12 +28,40 @@ type outcome struct {
 
 func (o outcome) allSucceeded() bool { return o.Total > 0 && o.Success == o.Total }
 
+// has reports whether a host of the outcome is in status.
+func (o outcome) has(status string) bool {
+	switch status {
+	case "success":
+		return o.Success > 0
+	case "failure":
+		return o.Failure > 0
+	case "in_progress":
+		return o.InProgress > 0
+	case StatusNotReported:
+		return o.Total > o.Success+o.Failure+o.InProgress
+	}
+	return false
+}
+
+// hostCond is a condition on the host (h) of a row: the named one, or any.
+func hostCond(args *[]any, host string) string {
+	if host == "" {
+		return "TRUE"
+	}
+	*args = append(*args, host)
+	return "h.name = $" + strconv.Itoa(len(*args))
+}
+
 // assignments lists assignments matching the filter (assigned within
 // Since..Until), newest first within each target. limit/offset page it
 // (limit 0: all).
 func (s *Service) assignments(ctx context.Context, f Filter, limit, offset int) ([]assignmentRow, error) {
 	w := &where{}
 	w.targetFilter(f)
+	if f.Host != "" {
+		w.add(`EXISTS (SELECT 1 FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+			WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND h.name = ?)`, f.Host)
+	}
 	if !f.Since.IsZero() {
 		w.add("a.assigned_at >= ?", f.Since.UTC())
 	}
@@ -77,9 +105,10 @@ func inList(args *[]any, ids []int64) string {
 	return strings.Join(ph, ", ")
 }
 
-// outcomes counts, for each assignment, its target's live hosts by their
-// latest report of a commit that resolves to the assignment.
-func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*outcome, error) {
+// outcomes counts, for each assignment, its target's live hosts (only the
+// named one, when host is not empty) by their latest report of a commit
+// that resolves to the assignment.
+func (s *Service) outcomes(ctx context.Context, as []assignmentRow, host string) (map[int64]*outcome, error) {
 	out := map[int64]*outcome{}
 	if len(as) == 0 {
 		return out, nil
@@ -98,8 +127,9 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*
 	for chunk := range slices.Chunk(targetIDs, 500) {
 		var args []any
 		rows, err := s.st.Read().Query(ctx, `SELECT t.id, count(*) FROM targets t
-			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
-			WHERE t.id IN (`+inList(&args, chunk)+`) GROUP BY t.id`, args...)
+			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
+			JOIN hosts h ON h.id = r.host_id
+			WHERE t.id IN (`+inList(&args, chunk)+`) AND (`+hostCond(&args, host)+`) GROUP BY t.id`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -136,8 +166,9 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*
 			FROM resolutions res
 			JOIN targets t ON t.id = res.target_id
 			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
+			JOIN hosts h ON h.id = r.host_id
 			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = res.sha
-			WHERE res.assignment_id IN (`+in+`)`, args...)
+			WHERE res.assignment_id IN (`+in+`) AND (`+hostCond(&args, host)+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -157,13 +188,15 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*
 			return nil, err
 		}
 		args = nil
+		in = inList(&args, chunk)
 		rows, err = s.st.Read().Query(ctx, `SELECT res.assignment_id, min(dh.changed_at)
 			FROM resolutions res
 			JOIN targets t ON t.id = res.target_id
 			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
+			JOIN hosts h ON h.id = r.host_id
 			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = res.sha
 			JOIN deployment_history dh ON dh.deployment_id = d.id AND dh.status = 'failure'
-			WHERE res.assignment_id IN (`+inList(&args, chunk)+`)
+			WHERE res.assignment_id IN (`+in+`) AND (`+hostCond(&args, host)+`)
 			GROUP BY res.assignment_id`, args...)
 		if err != nil {
 			return nil, err
@@ -209,25 +242,42 @@ func (s *Service) outcomes(ctx context.Context, as []assignmentRow) (map[int64]*
 // History lists each assignment of each target (newest first), with how
 // many of the target's hosts succeeded, failed, are in progress or have not
 // reported it, and when the first and the last host succeeded. Since and
-// Until bound the assignment time.
+// Until bound the assignment time; Host counts only that host (and lists
+// only the targets it reconciles); Status lists only the assignments that
+// have a host in that status.
 func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, string, error) {
 	off, err := p.offset()
 	if err != nil {
 		return nil, "", err
 	}
 	limit := p.limit()
-	as, err := s.assignments(ctx, f, limit+1, off)
-	if err != nil {
-		return nil, "", err
-	}
+	var as []assignmentRow
+	var outs map[int64]*outcome
 	next := ""
-	if len(as) > limit {
-		as = as[:limit]
-		next = offsetCursor(off + limit)
-	}
-	outs, err := s.outcomes(ctx, as)
-	if err != nil {
-		return nil, "", err
+	if f.Status == "" {
+		if as, err = s.assignments(ctx, f, limit+1, off); err != nil {
+			return nil, "", err
+		}
+		if len(as) > limit {
+			as = as[:limit]
+			next = offsetCursor(off + limit)
+		}
+		if outs, err = s.outcomes(ctx, as, f.Host); err != nil {
+			return nil, "", err
+		}
+	} else {
+		// Whether an assignment has a host in the status is known only
+		// once its outcome is.
+		if as, err = s.assignments(ctx, f, 0, 0); err != nil {
+			return nil, "", err
+		}
+		if outs, err = s.outcomes(ctx, as, f.Host); err != nil {
+			return nil, "", err
+		}
+		as = slices.DeleteFunc(as, func(a assignmentRow) bool { return !outs[a.ID].has(f.Status) })
+		if as, next, err = paginate(as, p); err != nil {
+			return nil, "", err
+		}
 	}
 	rows := make([]HistoryRow, 0, len(as))
 	for _, a := range as {
@@ -251,8 +301,13 @@ const DefaultDORAWindow = 30 * 24 * time.Hour
 
 // DORA computes the four DORA metrics per workload and environment over
 // Since..Until (default: the last 30 days). A deployment is an assignment;
-// it succeeded when every host of its target reached success.
+// it succeeded when every host of its target reached success (with Host:
+// when that host did). Status does not apply: the metrics count every
+// status.
 func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string, error) {
+	if f.Status != "" {
+		return nil, "", &FilterError{Param: "status", Problem: "DORA metrics count every status: leave out status"}
+	}
 	until := f.Until
 	if until.IsZero() {
 		until = s.now().UTC()
@@ -268,7 +323,7 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	if err != nil {
 		return nil, "", err
 	}
-	outs, err := s.outcomes(ctx, as)
+	outs, err := s.outcomes(ctx, as, f.Host)
 	if err != nil {
 		return nil, "", err
 	}

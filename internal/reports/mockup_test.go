@@ -73,9 +73,9 @@ func mockupFleet(t *testing.T, st *store.Store) (f *fleet, lastHost func()) {
 	for _, h := range qa[:15] {
 		f.report(h, api, "QA", "Functional Test", sha("a113"), model.StatusSuccess, "")
 	}
-	f.at(hm(12, 20)).assign(api, "QA", "Functional Test", "1.1.4", sha("a114q"))
+	f.at(hm(12, 20)).assign(api, "QA", "Functional Test", "1.1.4", sha("a114e"))
 	for _, h := range qa[:5] {
-		f.report(h, api, "QA", "Functional Test", sha("a114q"), model.StatusSuccess, "")
+		f.report(h, api, "QA", "Functional Test", sha("a114e"), model.StatusSuccess, "")
 	}
 	f.at(hm(13, 0)).assign(api, "Dev", "Functional Test", "1.1.4", sha("a114"))
 	for i, h := range dev {
@@ -99,13 +99,13 @@ func mockupFleet(t *testing.T, st *store.Store) (f *fleet, lastHost func()) {
 		name  string
 		hosts []string
 	}{{"Prod", prod[:10]}, {"QA", qa[:18]}, {"Dev", dev[:28]}} {
-		f.at(hm(9, 30)).assign(prometheus, env.name, "Edge", "2.37.6", sha("2376"+strings.ToLower(env.name[:1])))
+		f.at(hm(9, 30)).assign(prometheus, env.name, "Edge", "2.37.6", sha("2376"+envDigit(env.name)))
 		status := model.StatusSuccess
 		if env.name == "Dev" {
 			status = model.StatusInProgress
 		}
 		for _, h := range env.hosts {
-			f.report(h, prometheus, env.name, "Edge", sha("2376"+strings.ToLower(env.name[:1])), status, "")
+			f.report(h, prometheus, env.name, "Edge", sha("2376"+envDigit(env.name)), status, "")
 		}
 	}
 	f.at(hm(16, 0)).assign(prometheus, "Dev", "Edge", "2.43.0", sha("2430"))
@@ -212,3 +212,7 @@ func TestMockupReports(t *testing.T) {
 		}
 	})
 }
+
+// envDigit is a hex digit standing for an environment, so that each
+// environment's commit differs.
+func envDigit(env string) string { return map[string]string{"Prod": "a", "QA": "b", "Dev": "c"}[env] }

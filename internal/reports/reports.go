@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
@@ -57,6 +58,15 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
 )
+
+// FilterError is a filter a report cannot honour: Param names the query
+// parameter to change.
+type FilterError struct {
+	Param   string
+	Problem string
+}
+
+func (e *FilterError) Error() string { return e.Param + ": " + e.Problem }
 
 // ErrBadCursor is returned for a cursor the hub did not issue.
 var ErrBadCursor = errors.New("cursor: not a cursor this hub issued; start again without it")
@@ -152,13 +162,34 @@ func (w *where) targetFilter(f Filter) {
 	}
 }
 
+// StatusNotReported is the status of a host whose reconciler is registered
+// but has not reported yet.
+const StatusNotReported = "not_reported"
+
 // ValidStatus checks a status filter.
 func ValidStatus(s string) error {
 	switch s {
-	case "", "success", "failure", "in_progress":
+	case "", "success", "failure", "in_progress", StatusNotReported:
 		return nil
 	}
-	return fmt.Errorf("status %q: use success, failure or in_progress", s)
+	return fmt.Errorf("status %s: use success, failure, in_progress or not_reported", model.Quote(s))
+}
+
+// storedStatus is how a status filter reads in the reconcilers table,
+// where a reconciler that has not reported has status "".
+func storedStatus(s string) string {
+	if s == StatusNotReported {
+		return ""
+	}
+	return s
+}
+
+// shownStatus is how a stored status reads in a report.
+func shownStatus(s string) string {
+	if s == "" {
+		return StatusNotReported
+	}
+	return s
 }
 
 // targetJoins joins a target (t) to its names.

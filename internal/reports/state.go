@@ -31,23 +31,23 @@ func liveFilter(f Filter) *where {
 	return w
 }
 
-// reconcilerFilter filters live reconcilers (r) that have reported, by host
-// (h), status and the time they reached it.
+// reconcilerFilter filters live reconcilers (r), including those registered
+// but not reported yet, by host (h), status and the time they reached it
+// (for one not reported yet: when it was registered).
 func reconcilerFilter(f Filter) *where {
 	w := &where{}
 	w.add("r.retired_at IS NULL")
-	w.add("r.current_deployment_id IS NOT NULL")
 	if f.Host != "" {
 		w.add("h.name = ?", f.Host)
 	}
 	if f.Status != "" {
-		w.add("r.status = ?", f.Status)
+		w.add("r.status = ?", storedStatus(f.Status))
 	}
 	if !f.Since.IsZero() {
-		w.add("r.status_since >= ?", f.Since.UTC())
+		w.add("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
 	}
 	if !f.Until.IsZero() {
-		w.add("r.status_since <= ?", f.Until.UTC())
+		w.add("COALESCE(r.status_since, r.created_at) <= ?", f.Until.UTC())
 	}
 	return w
 }
@@ -113,6 +113,7 @@ func (s *Service) environmentState(ctx context.Context, f Filter) ([]Environment
 			r.Scheduled = &sched
 		}
 		r.DeployedKnown = known == 1
+		r.Status = shownStatus(r.Status)
 		r.UpToDate = r.DeployedKnown && r.Scheduled != nil && r.DeployedVersion == sched.Version
 		out = append(out, r)
 	}
@@ -151,7 +152,7 @@ type idleTarget struct {
 func (s *Service) unreconciledTargets(ctx context.Context, f Filter) ([]idleTarget, error) {
 	w := &where{}
 	w.targetFilter(f)
-	w.add(`NOT EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL)`)
+	w.add(`NOT EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL)`)
 	rows, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, t.created_at,
 			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
 		FROM targets t`+targetJoins+`
@@ -198,10 +199,11 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 	}
 	q := `SELECT h.name, h.type, r.name, ws.name, app.name, wl.name, env.name, t.name, t.id,
 			COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
-			r.commit_sha, r.status, d.message, r.status_since, r.last_report_at, d.first_seen,
+			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), COALESCE(r.status_since, r.created_at),
+			r.last_report_at, COALESCE(d.first_seen, r.created_at),
 			COALESCE(sv.version, ''), sa.assigned_at
 		` + liveFrom + `
-		JOIN deployments d ON d.id = r.current_deployment_id
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE ` + w.sql() + `
 		ORDER BY h.name, r.name, t.id`
 	if limit > 0 {
@@ -219,10 +221,11 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 		var k hostKey
 		var known int
 		if err := rows.Scan(&h.Host, &h.HostType, &h.Reconciler, &h.Workspace, &h.Application, &h.Workload, &h.Environment, &h.Target, &k.TargetID,
-			&h.Version, &known, &h.Commit, &h.Status, &h.Message, &h.StatusSince, &h.LastReportAt, &h.FirstSeen,
+			&h.Version, &known, &h.Commit, &h.Status, &h.Message, &h.MessageBytes, &h.StatusSince, &h.LastReportAt, &h.FirstSeen,
 			&h.Scheduled, &h.ScheduledAt); err != nil {
 			return nil, nil, err
 		}
+		h.Status = shownStatus(h.Status)
 		h.StatusSince, h.LastReportAt, h.FirstSeen = h.StatusSince.UTC(), h.LastReportAt.UTC(), h.FirstSeen.UTC()
 		h.VersionKnown = known == 1
 		h.HasSchedule = h.ScheduledAt != nil
@@ -394,6 +397,9 @@ func (s *Service) Drift(ctx context.Context, f Filter, staleAfter time.Duration,
 	}
 	for _, h := range hosts {
 		switch {
+		case h.Status == StatusNotReported:
+			add(DriftNotReported, h, h.StatusSince)
+			continue // not stale either: it has not reported at all
 		case !h.VersionKnown:
 			add(DriftUnknown, h, h.FirstSeen)
 		case h.HasSchedule && h.Version != h.Scheduled:
@@ -439,19 +445,11 @@ func (s *Service) Drift(ctx context.Context, f Filter, staleAfter time.Duration,
 
 // unplaced lists live reconcilers whose endpoint no target has.
 func (s *Service) unplaced(ctx context.Context, f Filter) ([]DriftRow, error) {
-	w := &where{}
-	w.add("r.retired_at IS NULL")
-	w.add("r.current_deployment_id IS NOT NULL")
+	w := reconcilerFilter(Filter{Host: f.Host, Status: f.Status})
 	w.add("NOT EXISTS (SELECT 1 FROM targets t WHERE t.endpoint_id = r.endpoint_id)")
-	if f.Host != "" {
-		w.add("h.name = ?", f.Host)
-	}
-	if f.Status != "" {
-		w.add("r.status = ?", f.Status)
-	}
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, r.commit_sha, r.status, d.message, d.first_seen, e.repo, e.branch, e.path
+	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.first_seen, r.created_at), e.repo, e.branch, e.path
 		FROM reconcilers r JOIN hosts h ON h.id = r.host_id JOIN endpoints e ON e.id = r.endpoint_id
-		JOIN deployments d ON d.id = r.current_deployment_id
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE `+w.sql(), w.args...)
 	if err != nil {
 		return nil, err
@@ -465,6 +463,7 @@ func (s *Service) unplaced(ctx context.Context, f Filter) ([]DriftRow, error) {
 			return nil, err
 		}
 		r.Since = r.Since.UTC()
+		r.Status = shownStatus(r.Status)
 		r.Message = "no target has the endpoint " + joinEndpoint(repo, branch, path) + "; " + r.Message
 		out = append(out, r)
 	}

@@ -11,14 +11,16 @@ import (
 type TargetSummary struct {
 	TargetRef
 	Scheduled *Scheduled `json:"scheduled,omitempty"` // nil: no assignment yet
-	// Hosts are the target's live hosts (reconcilers) that have reported.
+	// Hosts are the target's live hosts (reconcilers), reported or only
+	// registered.
 	Hosts int `json:"hosts"`
 	// AtScheduled run the scheduled version, in any status.
 	AtScheduled int `json:"atScheduled"`
-	// ByStatus counts hosts by the status of their current report.
+	// ByStatus counts hosts by the status of their current report
+	// (StatusNotReported for those that have not reported yet).
 	ByStatus map[string]int `json:"byStatus"`
 	// Drifted counts hosts by drift kind (DriftVersion, DriftFailed,
-	// DriftUnknown, DriftStale), as Drift lists them.
+	// DriftUnknown, DriftStale, DriftNotReported), as Drift lists them.
 	Drifted map[string]int `json:"drifted"`
 	// RolloutSince is when the scheduled version was assigned, while its
 	// rollout is in progress: not yet succeeded on every host, and failing
@@ -39,7 +41,7 @@ type Summary struct {
 // SummaryKinds are the drift kinds a TargetSummary counts: those that
 // concern a host of a target. (Targets without hosts have Hosts 0;
 // unplaced reconcilers have no target.)
-var SummaryKinds = []string{DriftVersion, DriftFailed, DriftUnknown, DriftStale}
+var SummaryKinds = []string{DriftVersion, DriftFailed, DriftUnknown, DriftStale, DriftNotReported}
 
 // Summary counts, per target the filter names, its hosts, how many run the
 // scheduled version, their statuses and drift, and whether a rollout is in
@@ -74,6 +76,8 @@ func (s *Service) Summary(ctx context.Context, f Filter, staleAfter time.Duratio
 		t.Hosts += r.Hosts
 		t.ByStatus[r.Status] += r.Hosts
 		switch {
+		case r.Status == StatusNotReported:
+			t.Drifted[DriftNotReported] += r.Hosts
 		case !r.DeployedKnown:
 			t.Drifted[DriftUnknown] += r.Hosts
 		case r.Scheduled != nil && !r.UpToDate:
@@ -108,7 +112,7 @@ func (s *Service) Summary(ctx context.Context, f Filter, staleAfter time.Duratio
 
 	var last *time.Time
 	if err := s.st.Read().QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM reconcilers r WHERE r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
+			(SELECT count(*) FROM reconcilers r WHERE r.retired_at IS NULL
 				AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.endpoint_id = r.endpoint_id)),
 			(SELECT max(r.last_report_at) FROM reconcilers r WHERE r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL)`,
 	).Scan(&out.Unplaced, &last); err != nil {
@@ -121,7 +125,8 @@ func (s *Service) Summary(ctx context.Context, f Filter, staleAfter time.Duratio
 }
 
 // staleCounts counts, per target, live hosts whose last report is older
-// than before: the rows Drift lists as stale.
+// than before: the rows Drift lists as stale (not those that have not
+// reported at all).
 func (s *Service) staleCounts(ctx context.Context, f Filter, before time.Time) (map[TargetRef]int, error) {
 	w := &where{}
 	w.add("r.retired_at IS NULL")

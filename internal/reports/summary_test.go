@@ -27,6 +27,11 @@ func TestSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.assign(api, "Prod", "Empty", "1.1.2", sha("a112e"))
+		// A cluster that joins Prod: registered, no report yet.
+		if _, err := f.ing.ApplyReport(ctx, model.Report{Host: "prod-cl-21", Reconciler: prometheus.name, ReconcilerType: "flux",
+			Endpoint: prometheus.endpoint("Prod", "Edge")}); err != nil {
+			t.Fatal(err)
+		}
 
 		sum, err := f.rep.Summary(ctx, reports.Filter{}, time.Hour)
 		if err != nil {
@@ -111,6 +116,10 @@ func TestSummary(t *testing.T) {
 		canary := byTarget[reports.TargetRef{Workspace: api.ws, Application: api.app, Workload: api.name, Environment: "Prod", Target: "Canary"}]
 		if got(canary) != "hosts 1, at scheduled 0, statuses map[success:1], drift map[unknown:1], rollout since 17:06" {
 			t.Errorf("canary: %s", got(canary))
+		}
+		edge := byTarget[reports.TargetRef{Workspace: prometheus.ws, Application: prometheus.app, Workload: prometheus.name, Environment: "Prod", Target: "Edge"}]
+		if edge.ByStatus[reports.StatusNotReported] != 1 || edge.Drifted[reports.DriftNotReported] != 1 || edge.Hosts != 11 {
+			t.Errorf("Prod Edge with a cluster not reported yet: %s", got(edge))
 		}
 		if len(noHosts) != 1 {
 			t.Errorf("targets without hosts: %v, want Empty", noHosts)

@@ -1,4 +1,4 @@
-// Package reports answers the questions of SPEC §3 from the store: what
+// Package reports answers the hub's questions from the store: what
 // runs where (Environment State, Host State), history, the differences
 // between environments, drift, DORA metrics and the rollout gate. Every
 // report gives the same answers on every store engine.
@@ -47,7 +47,8 @@ type EnvironmentStateRow struct {
 	// place (unknown version).
 	DeployedVersion string `json:"deployedVersion"`
 	DeployedKnown   bool   `json:"deployedKnown"`
-	// Status is success, failure, in_progress, or "" for a target without
+	// Status is success, failure, in_progress, not_reported (registered
+	// reconcilers that have not reported yet), or "" for a target without
 	// hosts.
 	Status string `json:"status"`
 	Hosts  int    `json:"hosts"`
@@ -62,11 +63,16 @@ type HostStateRow struct {
 	HostType   string `json:"hostType"`
 	Reconciler string `json:"reconciler"`
 	TargetRef
-	Version      string    `json:"version"` // "" when unknown
-	VersionKnown bool      `json:"versionKnown"`
-	Commit       string    `json:"commit"`
-	Status       string    `json:"status"`
-	Message      string    `json:"message,omitempty"`
+	Version      string `json:"version"` // "" when unknown
+	VersionKnown bool   `json:"versionKnown"`
+	Commit       string `json:"commit"` // "" when not reported yet
+	Status       string `json:"status"` // success, failure, in_progress or not_reported
+	Message      string `json:"message,omitempty"`
+	// MessageBytes is the length of the message as reported, when the hub
+	// cut it to its maximum; else 0.
+	MessageBytes int `json:"messageBytes,omitempty"`
+	// StatusSince is when the host reached its status (for one not
+	// reported yet: when its reconciler was registered).
 	StatusSince  time.Time `json:"statusSince"`
 	LastReportAt time.Time `json:"lastReportAt"`
 	Scheduled    string    `json:"scheduledVersion,omitempty"`
@@ -133,6 +139,9 @@ const (
 	DriftNoHosts  = "no_hosts" // a target no host reconciles
 	DriftStale    = "stale"    // a host has not reported for longer than the stale limit
 	DriftFailed   = "failed"   // a host failed at the scheduled version
+	// DriftNotReported: a host's reconciler is registered but has not
+	// reported yet.
+	DriftNotReported = "not_reported"
 )
 
 // DriftRow is one thing that differs from the desired state, since when.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -79,15 +80,19 @@ type EndpointRow struct {
 
 // EnsureEndpoint returns the stored endpoint with ep's key, creating it.
 //
-// An endpoint first seen in joined form (from a reconciler) learns its
-// branch when a target names its parts, and an endpoint in joined form is
-// placed on the longest known branch whose repository and branch prefix its
-// key, so that commits are compared branch-wide.
-func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.Time) (EndpointRow, error) {
+// Commits are compared branch-wide, so every endpoint belongs to its
+// branch (branch_key). An endpoint known only in joined form (from a
+// reconciler: "repo/branch/path") belongs to the longest known branch
+// whose repository and branch prefix its key; it moves when a longer one
+// becomes known ("release/v2" after "release"), and it takes its own
+// branch when a target names its parts. moved lists the branches that
+// gained or lost endpoints: the times commits were first seen on them may
+// have changed.
+func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.Time) (_ EndpointRow, moved []string, err error) {
 	key := ep.Key()
 	var row EndpointRow
 	var joined bool
-	err := q.QueryRow(ctx, `SELECT id, branch_key, joined FROM endpoints WHERE key = $1`, key).Scan(&row.ID, &row.BranchKey, &joined)
+	err = q.QueryRow(ctx, `SELECT id, branch_key, joined FROM endpoints WHERE key = $1`, key).Scan(&row.ID, &row.BranchKey, &joined)
 	switch {
 	case errors.Is(err, ErrNoRows):
 		branchKey, prefix := ep.BranchKey(), ""
@@ -95,7 +100,7 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 			if err := q.QueryRow(ctx, `SELECT branch_key FROM endpoints
 				WHERE branch_prefix <> '' AND ($1 = branch_prefix OR substr($1, 1, length(branch_prefix) + 1) = branch_prefix || '/')
 				ORDER BY length(branch_prefix) DESC LIMIT 1`, key).Scan(&branchKey); err != nil && !errors.Is(err, ErrNoRows) {
-				return row, err
+				return row, nil, err
 			}
 		} else {
 			prefix = model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
@@ -106,33 +111,68 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			[]any{key, ep.StorageType, ep.Repo, ep.Branch, ep.Path, ep.Joined, branchKey, prefix, now})
 		if err != nil {
-			return row, err
+			return row, nil, err
 		}
 		row = EndpointRow{ID: id, BranchKey: branchKey}
-		if !ep.Joined {
-			return row, placeJoinedEndpoints(ctx, q, prefix, branchKey)
+		if ep.Joined {
+			return row, nil, nil
 		}
-		return row, nil
+		moved, err := placeJoinedEndpoints(ctx, q, prefix, branchKey)
+		return row, moved, err
 	case err != nil:
-		return row, err
+		return row, nil, err
 	}
-	if joined && !ep.Joined {
-		// A target now tells where repository, branch and path split.
-		prefix := model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
-		row.BranchKey = ep.BranchKey()
-		if _, err := q.Exec(ctx, `UPDATE endpoints SET repo = $2, branch = $3, path = $4, joined = $5, branch_key = $6, branch_prefix = $7 WHERE id = $1`,
-			row.ID, ep.Repo, ep.Branch, ep.Path, false, row.BranchKey, prefix); err != nil {
-			return row, err
-		}
-		return row, placeJoinedEndpoints(ctx, q, prefix, row.BranchKey)
+	if !joined || ep.Joined {
+		return row, nil, nil
 	}
-	return row, nil
+	// A target now tells where repository, branch and path split.
+	old := row.BranchKey
+	prefix := model.Endpoint{Repo: ep.Repo, Branch: ep.Branch}.Key()
+	row.BranchKey = ep.BranchKey()
+	if _, err := q.Exec(ctx, `UPDATE endpoints SET repo = $2, branch = $3, path = $4, joined = $5, branch_key = $6, branch_prefix = $7 WHERE id = $1`,
+		row.ID, ep.Repo, ep.Branch, ep.Path, false, row.BranchKey, prefix); err != nil {
+		return row, nil, err
+	}
+	moved, err = placeJoinedEndpoints(ctx, q, prefix, row.BranchKey)
+	if err != nil {
+		return row, nil, err
+	}
+	if old != row.BranchKey {
+		moved = appendBranch(moved, old, row.BranchKey)
+	}
+	return row, moved, nil
 }
 
-func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey string) error {
-	_, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2
-		WHERE joined AND branch_key = '' AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')`, prefix, branchKey)
-	return err
+// placeJoinedEndpoints moves the joined endpoints under a branch's prefix
+// to that branch, unless they are on a branch with a longer prefix
+// already. It returns the branches that gained or lost endpoints.
+func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey string) ([]string, error) {
+	const which = `joined AND branch_key <> $2 AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')
+		AND (branch_key = '' OR length($1) > (SELECT max(length(b.branch_prefix)) FROM endpoints b
+			WHERE b.branch_key = endpoints.branch_key AND b.branch_prefix <> ''))`
+	old, err := Collect(ctx, q, `SELECT DISTINCT branch_key FROM endpoints WHERE `+which+` ORDER BY branch_key`,
+		[]any{prefix, branchKey}, func(r Row) (string, error) {
+			var b string
+			err := r.Scan(&b)
+			return b, err
+		})
+	if err != nil || len(old) == 0 {
+		return nil, err
+	}
+	if _, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2 WHERE `+which, prefix, branchKey); err != nil {
+		return nil, err
+	}
+	return appendBranch(old, branchKey), nil
+}
+
+// appendBranch adds branch keys to a list, skipping "" and repeats.
+func appendBranch(list []string, keys ...string) []string {
+	for _, k := range keys {
+		if k != "" && !slices.Contains(list, k) {
+			list = append(list, k)
+		}
+	}
+	return slices.DeleteFunc(list, func(k string) bool { return k == "" })
 }
 
 // TargetRow is a stored deployment target.
@@ -243,20 +283,7 @@ func LockTarget(ctx context.Context, q Querier, targetID int64) error {
 
 // TargetAssignments lists a target's assignments, oldest first.
 func TargetAssignments(ctx context.Context, q Querier, targetID int64) ([]Assignment, error) {
-	rows, err := q.Query(ctx, `SELECT `+assignmentCols+` FROM assignments WHERE target_id = $1 ORDER BY assigned_at, id`, targetID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Assignment
-	for rows.Next() {
-		a, err := scanAssignment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return Collect(ctx, q, `SELECT `+assignmentCols+` FROM assignments WHERE target_id = $1 ORDER BY assigned_at, id`, []any{targetID}, scanAssignment)
 }
 
 // InsertAssignment records a new assignment; commit "" means pending.
@@ -268,9 +295,11 @@ func InsertAssignment(ctx context.Context, q Querier, targetID, versionID int64,
 	return id, err
 }
 
-// SetAssignmentCommit resolves a pending assignment.
-func SetAssignmentCommit(ctx context.Context, q Querier, assignmentID int64, commit string) error {
-	_, err := q.Exec(ctx, `UPDATE assignments SET commit_sha = $2 WHERE id = $1 AND commit_sha IS NULL`, assignmentID, commit)
+// SetAssignment gives an assignment its commit (when pending) and the time
+// it took effect.
+func SetAssignment(ctx context.Context, q Querier, assignmentID int64, commit string, assignedAt time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE assignments SET commit_sha = COALESCE(commit_sha, $2), assigned_at = $3 WHERE id = $1`,
+		assignmentID, nullIfEmpty(commit), assignedAt)
 	return err
 }
 
@@ -278,150 +307,20 @@ func SetAssignmentCommit(ctx context.Context, q Querier, assignmentID int64, com
 type PendingAssignment struct {
 	ID         int64
 	Target     TargetRow
+	AssignedAt time.Time
 	RecordedAt time.Time
 }
 
 // PendingAssignments lists the assignments waiting for the revision of a
 // Flux Kustomization ("namespace/name").
 func PendingAssignments(ctx context.Context, q Querier, fluxSource string) ([]PendingAssignment, error) {
-	rows, err := q.Query(ctx, `SELECT a.id, a.target_id, t.endpoint_id, e.branch_key, a.recorded_at
+	return Collect(ctx, q, `SELECT a.id, a.target_id, t.endpoint_id, e.branch_key, a.assigned_at, a.recorded_at
 		FROM assignments a JOIN targets t ON t.id = a.target_id JOIN endpoints e ON e.id = t.endpoint_id
-		WHERE a.commit_sha IS NULL AND a.flux_source = $1 ORDER BY a.id`, fluxSource)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []PendingAssignment
-	for rows.Next() {
+		WHERE a.commit_sha IS NULL AND a.flux_source = $1 ORDER BY a.target_id, a.id`, []any{fluxSource}, func(r Row) (PendingAssignment, error) {
 		var p PendingAssignment
-		if err := rows.Scan(&p.ID, &p.Target.ID, &p.Target.EndpointID, &p.Target.BranchKey, &p.RecordedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-// RecordCommit notes that sha was seen on an endpoint at seen. It reports
-// whether that changed when the commit was first seen there.
-func RecordCommit(ctx context.Context, q Querier, endpointID int64, sha string, seen time.Time) (bool, error) {
-	n, err := q.Exec(ctx, `INSERT INTO commits (endpoint_id, sha, first_seen) VALUES ($1, $2, $3)
-		ON CONFLICT (endpoint_id, sha) DO UPDATE SET first_seen = excluded.first_seen
-		WHERE excluded.first_seen < commits.first_seen`, endpointID, sha, seen)
-	return n > 0, err
-}
-
-// ExpandCommit returns the one full commit on the endpoint's branch that an
-// abbreviated sha abbreviates, or sha itself when there is none or several.
-func ExpandCommit(ctx context.Context, q Querier, ep EndpointRow, sha string) (string, error) {
-	rows, err := q.Query(ctx, `SELECT DISTINCT c.sha FROM commits c JOIN endpoints e ON e.id = c.endpoint_id
-		WHERE (c.endpoint_id = $1 OR ($2 <> '' AND e.branch_key = $2))
-		  AND length(c.sha) > length($3) AND substr(c.sha, 1, length($3)) = $3
-		LIMIT 2`, ep.ID, ep.BranchKey, sha)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var found []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return "", err
-		}
-		found = append(found, s)
-	}
-	if len(found) == 1 {
-		return found[0], rows.Err()
-	}
-	return sha, rows.Err()
-}
-
-// CommitSeen is a commit and when it was first seen on a target's branch.
-type CommitSeen struct {
-	SHA       string
-	FirstSeen time.Time
-}
-
-// TargetCommits lists the commits seen on a target's endpoint, each with
-// when it was first seen anywhere on the target's branch. With sha set,
-// only that commit.
-func TargetCommits(ctx context.Context, q Querier, t TargetRow, sha string) ([]CommitSeen, error) {
-	rows, err := q.Query(ctx, `SELECT c.sha, (
-			SELECT min(c2.first_seen) FROM commits c2 JOIN endpoints e2 ON e2.id = c2.endpoint_id
-			WHERE c2.sha = c.sha AND (c2.endpoint_id = $1 OR ($2 <> '' AND e2.branch_key = $2)))
-		FROM commits c WHERE c.endpoint_id = $1 AND ($3 = '' OR c.sha = $3)`, t.EndpointID, t.BranchKey, sha)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []CommitSeen
-	for rows.Next() {
-		var c CommitSeen
-		if err := rows.Scan(&c.SHA, &c.FirstSeen); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-// TargetsToResolve lists the targets whose resolution of sha may have
-// changed because sha was recorded on an endpoint at seen: the endpoint's
-// own targets, and, when this moved the time sha was first seen on the
-// branch, the branch's other targets that have seen sha.
-func TargetsToResolve(ctx context.Context, q Querier, ep EndpointRow, sha string, seen time.Time) ([]TargetRow, error) {
-	rows, err := q.Query(ctx, `SELECT t.id, t.endpoint_id, e.branch_key FROM targets t
-		JOIN endpoints e ON e.id = t.endpoint_id
-		JOIN commits c ON c.endpoint_id = t.endpoint_id AND c.sha = $3
-		WHERE t.endpoint_id = $1 OR ($2 <> '' AND e.branch_key = $2 AND NOT EXISTS (
-			SELECT 1 FROM commits o JOIN endpoints oe ON oe.id = o.endpoint_id
-			WHERE o.sha = $3 AND o.endpoint_id <> $1 AND oe.branch_key = $2 AND o.first_seen <= $4))`,
-		ep.ID, ep.BranchKey, sha, seen)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []TargetRow
-	for rows.Next() {
-		var t TargetRow
-		if err := rows.Scan(&t.ID, &t.EndpointID, &t.BranchKey); err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
-
-// TargetResolutions returns the stored resolution of each commit of a
-// target: the assignment in effect, or 0 for an unknown version.
-func TargetResolutions(ctx context.Context, q Querier, targetID int64, sha string) (map[string]int64, error) {
-	rows, err := q.Query(ctx, `SELECT sha, COALESCE(assignment_id, 0) FROM resolutions WHERE target_id = $1 AND ($2 = '' OR sha = $2)`, targetID, sha)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var id int64
-		if err := rows.Scan(&s, &id); err != nil {
-			return nil, err
-		}
-		out[s] = id
-	}
-	return out, rows.Err()
-}
-
-// SetResolution stores which assignment (0: none, unknown version) is in
-// effect for a target at a commit.
-func SetResolution(ctx context.Context, q Querier, targetID int64, sha string, assignmentID int64) error {
-	var a any
-	if assignmentID != 0 {
-		a = assignmentID
-	}
-	_, err := q.Exec(ctx, `INSERT INTO resolutions (target_id, sha, assignment_id) VALUES ($1, $2, $3)
-		ON CONFLICT (target_id, sha) DO UPDATE SET assignment_id = excluded.assignment_id`, targetID, sha, a)
-	return err
+		err := r.Scan(&p.ID, &p.Target.ID, &p.Target.EndpointID, &p.Target.BranchKey, &p.AssignedAt, &p.RecordedAt)
+		return p, err
+	})
 }
 
 // ReconcilerState is what the store holds of a reconciler: enough to tell
@@ -435,23 +334,41 @@ type ReconcilerState struct {
 	EndpointKey  string
 	LastReportAt time.Time
 	Retired      bool
-	Commit       string
-	Status       model.Status
-	Message      string
+	Source       string
+	// The current deployment: "" commit and status when the reconciler
+	// has not reported yet.
+	Commit      string
+	Status      model.Status
+	Message     string
+	FirstSeen   time.Time // when the current commit was first reported
+	LastChanged time.Time // when its status or message last changed
 }
 
 // GetReconcilerState reads a reconciler and its latest deployment.
 func GetReconcilerState(ctx context.Context, q Querier, host, name string) (ReconcilerState, error) {
+	var k model.ReconcilerKey
+	s, err := scanReconcilerState(q.QueryRow(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+reconcilerStateFrom+`
+		WHERE h.name = $1 AND r.name = $2`, host, name), &k)
+	return s, err
+}
+
+const reconcilerStateCols = `r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at, r.source,
+	r.commit_sha, r.status, COALESCE(d.message, ''), d.first_seen, d.last_changed`
+
+const reconcilerStateFrom = `
+	FROM hosts h JOIN reconcilers r ON r.host_id = h.id
+	JOIN endpoints e ON e.id = r.endpoint_id
+	LEFT JOIN deployments d ON d.id = r.current_deployment_id`
+
+func scanReconcilerState(r Row, k *model.ReconcilerKey) (ReconcilerState, error) {
 	var s ReconcilerState
-	var retired *time.Time
-	err := q.QueryRow(ctx, `SELECT r.id, e.id, e.branch_key, h.type, h.labels, r.type, e.key, r.last_report_at, r.retired_at,
-			COALESCE(d.commit_sha, ''), COALESCE(d.status, ''), COALESCE(d.message, '')
-		FROM hosts h JOIN reconcilers r ON r.host_id = h.id
-		JOIN endpoints e ON e.id = r.endpoint_id
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id
-		WHERE h.name = $1 AND r.name = $2`, host, name).Scan(
-		&s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey, &s.LastReportAt, &retired, &s.Commit, &s.Status, &s.Message)
+	var retired, first, last *time.Time
+	err := r.Scan(&k.Host, &k.Name, &s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey,
+		&s.LastReportAt, &retired, &s.Source, &s.Commit, &s.Status, &s.Message, &first, &last)
 	s.Retired = retired != nil
+	if first != nil {
+		s.FirstSeen, s.LastChanged = first.UTC(), last.UTC()
+	}
 	return s, err
 }
 
@@ -486,47 +403,62 @@ func EnsureHost(ctx context.Context, q Querier, name, hostType string, labels ma
 }
 
 // UpsertReconciler creates or updates a reconciler of a host, marks it live
-// (not retired) and records the time of its report. The update also locks
-// the row, so concurrent reports for one reconciler apply one at a time.
-func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ string, endpointID int64, reportAt time.Time) (int64, error) {
-	var id int64
-	err := q.QueryRow(ctx, `INSERT INTO reconcilers (host_id, name, type, endpoint_id, last_report_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $5)
-		ON CONFLICT (host_id, name) DO UPDATE SET type = excluded.type, endpoint_id = excluded.endpoint_id,
-			retired_at = NULL,
-			last_report_at = CASE WHEN excluded.last_report_at > reconcilers.last_report_at THEN excluded.last_report_at ELSE reconcilers.last_report_at END
-		RETURNING id`, hostID, name, typ, endpointID, reportAt).Scan(&id)
+// (not retired) and records the time of its report. A non-empty source
+// replaces the stored one. The update also locks the row, so concurrent
+// reports for one reconciler apply one at a time.
+func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, source string, endpointID int64, reportAt time.Time) (int64, error) {
+	id, created, err := ensureID(ctx, q,
+		`SELECT id FROM reconcilers WHERE host_id = $1 AND name = $2`, []any{hostID, name},
+		`INSERT INTO reconcilers (host_id, name, type, source, endpoint_id, last_report_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
+		[]any{hostID, name, typ, source, endpointID, reportAt})
+	if err != nil || created {
+		return id, err
+	}
+	_, err = q.Exec(ctx, `UPDATE reconcilers SET type = $2, endpoint_id = $3, retired_at = NULL,
+			source = CASE WHEN $4 <> '' THEN $4 ELSE source END,
+			last_report_at = CASE WHEN $5 > last_report_at THEN $5 ELSE last_report_at END
+		WHERE id = $1`, id, typ, endpointID, source, reportAt)
 	return id, err
 }
 
-// DeploymentRow is a reconciler's deployment of one commit.
-type DeploymentRow struct {
-	ID      int64
-	Status  model.Status
-	Message string
-}
-
-// UpsertDeployment records that a reconciler is at status for commit,
-// keeping every change of status or message in deployment_history, and
-// makes it the reconciler's current deployment. It reports whether the
-// deployment changed.
-func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, at time.Time) (bool, error) {
-	var d DeploymentRow
-	var since time.Time
-	err := q.QueryRow(ctx, `SELECT id, status, message, status_since FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`,
-		reconcilerID, commit).Scan(&d.ID, &d.Status, &d.Message, &since)
+// UpsertDeployment records that a reconciler was at status for commit at
+// time at, keeping every change of status or message in deployment_history.
+// A report newer than the deployment's last change moves its status; an
+// older one (arriving late) is only added to its history. The deployment
+// becomes the reconciler's current one unless the reconciler's current
+// deployment changed after at. It reports whether the deployment changed.
+func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, messageBytes int, at time.Time) (bool, error) {
+	var id int64
+	var cur model.Status
+	var msg string
+	var since, last time.Time
+	err := q.QueryRow(ctx, `SELECT id, status, message, status_since, last_changed FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`,
+		reconcilerID, commit).Scan(&id, &cur, &msg, &since, &last)
 	changed := true
 	switch {
 	case errors.Is(err, ErrNoRows):
 		since = at
-		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, first_seen, status_since, last_changed)
-			VALUES ($1, $2, $3, $4, $5, $5, $5) RETURNING id`, reconcilerID, commit, status, message, at).Scan(&d.ID)
-	case err == nil && (d.Status != status || d.Message != message):
-		if d.Status != status {
+		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed)
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING id`, reconcilerID, commit, status, message, messageBytes, at).Scan(&id)
+	case err != nil:
+		return false, err
+	case at.Before(last):
+		// A late report: history only. It may still be the first sighting.
+		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = $2 WHERE id = $1 AND first_seen > $2`, id, at)
+		var n int64
+		if err == nil {
+			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
+				SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deployment_history
+					WHERE deployment_id = $1 AND changed_at = $5 AND status = $2 AND message = $3)`,
+				id, status, message, messageBytes, at)
+		}
+		return n > 0, err
+	case cur != status || msg != message:
+		if cur != status {
 			since = at
 		}
-		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, last_changed = $4, status_since = $5 WHERE id = $1`,
-			d.ID, status, message, at, since)
+		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, last_changed = $5, status_since = $6 WHERE id = $1`,
+			id, status, message, messageBytes, at, since)
 	default:
 		changed = false
 	}
@@ -534,14 +466,15 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 		return false, err
 	}
 	if changed {
-		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, changed_at) VALUES ($1, $2, $3, $4)`,
-			d.ID, status, message, at); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at) VALUES ($1, $2, $3, $4, $5)`,
+			id, status, message, messageBytes, at); err != nil {
 			return false, err
 		}
 	}
 	_, err = q.Exec(ctx, `UPDATE reconcilers SET current_deployment_id = $2, commit_sha = $3, status = $4, status_since = $5
-		WHERE id = $1 AND (current_deployment_id IS NULL OR current_deployment_id <> $2 OR status <> $4 OR status_since <> $5)`,
-		reconcilerID, d.ID, commit, status, since)
+		WHERE id = $1 AND (current_deployment_id IS NULL OR current_deployment_id <> $2 OR status <> $4 OR status_since <> $5)
+		  AND NOT EXISTS (SELECT 1 FROM deployments c WHERE c.id = reconcilers.current_deployment_id AND c.id <> $2 AND c.last_changed > $6)`,
+		reconcilerID, id, commit, status, since, at)
 	return changed, err
 }
 
@@ -566,6 +499,38 @@ func TouchReconciler(ctx context.Context, q Querier, id int64, reportAt time.Tim
 func RetireReconciler(ctx context.Context, q Querier, host, name string, now time.Time) (bool, error) {
 	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $3
 		WHERE retired_at IS NULL AND name = $2 AND host_id = (SELECT id FROM hosts WHERE name = $1)`, host, name, now)
+	return n > 0, err
+}
+
+// LiveReconciler is a live reconciler's id and key.
+type LiveReconciler struct {
+	ID  int64
+	Key model.ReconcilerKey
+}
+
+// SourceReconcilers lists the live reconcilers a source reported.
+func SourceReconcilers(ctx context.Context, q Querier, source string) ([]LiveReconciler, error) {
+	rows, err := q.Query(ctx, `SELECT r.id, h.name, r.name FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+		WHERE r.source = $1 AND r.retired_at IS NULL ORDER BY r.id`, source)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LiveReconciler
+	for rows.Next() {
+		var l LiveReconciler
+		if err := rows.Scan(&l.ID, &l.Key.Host, &l.Key.Name); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// RetireReconcilerID retires a live reconciler by id; it reports whether it
+// was live.
+func RetireReconcilerID(ctx context.Context, q Querier, id int64, now time.Time) (bool, error) {
+	n, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL`, id, now)
 	return n > 0, err
 }
 
@@ -597,7 +562,11 @@ func UpsertAzureResourceGraph(ctx context.Context, q Querier, name, specJSON str
 	} else if !errors.Is(err, ErrNoRows) {
 		return false, err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO azure_resource_graphs (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)
-		ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at`, name, specJSON, now)
+	id, created, err := ensureID(ctx, q, `SELECT id FROM azure_resource_graphs WHERE name = $1`, []any{name},
+		`INSERT INTO azure_resource_graphs (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)`, []any{name, specJSON, now})
+	if err != nil || created {
+		return err == nil, err
+	}
+	_, err = q.Exec(ctx, `UPDATE azure_resource_graphs SET spec = $2, updated_at = $3 WHERE id = $1`, id, specJSON, now)
 	return err == nil, err
 }

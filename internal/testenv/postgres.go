@@ -246,6 +246,19 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// Log returns the lines of the server's log that contain substr, to show
+// in a failing test (a deadlock's detail, say).
+func (p *Postgres) Log(substr string) string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "postgres.log"))
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // ReportingGroup is the group role the reporting schema's migration grants
 // read access to.
 const ReportingGroup = "tidemark_reporting"

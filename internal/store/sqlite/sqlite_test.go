@@ -5,16 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/tidemark-dev/tidemark/internal/store"
-	"github.com/tidemark-dev/tidemark/internal/store/storetest"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) *store.Store {
-		return testenv.OpenStore(t, "sqlite", filepath.Join(t.TempDir(), "tidemark.db"))
-	})
-}
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tidemark.db")

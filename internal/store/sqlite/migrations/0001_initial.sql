@@ -1,4 +1,6 @@
--- The logical model of SPEC §1. Every name is TEXT: no length limits.
+-- The logical model: workspaces, applications, workloads, versions,
+-- environments, targets and assignments (desired state); hosts,
+-- reconcilers and deployments (real state). Every name is TEXT.
 -- Times are INTEGER microseconds since the Unix epoch (UTC), which sort
 -- and compare exactly. Ids are rowids.
 
@@ -106,7 +108,7 @@ CREATE TABLE commits (
 );
 CREATE INDEX commits_sha ON commits (sha);
 
--- The version in effect for a target at a commit (SPEC §1 correlation
+-- The version in effect for a target at a commit (the correlation
 -- rules), kept current by ingest. assignment_id NULL: unknown version.
 CREATE TABLE resolutions (
     target_id     BIGINT NOT NULL REFERENCES targets (id),

@@ -1,7 +1,4 @@
-// Package storetest is the conformance suite that every store engine must
-// pass: the same inputs through ingest give the same stored state and the
-// same answers on PostgreSQL and on SQLite.
-package storetest
+package conformance
 
 import (
 	"context"
@@ -16,13 +13,25 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-// Opener returns a new, empty, migrated store for one test.
-type Opener func(t *testing.T) *store.Store
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// Run runs the suite.
-func Run(t *testing.T, open Opener) {
+// opener returns a new, empty, migrated store for one test.
+type opener func(t *testing.T) *store.Store
+
+// TestConformance runs the suite on every engine.
+func TestConformance(t *testing.T) {
+	for _, engine := range testenv.Engines {
+		t.Run(engine, func(t *testing.T) {
+			run(t, func(t *testing.T) *store.Store { return testenv.NewStore(t, engine) })
+		})
+	}
+}
+
+// run runs the suite on one engine.
+func run(t *testing.T, open opener) {
 	tests := map[string]func(*testing.T, *env){
 		"DescriptorCreatesModel":         testDescriptorCreatesModel,
 		"DescriptorReplayChangesNothing": testDescriptorReplay,
@@ -42,6 +51,10 @@ func Run(t *testing.T, open Opener) {
 		"RollbackToEarlierVersion":       testRollback,
 		"HeartbeatMovesOnlyLastReport":   testHeartbeat,
 		"BatchEqualsOneByOne":            testBatch,
+		"OrderIndependence":              testOrderIndependence,
+		"OrderIndependenceBranches":      testOrderIndependenceBranches,
+		"RegisteredReconciler":           testRegisteredReconciler,
+		"TextRules":                      testTextRules,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -67,7 +80,7 @@ func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
-	open  Opener
+	open  opener
 	t     *testing.T
 	st    *store.Store
 	clock *Clock

@@ -34,16 +34,17 @@ JOIN endpoints ep ON ep.id = t.endpoint_id
 LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 LEFT JOIN workload_versions sv ON sv.id = sa.version_id;
 
--- Environment State: per target, live hosts (reconcilers that have reported)
--- grouped by the version their current commit resolves to and their status.
--- deployed_known is false for a commit the hub cannot place (deployed_version
--- is then ''). A target no host reconciles has one row with hosts 0 and
--- status NULL.
+-- Environment State: per target, live hosts (reconcilers, reported or
+-- only registered) grouped by the version their current commit resolves to
+-- and their status; not_reported for a registered reconciler that has not
+-- reported yet. deployed_known is false for a commit the hub cannot place
+-- (deployed_version is then '') and for hosts not reported yet. A target no
+-- host reconciles has one row with hosts 0 and status NULL.
 CREATE VIEW reporting.environment_state AS
 WITH grouped AS (
-    SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts
+    SELECT r.endpoint_id, r.commit_sha, COALESCE(NULLIF(r.status, ''), 'not_reported') AS status, count(*) AS hosts
     FROM reconcilers r
-    WHERE r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
+    WHERE r.retired_at IS NULL
     GROUP BY r.endpoint_id, r.commit_sha, r.status
 ), placed AS (
     SELECT t.id AS target_id, res.assignment_id, g.status, sum(g.hosts)::integer AS hosts
@@ -54,8 +55,7 @@ WITH grouped AS (
     UNION ALL
     SELECT t.id, NULL, NULL, 0
     FROM targets t
-    WHERE NOT EXISTS (SELECT 1 FROM reconcilers r
-                      WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL)
+    WHERE NOT EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL)
 )
 SELECT tg.workspace, tg.application, tg.workload, tg.environment, tg.target,
        tg.scheduled_version, tg.scheduled_commit, tg.scheduled_at,
@@ -70,13 +70,16 @@ LEFT JOIN assignments a ON a.id = p.assignment_id
 LEFT JOIN workload_versions v ON v.id = a.version_id;
 
 -- Host State: what each live host (one reconciler on it) deploys for each
--- target on the endpoint it applies. The joins start from the targets, so
--- that a filter on their names narrows the rest.
+-- target on the endpoint it applies. A host not reported yet has status
+-- not_reported, no commit, and since when its reconciler was registered.
+-- The joins start from the targets, so that a filter on their names
+-- narrows the rest.
 CREATE VIEW reporting.host_state AS
 SELECT h.name AS host, h.type AS host_type, r.name AS reconciler, r.type AS reconciler_type,
        ws.name AS workspace, app.name AS application, wl.name AS workload, env.name AS environment, t.name AS target,
        COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS version_known,
-       r.commit_sha AS commit, r.status, d.message, r.status_since, r.last_report_at, d.first_seen,
+       r.commit_sha AS commit, COALESCE(NULLIF(r.status, ''), 'not_reported') AS status, COALESCE(d.message, '') AS message,
+       COALESCE(r.status_since, r.created_at) AS status_since, r.last_report_at, COALESCE(d.first_seen, r.created_at) AS first_seen,
        sv.version AS scheduled_version, sa.assigned_at AS scheduled_at,
        (res.assignment_id IS NOT NULL AND sa.assigned_at IS NOT NULL AND v.version = sv.version) AS up_to_date,
        t.id AS target_id
@@ -87,7 +90,7 @@ JOIN workspaces ws ON ws.id = app.workspace_id
 JOIN environments env ON env.id = t.environment_id
 JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
 JOIN hosts h ON h.id = r.host_id
-JOIN deployments d ON d.id = r.current_deployment_id
+LEFT JOIN deployments d ON d.id = r.current_deployment_id
 LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
 LEFT JOIN assignments a ON a.id = res.assignment_id
 LEFT JOIN workload_versions v ON v.id = a.version_id
@@ -96,20 +99,22 @@ LEFT JOIN workload_versions sv ON sv.id = sa.version_id;
 
 -- Live reconcilers that apply an endpoint no target has.
 CREATE VIEW reporting.unplaced_reconcilers AS
-SELECT h.name AS host, r.name AS reconciler, r.type AS reconciler_type, r.commit_sha AS commit, r.status, d.message,
-       d.first_seen, r.last_report_at,
+SELECT h.name AS host, r.name AS reconciler, r.type AS reconciler_type, r.commit_sha AS commit,
+       COALESCE(NULLIF(r.status, ''), 'not_reported') AS status, COALESCE(d.message, '') AS message,
+       COALESCE(d.first_seen, r.created_at) AS first_seen, r.last_report_at,
        e.repo || CASE WHEN e.branch <> '' THEN '/' || e.branch ELSE '' END
               || CASE WHEN e.path <> '' THEN '/' || e.path ELSE '' END AS manifests_endpoint
 FROM reconcilers r
 JOIN hosts h ON h.id = r.host_id
 JOIN endpoints e ON e.id = r.endpoint_id
-JOIN deployments d ON d.id = r.current_deployment_id
+LEFT JOIN deployments d ON d.id = r.current_deployment_id
 WHERE r.retired_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM targets t WHERE t.endpoint_id = r.endpoint_id);
 
 -- Environment History: each assignment with how its target's live hosts
 -- fared. Each host counts once, by its latest report of a commit that
--- resolves to the assignment; hosts with none count as not reported.
+-- resolves to the assignment; hosts with none (registered ones too) count
+-- as not reported.
 -- all_succeeded_at is set when every host succeeded.
 CREATE VIEW reporting.environment_history AS
 SELECT tg.workspace, tg.application, tg.workload, tg.environment, tg.target,
@@ -128,7 +133,7 @@ JOIN workload_versions v ON v.id = a.version_id
 CROSS JOIN LATERAL (
     SELECT count(*)::integer AS hosts
     FROM reconcilers r
-    WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL AND r.current_deployment_id IS NOT NULL
+    WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL
 ) n
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE l.status = 'success')::integer AS success,
@@ -179,9 +184,10 @@ END;
 -- Drift: where reality differs from the desired state, since when.
 -- Kinds: version (a host not at its target's scheduled version), failed
 -- (failing at the scheduled version), unknown (a commit the hub cannot
--- place), stale (no report for longer than stale_after), no_hosts (a
--- target no host reconciles), unplaced (a reconciler whose endpoint no
--- target has; no target columns).
+-- place), stale (no report for longer than stale_after), not_reported (a
+-- registered reconciler that has not reported yet; nothing else about it),
+-- no_hosts (a target no host reconciles), unplaced (a reconciler whose
+-- endpoint no target has; no target columns).
 CREATE FUNCTION reporting.drift(stale_after interval DEFAULT interval '1 hour')
 RETURNS TABLE (kind text, workspace text, application text, workload text, environment text, target text,
                host text, reconciler text, scheduled_version text, deployed_version text, commit text,
@@ -196,7 +202,7 @@ BEGIN ATOMIC
                h.host, h.reconciler, COALESCE(h.scheduled_version, '') AS scheduled_version, h.version AS deployed_version,
                h.commit, h.status, h.message, h.first_seen AS since
         FROM reporting.host_state h
-        WHERE NOT h.version_known
+        WHERE NOT h.version_known AND h.status <> 'not_reported'
         UNION ALL
         SELECT 'version', h.workspace, h.application, h.workload, h.environment, h.target,
                h.host, h.reconciler, h.scheduled_version, h.version, h.commit, h.status, h.message,
@@ -213,7 +219,13 @@ BEGIN ATOMIC
                h.host, h.reconciler, COALESCE(h.scheduled_version, ''), h.version, h.commit, h.status, h.message,
                h.last_report_at
         FROM reporting.host_state h
-        WHERE now() - h.last_report_at > drift.stale_after
+        WHERE now() - h.last_report_at > drift.stale_after AND h.status <> 'not_reported'
+        UNION ALL
+        SELECT 'not_reported', h.workspace, h.application, h.workload, h.environment, h.target,
+               h.host, h.reconciler, COALESCE(h.scheduled_version, ''), h.version, h.commit, h.status, h.message,
+               h.status_since
+        FROM reporting.host_state h
+        WHERE h.status = 'not_reported'
         UNION ALL
         SELECT 'no_hosts', s.workspace, s.application, s.workload, s.environment, s.target,
                NULL, NULL, COALESCE(s.scheduled_version, ''), NULL, NULL, NULL, NULL, tg.created_at

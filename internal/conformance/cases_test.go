@@ -1,4 +1,4 @@
-package storetest
+package conformance
 
 import (
 	"context"
@@ -8,10 +8,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/resource"
 )
 
 var ctx = context.Background()
@@ -164,8 +167,10 @@ func testAbbreviatedCommit(t *testing.T, e *env) {
 	if err := e.st.Read().QueryRow(ctx, `SELECT commit_sha FROM deployments`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
-	if stored != commit(1) {
-		t.Errorf("abbreviated commit stored as %q, want the full %q", stored, commit(1))
+	// Stored as reported (what the host said), matched to the full form
+	// by the correlation rules, whatever arrives first.
+	if stored != commit(1)[:7] {
+		t.Errorf("abbreviated commit stored as %q, want it as reported %q", stored, commit(1)[:7])
 	}
 	// Abbreviated before the full form is known: matched when it arrives.
 	e.clock.Advance(time.Minute)
@@ -212,7 +217,7 @@ func testInvalidInputWritesNothing(t *testing.T, e *env) {
 		WorkloadVersion:  v1alpha1.WorkloadVersion{Version: "1", BuildTime: "yesterday"},
 		GitOpsCommitID:   "main@sha1:nothex",
 	}}
-	_, err := ingest.DescriptorFromResource(bad, "")
+	_, err := resource.Descriptor(bad, resource.FluxApplied{})
 	var ve *model.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("error %v is not a ValidationError", err)
@@ -223,9 +228,9 @@ func testInvalidInputWritesNothing(t *testing.T, e *env) {
 		}
 	}
 	badRec := &v1alpha1.Reconciler{Spec: v1alpha1.ReconcilerSpec{HostName: "h", Type: "flux", ManifestsEndpoint: "https://github.com/a/b/dev",
-		Deployment: v1alpha1.Deployment{GitOpsCommitID: commit(1), Status: "done"}}}
+		Deployment: &v1alpha1.Deployment{GitOpsCommitID: commit(1), Status: "done"}}}
 	badRec.Name = "r"
-	if _, err := ingest.ReportFromResource(badRec); err == nil || !strings.Contains(err.Error(), "spec.deployment.status") {
+	if _, err := resource.Report(badRec); err == nil || !strings.Contains(err.Error(), "spec.deployment.status") {
 		t.Errorf("bad status: %v", err)
 	}
 	for _, tbl := range tables {
@@ -261,30 +266,32 @@ func testPendingCommit(t *testing.T, e *env) {
 	if res := e.descriptor(d); res.Commit != "" {
 		t.Fatalf("commit %q, want pending", res.Commit)
 	}
-	applied := e.clock.Now()
 	e.clock.Advance(time.Minute)
-	// Recorded after the revision was applied: waits for the next one.
-	late := descriptor(t, "api", "dev", "late", "1.0.0", "")
-	late.FluxSource = "flux-system/apps"
-	e.descriptor(late)
+	other := descriptor(t, "api", "dev", "other", "1.0.0", "")
+	other.FluxSource = "flux-system/apps"
+	e.descriptor(other)
 	e.report(report(t, "h1", "drone", "dev", commit(5), model.StatusSuccess))
 	e.wantVersions(map[string]string{"h1/api/drone": "1.0.0 success"})
+	// The Kustomization settled on commit 5, applied an hour before the
+	// hub heard of it: both descriptors take the commit and that time.
+	applied := e.clock.Now().Add(-time.Hour)
 	n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(5), applied)
-	if err != nil || n != 1 {
-		t.Fatalf("ResolveFluxRevision = %d, %v; want 1", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("ResolveFluxRevision = %d, %v; want 2", n, err)
 	}
 	var c string
-	if err := e.st.Read().QueryRow(ctx, `SELECT COALESCE(commit_sha, '') FROM assignments a JOIN targets t ON t.id = a.target_id WHERE t.name = 'drone'`).Scan(&c); err != nil {
+	var at time.Time
+	if err := e.st.Read().QueryRow(ctx, `SELECT COALESCE(commit_sha, ''), assigned_at FROM assignments a JOIN targets t ON t.id = a.target_id WHERE t.name = 'drone'`).Scan(&c, &at); err != nil {
 		t.Fatal(err)
 	}
-	if c != commit(5) {
-		t.Errorf("assignment commit %q, want %q", c, commit(5))
+	if c != commit(5) || !at.Equal(applied) {
+		t.Errorf("assignment at commit %q, %v; want %q, %v", c, at, commit(5), applied)
 	}
 	if res := e.descriptor(d); res.Changed || res.Commit != commit(5) {
 		t.Errorf("replay after resolution: %+v", res)
 	}
-	if n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(6), e.clock.Now()); err != nil || n != 1 {
-		t.Errorf("late descriptor: resolved %d, %v; want 1", n, err)
+	if n, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "dev@sha1:"+commit(6), e.clock.Now()); err != nil || n != 0 {
+		t.Errorf("nothing left pending: resolved %d, %v; want 0", n, err)
 	}
 	if _, err := e.ing.ResolveFluxRevision(ctx, "flux-system/apps", "garbage", e.clock.Now()); err == nil {
 		t.Error("a garbage revision was accepted")
@@ -345,16 +352,87 @@ func testConcurrentWriters(t *testing.T, e *env) {
 	e.wantVersions(map[string]string{"h0/api/drone": "1.0.0 success", "h1/api/drone": "1.0.0 success", "h2/api/drone": "1.0.0 success"})
 }
 
+// Names have no length limit, on every engine: 100,000 characters of
+// text that does not compress (a B-tree index entry holds ~2,700 bytes).
 func testLongNames(t *testing.T, e *env) {
-	long := strings.Repeat("a-very-long-name-", 20) // 340 characters
+	long := incompressible(100_000)
 	d := descriptor(t, long, long, long, long, commit(1))
 	d.Workspace, d.Application = long, long
 	e.descriptor(d)
-	host := "aks-" + strings.Repeat("x", 59) // AKS names reach 63
+	host := "aks-" + incompressible(10_000)
 	r := report(t, host, long, long, commit(1), model.StatusSuccess)
 	r.Reconciler = long
 	e.report(r)
 	e.wantVersions(map[string]string{host + "/" + long + "/" + long: long + " success"})
+	if e.report(r).Changed {
+		t.Error("a replay with long names changed the store")
+	}
+	// A name that differs only in its last character is another name.
+	other := host[:len(host)-1] + "!"
+	e.report(report(t, other, long, long, commit(1), model.StatusSuccess))
+	if n := e.count("hosts"); n != 2 {
+		t.Errorf("%d hosts, want 2", n)
+	}
+}
+
+// incompressible is n characters of pseudo-random letters, digits and
+// non-ASCII letters.
+func incompressible(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-éßøλжは"
+	runes := []rune(alphabet)
+	var b strings.Builder
+	x := uint64(88172645463325252)
+	for range n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b.WriteRune(runes[x%uint64(len(runes))])
+	}
+	return b.String()
+}
+
+// Names are stored in Unicode normalization form C: "café" typed with a
+// combining accent is the same host. Invalid UTF-8 and NUL are refused
+// with the field named, and nothing is stored; a status message keeps at
+// most model.MaxStatusMessage bytes and the length it had.
+func testTextRules(t *testing.T, e *env) {
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
+	e.report(report(t, "caf\u00e9", "drone", "dev", commit(1), model.StatusSuccess))
+	if e.report(report(t, "cafe\u0301", "drone", "dev", commit(1), model.StatusSuccess)).Changed {
+		t.Error("the NFD spelling of a host name is another host")
+	}
+	if n := e.count("hosts"); n != 1 {
+		t.Errorf("%d hosts, want 1", n)
+	}
+	before := e.snapshot()
+	for _, bad := range []struct{ field, host, msg string }{
+		{"host", "h\xff1", ""},
+		{"host", "h\x001", ""},
+		{"message", "h1", "crash\x00loop"},
+		{"message", "h1", "bad \xc3\x28 bytes"},
+	} {
+		r := report(t, bad.host, "drone", "dev", commit(1), model.StatusFailure)
+		r.Message = bad.msg
+		_, err := e.ing.ApplyReports(ctx, []model.Report{report(t, "h9", "drone", "dev", commit(1), model.StatusSuccess), r})
+		var ve *model.ValidationError
+		if !errors.As(err, &ve) || ve.Fields[0].Field != bad.field {
+			t.Errorf("host %q message %q: error %v, want one naming %s", bad.host, bad.msg, err, bad.field)
+		}
+	}
+	if after := e.snapshot(); after != before {
+		t.Errorf("a refused batch stored something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	huge := strings.Repeat("é", 3*model.MaxStatusMessage)
+	r := report(t, "h2", "drone", "dev", commit(1), model.StatusFailure)
+	r.Message = huge
+	e.report(r)
+	hs, _, err := reports.New(e.st).HostState(ctx, reports.Filter{Host: "h2"}, reports.Page{})
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("host state: %v %v", hs, err)
+	}
+	if m := hs[0].Message; len(m) > model.MaxStatusMessage || !utf8.ValidString(m) || !strings.HasSuffix(m, fmt.Sprintf("[truncated: %d bytes]", len(huge))) || hs[0].MessageBytes != len(huge) {
+		t.Errorf("message of %d bytes kept as %d bytes ending %q, messageBytes %d", len(huge), len(m), m[len(m)-40:], hs[0].MessageBytes)
+	}
 }
 
 // Latest means latest by time: versions are never compared as text.
