@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -249,11 +250,12 @@ type MetricsCost struct {
 	// Refresh is one computation of the state gauges (in the background,
 	// every --metrics-interval).
 	Refresh time.Duration
-	// P50 and P99 time a whole scrape of /metrics (text format).
+	// P50 and P99 time a whole scrape of /metrics as Prometheus asks for
+	// it (text format, gzipped).
 	P50, P99 time.Duration
-	// Series and Bytes size one scrape; StateSeries are the state gauges
-	// among the series.
-	Series, StateSeries, Bytes int
+	// Series and Bytes size one scrape (Bytes: uncompressed; Gzipped: on
+	// the wire); StateSeries are the state gauges among the series.
+	Series, StateSeries, Bytes, Gzipped int
 }
 
 // Metrics computes the state gauges once, then scrapes /metrics runs times,
@@ -272,14 +274,25 @@ func Metrics(ctx context.Context, rep *reports.Service, runs int) (MetricsCost, 
 	var ds []time.Duration
 	for range max(1, runs) {
 		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
 		t0 := time.Now()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		h.ServeHTTP(w, req)
 		ds = append(ds, time.Since(t0))
 		if w.Code != http.StatusOK {
 			return c, fmt.Errorf("/metrics: %d %s", w.Code, w.Body.String())
 		}
-		c.Bytes, c.Series, c.StateSeries = w.Body.Len(), 0, 0
-		for line := range strings.SplitSeq(w.Body.String(), "\n") {
+		c.Gzipped = w.Body.Len()
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil {
+			return c, err
+		}
+		text, err := io.ReadAll(zr)
+		if err != nil {
+			return c, err
+		}
+		c.Bytes, c.Series, c.StateSeries = len(text), 0, 0
+		for line := range strings.SplitSeq(string(text), "\n") {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}

@@ -71,8 +71,8 @@ rollout gate.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "/metrics: state gauges computed in %v (in the background); a scrape p50 %v, p99 %v: %d series (%d state gauges), %d KiB\n",
-				mc.Refresh.Round(time.Millisecond), mc.P50.Round(10*time.Microsecond), mc.P99.Round(10*time.Microsecond), mc.Series, mc.StateSeries, mc.Bytes>>10)
+			fmt.Fprintf(out, "/metrics: state gauges computed in %v (in the background); a gzipped scrape p50 %v, p99 %v: %d series (%d state gauges), %d KiB (%d KiB gzipped)\n",
+				mc.Refresh.Round(time.Millisecond), mc.P50.Round(10*time.Microsecond), mc.P99.Round(10*time.Microsecond), mc.Series, mc.StateSeries, mc.Bytes>>10, mc.Gzipped>>10)
 			return nil
 		},
 	}
