@@ -237,6 +237,9 @@ func TestLint(t *testing.T) {
 	for _, sets := range [][]string{
 		nil,
 		{"api.auth.tokenReview=true", "grafana.dashboards.enabled=true", "database.existingSecret=x"},
+		{"grafana.dashboards.enabled=true", "grafana.dashboards.tidemarkURL=https://tidemark.example.com",
+			"prometheus.serviceMonitor.enabled=true", "prometheus.rules.enabled=true",
+			"grafana.datasource.enabled=true", "grafana.datasource.host=db:5432", "grafana.datasource.password=x", "database.existingSecret=x"},
 		{"crds.install=false", "database.url=postgres://u:p@db:5432/tidemark"},
 		{"database.readReplicas.urls={postgres://u:p@db-r1:5432/tidemark}", "history.retention=400d"},
 	} {

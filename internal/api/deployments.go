@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/resource"
@@ -12,8 +13,10 @@ import (
 // host by the hub.kalypso.io/host label unless only one host has it. Like
 // every push, all of them or none.
 func (s *Server) postDeployments(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	b, err := decodePush(r.Body, resource.KindDeployment)
 	if err != nil {
+		s.recordPush(r, resource.KindDeployment, b, start, nil, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -24,6 +27,7 @@ func (s *Server) postDeployments(w http.ResponseWriter, r *http.Request) {
 	}
 	outs, err := s.ingest.ApplyDeployments(r.Context(), reps)
 	if err != nil {
+		s.recordPush(r, resource.KindDeployment, b, start, nil, err)
 		s.writeError(w, r, b.byDocument(err, map[string][]int{"deployment": index, "report": index}))
 		return
 	}
@@ -31,5 +35,6 @@ func (s *Server) postDeployments(w http.ResponseWriter, r *http.Request) {
 	for i, o := range outs {
 		res.Items[i] = PushItem{Kind: resource.KindDeployment, Name: o.Host + "/" + reps[i].Reconciler, Changed: o.Changed}
 	}
+	s.recordPush(r, resource.KindDeployment, b, start, res.Items, nil)
 	writeJSON(w, http.StatusOK, res)
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
@@ -58,6 +59,7 @@ var servedRoutes = []string{
 	"GET /api/v1/compare",
 	"GET /api/v1/reports/environment-state-at",
 	"GET /api/v1/reports/host-state-at",
+	"GET /metrics",
 }
 
 func loadOpenAPI(t *testing.T) *openapi3.T {
@@ -304,7 +306,7 @@ func specReconciler(host, branch, path, commit, status string, observed time.Tim
 func TestOpenAPIResponses(t *testing.T) {
 	doc := loadOpenAPI(t)
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
-		srv := httptest.NewServer(api.New(st, ingest.New(st), api.Options{Auth: staticTokens(t)}).Handler())
+		srv := httptest.NewServer(api.New(st, ingest.New(st), api.Options{Auth: staticTokens(t), Metrics: metrics.New(metrics.NewRegistry())}).Handler())
 		t.Cleanup(srv.Close)
 		c := newSpecClient(t, doc, srv.URL)
 		now := time.Now().Add(-time.Minute)
@@ -455,6 +457,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		c.do("GET", "/healthz", "", nil, 200)
 		c.do("GET", "/readyz", "", nil, 200)
 		c.do("GET", "/api/v1/openapi.yaml", "", nil, 200)
+		c.do("GET", "/metrics", readToken, nil, 200)
 
 		// Every operation was answered with success at least once.
 		for route := range documentedRoutes(doc) {

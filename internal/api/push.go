@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/resource"
 )
@@ -301,8 +303,10 @@ func (s *Server) applyDocuments(ctx context.Context, b pushBody) (PushResult, er
 
 // push decodes a push of the given kinds and stores it in one transaction.
 func (s *Server) push(w http.ResponseWriter, r *http.Request, kinds ...string) {
+	start := time.Now()
 	b, err := decodePush(r.Body, kinds...)
 	if err != nil {
+		s.recordPush(r, kinds[0], b, start, nil, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -311,6 +315,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, kinds ...string) {
 		// poller), so that it can later retire the ones it no longer sees.
 		source, err := sourceParam(r)
 		if err != nil {
+			s.recordPush(r, kinds[0], b, start, nil, err)
 			s.writeError(w, r, err)
 			return
 		}
@@ -319,11 +324,75 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, kinds ...string) {
 		}
 	}
 	res, err := s.applyDocuments(r.Context(), b)
+	s.recordPush(r, kinds[0], b, start, res.Items, err)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// recordPush counts a push request's documents in the ingest metrics, by
+// kind: stored (applied or unchanged, from the answer's items) when err is
+// nil, else rejected or failed by err's reason, all of them (a push is all
+// or nothing). A body that could not be read counts as one document of
+// the route's first kind.
+func (s *Server) recordPush(r *http.Request, route string, b pushBody, start time.Time, items []PushItem, err error) {
+	if s.metrics == nil {
+		return
+	}
+	m := s.metrics.Ingest
+	total := map[string]int{}
+	for _, d := range b.docs {
+		kind := d.kind
+		if kind == "" {
+			kind = route
+		}
+		total[kind]++
+	}
+	if len(b.docs) == 0 && err != nil {
+		total[route] = 1
+	}
+	if err != nil {
+		outcome, reason := pushFailure(r, err)
+		for kind, n := range total {
+			m.Record(kind, metrics.SourceAPI, outcome, reason, n)
+		}
+	} else {
+		applied := map[string]int{}
+		for _, it := range items {
+			if it.Changed {
+				applied[it.Kind]++
+			}
+		}
+		for kind, n := range total {
+			m.Record(kind, metrics.SourceAPI, metrics.OutcomeApplied, "", applied[kind])
+			m.Record(kind, metrics.SourceAPI, metrics.OutcomeUnchanged, "", n-applied[kind])
+		}
+	}
+	for kind, n := range total {
+		m.Observe(kind, metrics.SourceAPI, n, time.Since(start))
+	}
+}
+
+// pushFailure names what became of the documents err stopped, as
+// writeError answers it: bad input is rejected, anything else failed.
+func pushFailure(r *http.Request, err error) (outcome, reason string) {
+	var ve *model.ValidationError
+	var ce *ingest.ConflictError
+	var tooBig *http.MaxBytesError
+	var bad *badRequest
+	switch {
+	case errors.As(err, &ve):
+		return metrics.OutcomeRejected, metrics.ReasonInvalid
+	case errors.As(err, &ce):
+		return metrics.OutcomeRejected, metrics.ReasonConflict
+	case errors.As(err, &tooBig), errors.As(err, &bad):
+		return metrics.OutcomeRejected, metrics.ReasonMalformed
+	case r.Context().Err() != nil:
+		return metrics.OutcomeFailed, metrics.ReasonCanceled
+	}
+	return metrics.OutcomeFailed, metrics.ReasonStore
 }
 
 // postDescriptors stores DeploymentDescriptors.
@@ -375,8 +444,10 @@ func (s *Server) deleteReconciler(w http.ResponseWriter, r *http.Request) {
 // postAzureResourceGraphs stores Azure Resource Graph poller
 // configurations. Every document is validated before any is stored.
 func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	b, err := decodePush(r.Body, resource.KindAzureResourceGraph)
 	if err != nil {
+		s.recordPush(r, resource.KindAzureResourceGraph, b, start, nil, err)
 		s.writeError(w, r, err)
 		return
 	}
@@ -389,10 +460,14 @@ func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request)
 		}
 		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.arg.Name, spec)
 		if err != nil {
+			// The documents before this one are stored: count them so.
+			s.recordPush(r, resource.KindAzureResourceGraph, pushBody{docs: b.docs[:i]}, start, res.Items, nil)
+			s.recordPush(r, resource.KindAzureResourceGraph, pushBody{docs: b.docs[i:]}, start, nil, err)
 			s.writeError(w, r, &itemError{index: i, name: d.name, list: b.list, err: err})
 			return
 		}
 		res.Items = append(res.Items, PushItem{Kind: d.kind, Name: d.name, Changed: changed})
 	}
+	s.recordPush(r, resource.KindAzureResourceGraph, b, start, res.Items, nil)
 	writeJSON(w, http.StatusOK, res)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
@@ -26,6 +27,9 @@ type Server struct {
 	auth    Authenticator
 	log     *slog.Logger
 	extra   map[string]http.Handler
+	metrics *metrics.Metrics
+	// metricsHandler serves metrics; nil when there are none.
+	metricsHandler http.Handler
 }
 
 // Scope is what a credential allows: reading reports, or writing
@@ -62,6 +66,9 @@ type Options struct {
 	// http.ServeMux pattern: receivers of other protocols on the API's
 	// port, such as OTLP's "POST /v1/logs".
 	WriteRoutes map[string]http.Handler
+	// Metrics, when set, counts requests and pushed documents, and is
+	// served on GET /metrics (read scope).
+	Metrics *metrics.Metrics
 }
 
 // New returns a Server over a store and the ingest service writing to it.
@@ -70,8 +77,12 @@ func New(st *store.Store, ing *ingest.Service, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log,
-		extra: opts.WriteRoutes}
+	s := &Server{store: st, ingest: ing, reports: reports.New(st, opts.Reports...), auth: opts.Auth, log: log,
+		extra: opts.WriteRoutes, metrics: opts.Metrics}
+	if opts.Metrics != nil {
+		s.metricsHandler = opts.Metrics.Handler()
+	}
+	return s
 }
 
 // Handler routes the API. Health endpoints are open; every /api/v1 route
@@ -109,7 +120,20 @@ func (s *Server) Handler() http.Handler {
 	read("GET /api/v1/compare", s.getCompare)
 	read("GET /api/v1/reports/environment-state-at", atHandler(s, s.reports.EnvironmentStateAt))
 	read("GET /api/v1/reports/host-state-at", atHandler(s, s.reports.HostStateAt))
-	return limitBody(mux)
+	read("GET /metrics", s.getMetrics)
+	if s.metrics == nil {
+		return limitBody(mux)
+	}
+	return s.metrics.HTTP.Middleware(limitBody(mux))
+}
+
+// getMetrics serves the Prometheus metrics.
+func (s *Server) getMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.metricsHandler == nil {
+		writeProblem(w, r, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "This hub does not export metrics."})
+		return
+	}
+	s.metricsHandler.ServeHTTP(w, r)
 }
 
 // require checks the request's credentials for scope before h runs.

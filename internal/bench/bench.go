@@ -4,16 +4,21 @@
 package bench
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/model"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -238,4 +243,66 @@ func PrintTimings(w io.Writer, ts []Timing) {
 		fmt.Fprintf(tw, "%s\t%d\t%v\t%v\n", t.Name, t.Rows, t.P50.Round(10*time.Microsecond), t.P99.Round(10*time.Microsecond))
 	}
 	tw.Flush()
+}
+
+// MetricsCost is what the state gauges of /metrics cost on a fleet.
+type MetricsCost struct {
+	// Refresh is one computation of the state gauges (in the background,
+	// every --metrics-interval).
+	Refresh time.Duration
+	// P50 and P99 time a whole scrape of /metrics as Prometheus asks for
+	// it (text format, gzipped).
+	P50, P99 time.Duration
+	// Series and Bytes size one scrape (Bytes: uncompressed; Gzipped: on
+	// the wire); StateSeries are the state gauges among the series.
+	Series, StateSeries, Bytes, Gzipped int
+}
+
+// Metrics computes the state gauges once, then scrapes /metrics runs times,
+// as `tidemark serve` serves them.
+func Metrics(ctx context.Context, rep *reports.Service, runs int) (MetricsCost, error) {
+	var c MetricsCost
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+	state := metrics.NewState(m, rep, metrics.StateOptions{Interval: time.Minute})
+	start := time.Now()
+	if err := state.Refresh(ctx); err != nil {
+		return c, err
+	}
+	c.Refresh = time.Since(start)
+	h := m.Handler()
+	var ds []time.Duration
+	for range max(1, runs) {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		t0 := time.Now()
+		h.ServeHTTP(w, req)
+		ds = append(ds, time.Since(t0))
+		if w.Code != http.StatusOK {
+			return c, fmt.Errorf("/metrics: %d %s", w.Code, w.Body.String())
+		}
+		c.Gzipped = w.Body.Len()
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil {
+			return c, err
+		}
+		text, err := io.ReadAll(zr)
+		if err != nil {
+			return c, err
+		}
+		c.Bytes, c.Series, c.StateSeries = len(text), 0, 0
+		for line := range strings.SplitSeq(string(text), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			c.Series++
+			if strings.HasPrefix(line, "tidemark_target_") || strings.HasPrefix(line, "tidemark_rollout") {
+				c.StateSeries++
+			}
+		}
+	}
+	slices.Sort(ds)
+	c.P50, c.P99 = ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+	return c, nil
 }

@@ -2,9 +2,12 @@ package bench
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
@@ -54,6 +57,40 @@ func TestGenerate(t *testing.T) {
 	for _, q := range ts {
 		if q.Rows == 0 && q.Name != "drift (one env)" { // a converged fleet has no drift
 			t.Errorf("%s returned no rows on a full fleet", q.Name)
+		}
+	}
+	mc, err := Metrics(ctx, reports.New(st), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 13 state gauges per target: hosts, at scheduled version, 4
+	// statuses, 5 drift kinds, rollouts in progress and their age.
+	if targets := small.Workloads * small.Environments * small.Regions; mc.StateSeries != 13*targets {
+		t.Errorf("%d state series for %d targets, want %d", mc.StateSeries, targets, 13*targets)
+	}
+}
+
+// BenchmarkScrape times a scrape of /metrics (the state gauges already
+// computed) on a fleet of 200 targets.
+func BenchmarkScrape(b *testing.B) {
+	ctx := context.Background()
+	st := testenv.NewStore(b, "sqlite")
+	spec := Spec{Hosts: 400, ReconcilersPerHost: 5, Workloads: 25, Environments: 4, Regions: 2, History: 2, Workers: 2, Batch: 200}
+	if _, err := Generate(ctx, ingest.New(st), spec, nil); err != nil {
+		b.Fatal(err)
+	}
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+	if err := metrics.NewState(m, reports.New(st), metrics.StateOptions{}).Refresh(ctx); err != nil {
+		b.Fatal(err)
+	}
+	h := m.Handler()
+	b.ResetTimer()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
 		}
 	}
 }

@@ -119,6 +119,8 @@ func TestControllerCommand(t *testing.T) {
 	if code, body := get("http://" + metrics + "/metrics"); code != http.StatusOK ||
 		!strings.Contains(body, `controller_runtime_reconcile_total{controller="reconciler",result="success"}`) {
 		t.Errorf("/metrics: %d, no reconcile count of the reconciler controller", code)
+	} else if !strings.Contains(body, `tidemark_store_transaction_retries_total{engine="sqlite"}`) {
+		t.Errorf("/metrics: the hub's own metrics are missing:\n%s", body)
 	}
 	wait("a Prometheus poll", func() bool {
 		_, body := get("http://" + metrics + "/metrics")

@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark-dev/tidemark/internal/api"
 	"github.com/tidemark-dev/tidemark/internal/demo"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/web"
 )
@@ -29,6 +29,8 @@ func newServeCmd() *cobra.Command {
 		telemetry                telemetrySources
 		replicas                 replicaFlags
 		retention                retentionFlag
+		metricsAddr              string
+		metricsInterval          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -105,8 +107,12 @@ history older than it (whole months on PostgreSQL).`,
 				}
 			}
 			ing := ingest.New(st, ingest.WithLogger(log))
-			// Their collectors join the default registry, which /metrics serves.
-			pollers, _, err := argFlags.manager(ing, log, prometheus.DefaultRegisterer)
+			// One registry for the hub's metrics and its sources', served
+			// on /metrics.
+			reg := metrics.NewRegistry()
+			m := metrics.New(reg)
+			m.Store.Watch(st)
+			pollers, _, err := argFlags.manager(ing, log, reg)
 			if err != nil {
 				return err
 			}
@@ -114,7 +120,9 @@ history older than it (whole months on PostgreSQL).`,
 				runPollers(ctx, pollers, ing)
 			}
 			reportOpts := []reports.Option{reports.WithPromotionOrder(promotion), reports.WithStaleAfter(staleAfter)}
-			telem, err := telemetry.start(ctx, st, ing, auth, &sec, log)
+			state := metrics.NewState(m, reports.New(st, reportOpts...), metrics.StateOptions{Interval: metricsInterval, StaleAfter: staleAfter, Logger: log})
+			go state.Run(ctx)
+			telem, err := telemetry.start(ctx, st, ing, auth, &sec, reg, log)
 			if err != nil {
 				return err
 			}
@@ -123,15 +131,29 @@ history older than it (whole months on PostgreSQL).`,
 			if err != nil {
 				return err
 			}
-			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, WriteRoutes: telem.routes}).Handler()
+			apiHandler := api.New(st, ing, api.Options{Logger: log, Reports: reportOpts, Auth: auth, WriteRoutes: telem.routes, Metrics: m}).Handler()
 			srv := api.NewHTTPServer(addr, telem.handler(apiHandler, web.Combine(apiHandler, ui.Handler())))
-			errc := make(chan error, 2)
+			errc := make(chan error, 3)
 			go func() { errc <- sec.listen(srv) }()
 			go func() {
 				if err := telem.serveGRPC(); err != nil {
 					errc <- err
 				}
 			}()
+			servers := []*http.Server{srv}
+			if metricsAddr != "" {
+				// Plain HTTP and no token, for Prometheus on an internal port.
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", m.Handler())
+				msrv := api.NewHTTPServer(metricsAddr, mux)
+				servers = append(servers, msrv)
+				go func() {
+					if err := msrv.ListenAndServe(); err != nil {
+						errc <- fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
+					}
+				}()
+				log.Info("serving metrics", "addr", metricsAddr)
+			}
 			log.Info("serving", "addr", addr, "tls", useTLS, "version", version())
 			select {
 			case err := <-errc:
@@ -141,8 +163,10 @@ history older than it (whole months on PostgreSQL).`,
 			log.Info("shutting down")
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
+			for _, s := range servers {
+				if err := s.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
 			}
 			return nil
 		},
@@ -154,6 +178,8 @@ history older than it (whole months on PostgreSQL).`,
 	cmd.Flags().StringSliceVar(&promotion, "promotion-order", nil, "environments in promotion order, e.g. dev,qa,staging,prod (others follow)")
 	cmd.Flags().DurationVar(&staleAfter, "stale-after", reports.DefaultStaleAfter, "a host without a report for this long is stale (drift)")
 	cmd.Flags().StringToStringVar(&forges, "forge", nil, "a self-hosted forge for commit links in the UI, HOST=github|gitlab|bitbucket|azure (repeatable)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", envOr("TIDEMARK_METRICS_ADDR", ""), "also serve /metrics here, plain HTTP without a token (e.g. :9090 for Prometheus); /metrics on --addr needs the read scope")
+	cmd.Flags().DurationVar(&metricsInterval, "metrics-interval", metrics.DefaultStateInterval, "how often the state gauges (hosts, drift, rollouts per target) are recomputed")
 	sec.flags(cmd)
 	argFlags.flags(cmd)
 	telemetry.serveFlags(cmd)

@@ -61,8 +61,6 @@ func (t *telemetrySources) check() error {
 type runningSources struct {
 	// routes are the OTLP/HTTP routes for the API's mux (write scope).
 	routes map[string]http.Handler
-	// Registry holds the sources' metrics.
-	registry *prom.Registry
 	grpc     *grpc.Server
 	lis      net.Listener
 	stopPoll context.CancelFunc
@@ -72,15 +70,15 @@ type runningSources struct {
 // start builds the OTLP receiver, listens for OTLP/gRPC with the API's
 // credentials (write scope) and TLS when --otlp-grpc-addr is set, and
 // starts the Prometheus pollers.
-func (t *telemetrySources) start(ctx context.Context, st *store.Store, ing *ingest.Service, auth api.Authenticator, sec *serveSecurity, log *slog.Logger) (*runningSources, error) {
-	// The sources' metrics, for /metrics to serve.
-	r := &runningSources{registry: prom.NewRegistry(), polled: make(chan struct{})}
-	recv, err := otlp.New(ing, otlp.Options{Logger: log, Registerer: r.registry, Environments: reports.New(st)})
+// The sources' metrics join reg.
+func (t *telemetrySources) start(ctx context.Context, st *store.Store, ing *ingest.Service, auth api.Authenticator, sec *serveSecurity, reg prom.Registerer, log *slog.Logger) (*runningSources, error) {
+	r := &runningSources{polled: make(chan struct{})}
+	recv, err := otlp.New(ing, otlp.Options{Logger: log, Registerer: reg, Environments: reports.New(st)})
 	if err != nil {
 		return nil, err
 	}
 	r.routes = map[string]http.Handler{"POST " + otlp.HTTPPath: recv}
-	pollers, err := prometheus.NewPollers(t.prometheus, ing, prometheus.Options{Logger: log, Registerer: r.registry})
+	pollers, err := prometheus.NewPollers(t.prometheus, ing, prometheus.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("--prometheus-config: %w", err)
 	}

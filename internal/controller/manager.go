@@ -28,12 +28,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/sources/arg"
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
@@ -85,6 +87,10 @@ type Options struct {
 	// MetricsBindAddress serves Prometheus metrics on /metrics; "" or "0"
 	// disables them.
 	MetricsBindAddress string
+	// Metrics are the hub's instruments, served beside controller-runtime's
+	// on MetricsBindAddress; NewManager registers them on
+	// controller-runtime's registry when nil.
+	Metrics *metrics.Metrics
 
 	// Namespaces restricts every watch to these namespaces; empty watches
 	// the whole cluster.
@@ -195,6 +201,10 @@ func NewManager(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New(ctrlmetrics.Registry)
+	}
+	o.Metrics.Store.Watch(o.Store)
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -76,6 +76,7 @@ type Driver interface {
 type Store struct {
 	d        Driver
 	replicas *replicaSet // nil without replicas
+	onRetry  func(err error)
 }
 
 // New migrates the driver's database to the latest schema and returns a
@@ -160,6 +161,11 @@ func (s *Store) PrimaryFallbackReads() uint64 {
 	return s.replicas.fallbacks.Load()
 }
 
+// OnRetry sets a function that Tx calls each time it runs a transaction
+// again after a transient conflict (for metrics). Set it before the store
+// is used.
+func (s *Store) OnRetry(fn func(err error)) { s.onRetry = fn }
+
 // Tx runs fn in a transaction, running it again (up to 10 times, with
 // jittered backoff) when the engine reports a transient conflict, so that
 // concurrent writers for the same rows converge. fn must not keep state
@@ -170,6 +176,9 @@ func (s *Store) Tx(ctx context.Context, fn func(Querier) error) error {
 		err := s.d.InTx(ctx, fn)
 		if err == nil || !s.d.Retryable(err) || attempt == 10 {
 			return err
+		}
+		if s.onRetry != nil {
+			s.onRetry(err)
 		}
 		select {
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -260,3 +261,43 @@ func (p *Postgres) Log(substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// ReportingGroup is the group role the reporting schema's migration grants
+// read access to.
+const ReportingGroup = "tidemark_reporting"
+
+// ReportingLogin creates a login role that is only a member of
+// ReportingGroup (as a dashboard's database user is) and returns dbURL with
+// that user. The role is dropped when the test ends. Roles belong to the
+// whole server, so each test gets its own.
+func ReportingLogin(t testing.TB, dbURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connect to test postgres: %v", err)
+	}
+	defer conn.Close(ctx)
+	role := pgx.Identifier{fmt.Sprintf("reader_%d_%d", os.Getpid(), readers.Add(1))}
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+role.Sanitize()+" LOGIN IN ROLE "+ReportingGroup); err != nil {
+		t.Fatalf("create a reporting login: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dbURL)
+		if err != nil {
+			return // the server is gone, and the role with it
+		}
+		defer conn.Close(ctx)
+		// Its sessions end first: DROP ROLE fails while they last.
+		_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role[0])
+		_, _ = conn.Exec(ctx, "DROP ROLE IF EXISTS "+role.Sanitize())
+	})
+	u.User = url.User(role[0])
+	return u.String()
+}
+
+var readers atomic.Int64

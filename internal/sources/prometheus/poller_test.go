@@ -149,7 +149,7 @@ func pollUntil(t *testing.T, p *promsrc.Poller, what string, ok func(promsrc.Pol
 // and retires a Kustomization whose series vanished after the grace period.
 func TestPollerWithPrometheus(t *testing.T) {
 	exp, target := newExporter(t)
-	prom := testenv.StartPrometheus(t, time.Second, target)
+	prom := testenv.StartPrometheus(t, []string{target})
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		exp.mu.Lock()
 		exp.run = t.Name()
@@ -248,7 +248,7 @@ func TestPollerAuthAndTLS(t *testing.T) {
 	exp, target := newExporter(t)
 	exp.run = t.Name()
 	exp.fleet(sha(1))
-	prom := testenv.StartPrometheus(t, time.Second, target)
+	prom := testenv.StartPrometheus(t, []string{target})
 	backend, _ := url.Parse(prom.URL)
 	proxy := httputil.NewSingleHostReverseProxy(backend)
 	tokens := map[string]bool{"Bearer entra-token": true, "Bearer file-token-1": true}
