@@ -60,7 +60,7 @@ func (t *telemetrySources) check() error {
 // runningSources are the started telemetry sources of serve.
 type runningSources struct {
 	// routes are the OTLP/HTTP routes for the API's mux (write scope).
-	routes map[string]http.Handler
+	routes   map[string]http.Handler
 	grpc     *grpc.Server
 	lis      net.Listener
 	stopPoll context.CancelFunc

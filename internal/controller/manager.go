@@ -34,8 +34,8 @@ import (
 
 	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
-	"github.com/tidemark-dev/tidemark/internal/sources/arg"
 	"github.com/tidemark-dev/tidemark/internal/metrics"
+	"github.com/tidemark-dev/tidemark/internal/sources/arg"
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
