@@ -20,11 +20,11 @@ type HTTP struct {
 // NewHTTP registers the HTTP metrics on reg.
 func NewHTTP(reg prometheus.Registerer) *HTTP {
 	return &HTTP{
-		requests: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "http", Name: "requests_total",
 			Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"})),
-		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "http", Name: "request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route pattern.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),

@@ -49,20 +49,20 @@ type Ingest struct {
 // NewIngest registers the ingest metrics on reg.
 func NewIngest(reg prometheus.Registerer) *Ingest {
 	return &Ingest{
-		received: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		received: Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "ingest", Name: "documents_received_total",
 			Help: "Documents received by ingest, by kind and source.",
 		}, []string{"kind", "source"})),
-		documents: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		documents: Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "ingest", Name: "documents_total",
 			Help: "Documents ingested, by kind, source and outcome (applied, unchanged, rejected, failed); reason says why a document was rejected or failed.",
 		}, []string{"kind", "source", "outcome", "reason"})),
-		batch: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		batch: Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "ingest", Name: "batch_size",
 			Help:    "Documents per ingest call (a request, a poll, a batch of reports).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 .. 16384
 		}, []string{"kind", "source"})),
-		duration: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "ingest", Name: "duration_seconds",
 			Help:    "Time an ingest call took, validation and store included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1 ms .. 60 s

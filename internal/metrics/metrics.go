@@ -116,10 +116,10 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
-// register registers c on reg, or returns the equal collector reg already
+// Register registers c on reg, or returns the equal collector reg already
 // holds. Other errors are programming errors (an invalid or clashing
 // metric), as for prometheus.MustRegister.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	err := reg.Register(c)
 	if err == nil {
 		return c

@@ -108,15 +108,15 @@ func NewState(m *Metrics, rep *reports.Service, o StateOptions) *State {
 		o.Clock = time.Now
 	}
 	s := &State{rep: rep, o: o,
-		refreshSeconds: register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		refreshSeconds: Register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "state", Name: "refresh_duration_seconds",
 			Help: "How long the last computation of the state gauges took.",
 		})),
-		refreshErrors: register(m.reg, prometheus.NewCounter(prometheus.CounterOpts{
+		refreshErrors: Register(m.reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "state", Name: "refresh_errors_total",
 			Help: "Failed computations of the state gauges (the store did not answer); the gauges keep their last values.",
 		})),
-		refreshedAt: register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		refreshedAt: Register(m.reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Subsystem: "state", Name: "last_refresh_timestamp_seconds",
 			Help: "When the state gauges were last computed.",
 		})),

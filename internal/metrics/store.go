@@ -16,7 +16,7 @@ type Store struct {
 
 // NewStore registers the store metrics on reg.
 func NewStore(reg prometheus.Registerer) *Store {
-	return &Store{retries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	return &Store{retries: Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "store", Name: "transaction_retries_total",
 		Help: "Transactions run again after a transient conflict, by store engine.",
 	}, []string{"engine"}))}

@@ -2,6 +2,8 @@ package arg
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemark-dev/tidemark/internal/metrics"
 )
 
 // Metrics are the pollers' Prometheus collectors, labelled by resource
@@ -50,16 +52,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests Azure Resource Graph throttled (HTTP 429)."}, res),
 	}
 	if reg != nil {
-		for _, c := range m.collectors() {
-			reg.MustRegister(c)
-		}
+		// A registry that holds them already (a second manager in one
+		// process) keeps its own, which this one then updates.
+		m.polls = metrics.Register(reg, m.polls)
+		m.duration = metrics.Register(reg, m.duration)
+		m.lastPoll = metrics.Register(reg, m.lastPoll)
+		m.lastSuccess = metrics.Register(reg, m.lastSuccess)
+		m.rows = metrics.Register(reg, m.rows)
+		m.skipped = metrics.Register(reg, m.skipped)
+		m.reconcilers = metrics.Register(reg, m.reconcilers)
+		m.changed = metrics.Register(reg, m.changed)
+		m.created = metrics.Register(reg, m.created)
+		m.retired = metrics.Register(reg, m.retired)
+		m.throttled = metrics.Register(reg, m.throttled)
 	}
 	return m
-}
-
-func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.polls, m.duration, m.lastPoll, m.lastSuccess, m.rows, m.skipped,
-		m.reconcilers, m.changed, m.created, m.retired, m.throttled}
 }
 
 // observe records a poll's result.
