@@ -33,8 +33,8 @@ func TestPushMetrics(t *testing.T) {
 		{"/api/v1/reconcilers", "[" + reconcilerJSON + "," + reconcilerJSON + "]", 200}, // replays
 		{"/api/v1/reconcilers", "[" + reconcilerJSON + "," + invalid + "]", 422},
 		{"/api/v1/reconcilers", "{not json", 400},
-		// The first document is stored again (unchanged), the second
-		// conflicts, the third is not tried.
+		// The second document conflicts: a push is all or nothing, so
+		// the first and third are aborted.
 		{"/api/v1/deploymentdescriptors", "[" + descriptorJSON + "," + conflicting + "," + descriptorJSON + "]", 409},
 	} {
 		if status, body, _ := h.do("POST", c.path, c.body); status != c.status {
@@ -45,11 +45,11 @@ func TestPushMetrics(t *testing.T) {
 # HELP tidemark_ingest_documents_total Documents ingested, by kind, source and outcome (applied, unchanged, rejected, failed); reason says why a document was rejected or failed.
 # TYPE tidemark_ingest_documents_total counter
 tidemark_ingest_documents_total{kind="DeploymentDescriptor",outcome="applied",reason="",source="api"} 1
-tidemark_ingest_documents_total{kind="DeploymentDescriptor",outcome="rejected",reason="aborted",source="api"} 1
+tidemark_ingest_documents_total{kind="DeploymentDescriptor",outcome="rejected",reason="aborted",source="api"} 2
 tidemark_ingest_documents_total{kind="DeploymentDescriptor",outcome="rejected",reason="conflict",source="api"} 1
-tidemark_ingest_documents_total{kind="DeploymentDescriptor",outcome="unchanged",reason="",source="api"} 1
 tidemark_ingest_documents_total{kind="Reconciler",outcome="applied",reason="",source="api"} 1
-tidemark_ingest_documents_total{kind="Reconciler",outcome="rejected",reason="invalid",source="api"} 2
+tidemark_ingest_documents_total{kind="Reconciler",outcome="rejected",reason="aborted",source="api"} 1
+tidemark_ingest_documents_total{kind="Reconciler",outcome="rejected",reason="invalid",source="api"} 1
 tidemark_ingest_documents_total{kind="Reconciler",outcome="rejected",reason="malformed",source="api"} 1
 tidemark_ingest_documents_total{kind="Reconciler",outcome="unchanged",reason="",source="api"} 2
 `

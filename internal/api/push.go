@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -344,19 +345,33 @@ func (s *Server) recordPush(r *http.Request, route string, b pushBody, start tim
 	m := s.metrics.Ingest
 	total := map[string]int{}
 	for _, d := range b.docs {
-		kind := d.kind
-		if kind == "" {
-			kind = route
-		}
-		total[kind]++
+		total[cmp.Or(d.kind, route)]++
 	}
 	if len(b.docs) == 0 && err != nil {
 		total[route] = 1
 	}
 	if err != nil {
+		// The documents err names failed for its reason; the others of
+		// the request were not stored because of them (aborted). When err
+		// names none, all failed for its reason.
 		outcome, reason := pushFailure(r, err)
-		for kind, n := range total {
-			m.Record(kind, metrics.SourceAPI, outcome, reason, n)
+		failed := map[int]bool{}
+		for _, ie := range itemErrorsOf(err) {
+			failed[ie.index] = true
+		}
+		if len(failed) == 0 {
+			for kind, n := range total {
+				m.Record(kind, metrics.SourceAPI, outcome, reason, n)
+			}
+		} else {
+			for i, d := range b.docs {
+				kind := cmp.Or(d.kind, route)
+				if failed[i] {
+					m.Record(kind, metrics.SourceAPI, outcome, reason, 1)
+				} else {
+					m.Record(kind, metrics.SourceAPI, metrics.OutcomeRejected, metrics.ReasonAborted, 1)
+				}
+			}
 		}
 	} else {
 		applied := map[string]int{}
@@ -373,6 +388,21 @@ func (s *Server) recordPush(r *http.Request, route string, b pushBody, start tim
 	for kind, n := range total {
 		m.Observe(kind, metrics.SourceAPI, n, time.Since(start))
 	}
+}
+
+// itemErrorsOf lists the documents' errors that err joins.
+func itemErrorsOf(err error) []*itemError {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*itemError
+		for _, e := range joined.Unwrap() {
+			out = append(out, itemErrorsOf(e)...)
+		}
+		return out
+	}
+	if ie, ok := err.(*itemError); ok {
+		return []*itemError{ie}
+	}
+	return nil
 }
 
 // pushFailure names what became of the documents err stopped, as
