@@ -74,7 +74,7 @@ deploy where (DeploymentDescriptors) and what every host actually runs
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newApplyCmd(), newVersionCmd(), newControllerCmd(), newBenchCmd(), newGetCmd(), newWaitCmd(), newAgentCmd())
+	root.AddCommand(newServeCmd(), newApplyCmd(), newVersionCmd(), newControllerCmd(), newBenchCmd(), newGetCmd(), newWaitCmd(), newAgentCmd(), newCheckCmd())
 	return root
 }
 

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/ingest"
+	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+// tidemark check finds a maintained row that went wrong, names its table,
+// exits 1, and --repair puts it right.
+func TestCheckFindsAndRepairsDifferences(t *testing.T) {
+	for _, engine := range testenv.Engines {
+		t.Run(engine, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "tidemark.db")
+			if engine == "postgres" {
+				db = testenv.SharedPostgres(t).NewDatabase(t)
+			}
+			st := testenv.OpenStore(t, engine, db)
+			ep, err := model.NewEndpoint("git", "https://github.com/acme/gitops", "dev", "eu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sha := fleetSHA(1)
+			now := time.Now().Add(-time.Hour)
+			if _, err := ingest.New(st).Apply(context.Background(), ingest.Batch{
+				Descriptors: []model.Descriptor{{Workspace: "acme", Application: "shop", Workload: "api", Environment: "dev", Target: "eu",
+					Manifests: ep, Version: "1.0.0", Commit: sha, BuildCommit: fleetSHA(2), Source: model.WorkloadSource{Repo: "https://github.com/acme/api"}}},
+				Reports: []model.Report{
+					{Host: "dev-1", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep, Commit: sha, Status: model.StatusSuccess, ObservedAt: now},
+					{Host: "dev-2", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep, Commit: sha, Status: model.StatusFailure, ObservedAt: now},
+				},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := runCLI(t, "", "check", "--database", db)
+			if code != 0 || !strings.Contains(out, "matches a recomputation") {
+				t.Fatalf("check of a consistent store: exit %d\n%s%s", code, out, errOut)
+			}
+
+			if _, err := st.Primary().Exec(context.Background(),
+				`UPDATE endpoint_counts SET hosts = hosts + 1 WHERE endpoint_id = (SELECT min(endpoint_id) FROM endpoint_counts)`); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 1 || !strings.Contains(out, "- endpoint_counts ") || !strings.Contains(out, "+ endpoint_counts ") ||
+				!strings.Contains(errOut, "tidemark check --repair") {
+				t.Fatalf("check of a wrong count: exit %d\n%s%s", code, out, errOut)
+			}
+
+			code, out, errOut = runCLI(t, "", "check", "--database", db, "--repair")
+			if code != 0 || !strings.Contains(out, "rebuilt") || !strings.Contains(out, "matches a recomputation") {
+				t.Fatalf("check --repair: exit %d\n%s%s", code, out, errOut)
+			}
+		})
+	}
+}
