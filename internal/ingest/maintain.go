@@ -93,7 +93,7 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		if err != nil {
 			return fmt.Errorf("read reconcilers: %w", err)
 		}
-		if err := store.AdjustEndpointCounts(ctx, q, store.CountDeltas(m.before, after)); err != nil {
+		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
 			return err
 		}
 	}

@@ -38,16 +38,40 @@ type CountKey struct {
 }
 
 // AdjustEndpointCounts adds deltas to endpoint_counts, in key order, and
-// drops groups that reach zero.
-func AdjustEndpointCounts(ctx context.Context, q Querier, deltas map[CountKey]int) error {
+// drops groups that reach zero. On PostgreSQL, in two statements whatever
+// the number of groups.
+func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas map[CountKey]int) error {
 	keys := slices.SortedFunc(maps.Keys(deltas), func(a, b CountKey) int {
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.Commit, b.Commit), cmp.Compare(a.Status, b.Status))
 	})
+	keys = slices.DeleteFunc(keys, func(k CountKey) bool { return deltas[k] == 0 })
+	if len(keys) == 0 {
+		return nil
+	}
+	if engine == "postgres" {
+		eps := make([]int64, len(keys))
+		shas := make([]string, len(keys))
+		statuses := make([]string, len(keys))
+		ds := make([]int64, len(keys))
+		for i, k := range keys {
+			eps[i], shas[i], statuses[i], ds[i] = k.EndpointID, k.Commit, k.Status, int64(deltas[k])
+		}
+		// unnest keeps the (sorted) order: rows are locked in key order.
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
+			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts`,
+			eps, shas, statuses, ds); err != nil {
+			return fmt.Errorf("adjust endpoint counts: %w", err)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM endpoint_counts c USING unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS u(ep, sha, st, d)
+			WHERE u.d < 0 AND c.endpoint_id = u.ep AND c.commit_sha = u.sha AND c.status = u.st AND c.hosts <= 0`,
+			eps, shas, statuses, ds); err != nil {
+			return fmt.Errorf("adjust endpoint counts: %w", err)
+		}
+		return nil
+	}
 	for _, k := range keys {
 		d := deltas[k]
-		if d == 0 {
-			continue
-		}
 		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts`,
 			k.EndpointID, k.Commit, k.Status, d); err != nil {
