@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -51,16 +53,32 @@ type CommitSeen struct {
 
 // branchFirstSeen is the earliest time commit c.sha (in any spelling) was
 // seen on the endpoints of branch $branch, or on endpoint $endpoint alone
-// when the branch is unknown.
+// when the branch is unknown. Each spelling is its own index lookup on
+// commits(sha), so the cost follows the matching rows, not the commits
+// stored: the same spelling; an abbreviation of it (one of its prefixes);
+// a longer spelling it abbreviates (a range: revisions are lower-case hex).
 func branchFirstSeen(endpoint, branch string) string {
-	return `(SELECT min(c2.first_seen) FROM commits c2 JOIN endpoints e2 ON e2.id = c2.endpoint_id
-		WHERE (c2.endpoint_id = ` + endpoint + ` OR (` + branch + ` <> '' AND e2.branch_key = ` + branch + `))
-		  AND (c2.sha = c.sha
-		    OR (length(c2.sha) < length(c.sha) AND length(c2.sha) >= ` + minAbbrev + ` AND substr(c.sha, 1, length(c2.sha)) = c2.sha)
-		    OR (length(c2.sha) > length(c.sha) AND substr(c2.sha, 1, length(c.sha)) = c.sha)))`
+	from := `FROM commits c2 JOIN endpoints e2 ON e2.id = c2.endpoint_id
+		WHERE (c2.endpoint_id = ` + endpoint + ` OR (` + branch + ` <> '' AND e2.branch_key = ` + branch + `)) AND `
+	return `(SELECT min(f) FROM (
+		SELECT c2.first_seen AS f ` + from + `c2.sha = c.sha
+		UNION ALL SELECT c2.first_seen ` + from + `c2.sha IN (` + prefixesOf("c.sha") + `) AND length(c2.sha) < length(c.sha)
+		UNION ALL SELECT c2.first_seen ` + from + `c2.sha > c.sha AND c2.sha < c.sha || 'g') AS seen)`
 }
 
-const minAbbrev = "7" // model.MinAbbrevLen, in SQL
+// prefixesOf lists, in SQL, the prefixes of col an abbreviation can be:
+// from model.MinAbbrevLen characters to one short of the longest revision.
+func prefixesOf(col string) string {
+	var b strings.Builder
+	for n := model.MinAbbrevLen; n < model.MaxRevisionLen; n++ {
+		if n > model.MinAbbrevLen {
+			b.WriteString(", ")
+		}
+		b.WriteString("substr(" + col + ", 1, " + strconv.Itoa(n) + ")")
+	}
+	return b.String()
+}
+
 
 // TargetCommits lists the commits seen on a target's endpoint whose
 // resolution a change can affect: with all, every one; else those first
