@@ -32,16 +32,16 @@ bench: ## Go benchmarks of ingest, reports and the telemetry sources (both store
 	CI=true $(GO) test -run '^$$' -bench OTLPHTTP -benchtime 100000x ./internal/sources/otlp/
 	CI=true $(GO) test -run '^$$' -bench Poll -benchtime 10x ./internal/sources/prometheus/
 
-fuzz: ## Fuzz the parsers for 30s each
-	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 30s ./internal/model/
-	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 30s ./internal/model/
-	$(GO) test -run '^$$' -fuzz FuzzMap -fuzztime 30s ./internal/sources/arg/fluxconfig/
-	$(GO) test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime 30s ./internal/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime 30s ./internal/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 30s ./internal/api/
-	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 30s ./internal/api/
-	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 30s ./internal/web/
-	$(GO) test -run '^$$' -fuzz FuzzMapRecord -fuzztime 30s ./internal/sources/otlp/
+fuzz: ## Fuzz the parsers (~30 s each; bounded by executions: see hack/test.sh)
+	$(GO) test -run '^$$' -fuzz FuzzNormalizeRevision -fuzztime 600000x ./internal/model/
+	$(GO) test -run '^$$' -fuzz FuzzEndpointKey -fuzztime 600000x ./internal/model/
+	$(GO) test -run '^$$' -fuzz FuzzMap -fuzztime 300000x ./internal/sources/arg/fluxconfig/
+	$(GO) test -run '^$$' -fuzz '^FuzzPush$$' -fuzztime 600x ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime 900x ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 60000x ./internal/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 1500x ./internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 20000x ./internal/web/
+	$(GO) test -run '^$$' -fuzz FuzzMapRecord -fuzztime 6000x ./internal/sources/otlp/
 
 clean:
 	rm -rf bin
