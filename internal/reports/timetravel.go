@@ -191,8 +191,8 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 	w.add("r.created_at <= ?", at)
 	w.add("(r.retired_at IS NULL OR r.retired_at > ?)", at)
 	if after != nil {
-		w.add("(h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
-			after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
+		w.add(hostOrderPrefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
+			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
 	atArg := w.bind("?", at)
 	q, err := s.st.Read().Query(ctx, `SELECT r.id, h.name, h.type, r.name, ws.name, app.name, wl.name, env.name, t.name, t.id,
@@ -204,7 +204,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		WHERE `+w.sql()+`
-		ORDER BY h.name, r.name, t.id LIMIT `+strconv.Itoa(limit+1), w.args...)
+		ORDER BY `+hostOrder+`, r.name, t.id LIMIT `+strconv.Itoa(limit+1), w.args...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
