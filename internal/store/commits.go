@@ -79,7 +79,6 @@ func prefixesOf(col string) string {
 	return b.String()
 }
 
-
 // TargetCommits lists the commits seen on a target's endpoint whose
 // resolution a change can affect: with all, every one; else those first
 // seen on the target's branch at or after since (when not zero) and those
