@@ -184,7 +184,8 @@ func NormalizeRepo(raw string) (string, error) {
 	host := strings.ToLower(u.Hostname())
 	if strings.ContainsFunc(host, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-._:", r)
-	}) {
+	}) || !strings.ContainsFunc(host, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) {
+		// A host is more than dots and dashes: "http://./" names none.
 		return "", fmt.Errorf("repository URL %s has an invalid host %s", Quote(raw), Quote(host))
 	}
 	if strings.Contains(host, ":") {

@@ -145,6 +145,13 @@ func TestEndpointKeys(t *testing.T) {
 	if _, err := NormalizeRepo("https:///nohost"); err == nil {
 		t.Error("URL without host accepted")
 	}
+	// Found by FuzzMap: a host of dots named nothing, and the endpoint's
+	// key came out empty.
+	for _, repo := range []string{"http://./", "https://../org/repo", "ssh://git@-/repo"} {
+		if r, err := NormalizeRepo(repo); err == nil {
+			t.Errorf("NormalizeRepo(%q) = %q, want an error: the host has no letter or digit", repo, r)
+		}
+	}
 }
 
 func TestBranchKey(t *testing.T) {
