@@ -144,15 +144,18 @@ func (s *Store) HistoryPartitions(ctx context.Context) ([]HistoryPartition, erro
 	return nil, nil
 }
 
-// RunHistoryMaintenance calls MaintainHistory at once and then every
-// p.Interval until ctx ends. A failed pass is logged and tried again at
-// the next tick.
+// RunHistoryMaintenance calls MaintainHistory, then AnalyzeSmallTables,
+// at once and then every p.Interval until ctx ends. A failed pass is
+// logged and tried again at the next tick.
 func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log *slog.Logger) {
 	p = p.withDefaults()
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	for {
 		m, err := s.MaintainHistory(ctx, p, time.Now())
+		if err := s.AnalyzeSmallTables(ctx); err != nil && ctx.Err() == nil {
+			log.Error("planner statistics not refreshed; trying again at the next pass", "err", err, "next", p.Interval)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
