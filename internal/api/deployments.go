@@ -23,7 +23,7 @@ func (s *Server) postDeployments(w http.ResponseWriter, r *http.Request) {
 	reps := make([]model.DeploymentReport, len(b.docs))
 	index := make([]int, len(b.docs))
 	for i, d := range b.docs {
-		reps[i], index[i] = d.deployment, i
+		reps[i], index[i] = d.Deployment, i
 	}
 	outs, err := s.ingest.ApplyDeployments(r.Context(), reps)
 	if err != nil {

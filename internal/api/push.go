@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	v1alpha1 "github.com/tidemark-dev/tidemark/api/v1alpha1"
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -56,11 +55,9 @@ var pushEndpoint = map[string]string{
 type pushDoc struct {
 	kind string
 	// name is metadata.name; for a Reconciler, host/reconciler.
-	name       string
-	descriptor model.Descriptor
-	report     model.Report
-	deployment model.DeploymentReport
-	arg        *v1alpha1.AzureResourceGraph
+	name string
+	// The document converted: the field of its kind is set.
+	resource.Decoded
 }
 
 // pushBody is the documents of a push. list is true for an array or a
@@ -165,43 +162,15 @@ func decodeDocument(raw json.RawMessage, kinds []string) (pushDoc, error) {
 	if err := resource.CheckTypeMeta(meta.APIVersion, d.kind, d.kind); err != nil {
 		return d, err
 	}
+	var err error
+	if d.Decoded, err = resource.Decode(d.kind, raw, decodeFields); err != nil {
+		return d, err
+	}
 	switch d.kind {
-	case resource.KindDeploymentDescriptor:
-		var r v1alpha1.DeploymentDescriptor
-		if err := decodeFields(raw, &r); err != nil {
-			return d, err
-		}
-		desc, err := resource.Descriptor(&r, resource.FluxApplied{})
-		d.descriptor = desc
-		return d, err
 	case resource.KindReconciler:
-		var r v1alpha1.Reconciler
-		if err := decodeFields(raw, &r); err != nil {
-			return d, err
-		}
-		rep, err := resource.Report(&r)
-		if err == nil {
-			d.name = rep.Host + "/" + rep.Reconciler
-		}
-		d.report = rep
-		return d, err
-	case resource.KindDeployment:
-		var r v1alpha1.Deployment
-		if err := decodeFields(raw, &r); err != nil {
-			return d, err
-		}
-		dep, err := resource.Deployment(&r)
-		d.deployment = dep
-		return d, err
-	default:
-		r := new(v1alpha1.AzureResourceGraph)
-		if err := decodeFields(raw, r); err != nil {
-			return d, err
-		}
-		d.arg = r
-		if err := resource.ValidateAzureResourceGraph(r); err != nil {
-			return d, err
-		}
+		d.name = d.Report.Host + "/" + d.Report.Reconciler
+	case resource.KindAzureResourceGraph:
+		r := d.AzureResourceGraph
 		// Its spec is stored as JSON: every string in it must be text.
 		if p := model.NameProblem(r.Name); p != "" {
 			v.Add("metadata.name", "%s", p)
@@ -217,6 +186,7 @@ func decodeDocument(raw json.RawMessage, kinds []string) (pushDoc, error) {
 		checkJSONText(&v, "spec", x)
 		return d, v.Err()
 	}
+	return d, nil
 }
 
 // decodeFields decodes a document, turning a value of the wrong JSON type
@@ -279,10 +249,10 @@ func (s *Server) applyDocuments(ctx context.Context, b pushBody) (PushResult, er
 	for i, d := range b.docs {
 		switch d.kind {
 		case resource.KindDeploymentDescriptor:
-			batch.Descriptors = append(batch.Descriptors, d.descriptor)
+			batch.Descriptors = append(batch.Descriptors, d.Descriptor)
 			index["descriptor"] = append(index["descriptor"], i)
 		case resource.KindReconciler:
-			batch.Reports = append(batch.Reports, d.report)
+			batch.Reports = append(batch.Reports, d.Report)
 			index["report"] = append(index["report"], i)
 		default:
 			return res, fmt.Errorf("document %d: kind %s cannot be stored in a batch", i, d.kind)
@@ -321,7 +291,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, kinds ...string) {
 			return
 		}
 		for i := range b.docs {
-			b.docs[i].report.Source = source
+			b.docs[i].Report.Source = source
 		}
 	}
 	res, err := s.applyDocuments(r.Context(), b)
@@ -483,12 +453,12 @@ func (s *Server) postAzureResourceGraphs(w http.ResponseWriter, r *http.Request)
 	}
 	res := PushResult{Items: make([]PushItem, 0, len(b.docs))}
 	for i, d := range b.docs {
-		spec, err := json.Marshal(d.arg.Spec)
+		spec, err := json.Marshal(d.AzureResourceGraph.Spec)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.arg.Name, spec)
+		changed, err := s.ingest.ApplyAzureResourceGraph(r.Context(), d.AzureResourceGraph.Name, spec)
 		if err != nil {
 			// The documents before this one are stored: count them so.
 			s.recordPush(r, resource.KindAzureResourceGraph, pushBody{docs: b.docs[:i]}, start, res.Items, nil)

@@ -272,29 +272,7 @@ func validateDocument(d document) []string {
 	if meta.APIVersion != v1alpha1.GroupVersion.String() {
 		return []string{fmt.Sprintf("apiVersion: %q is not supported: use %s", meta.APIVersion, v1alpha1.GroupVersion)}
 	}
-	var err error
-	switch d.kind {
-	case resource.KindDeploymentDescriptor:
-		var r v1alpha1.DeploymentDescriptor
-		if err = decodeStrictTypes(d.json, &r); err == nil {
-			_, err = resource.Descriptor(&r, resource.FluxApplied{})
-		}
-	case resource.KindReconciler:
-		var r v1alpha1.Reconciler
-		if err = decodeStrictTypes(d.json, &r); err == nil {
-			_, err = resource.Report(&r)
-		}
-	case resource.KindDeployment:
-		var r v1alpha1.Deployment
-		if err = decodeStrictTypes(d.json, &r); err == nil {
-			_, err = resource.Deployment(&r)
-		}
-	default:
-		var r v1alpha1.AzureResourceGraph
-		if err = decodeStrictTypes(d.json, &r); err == nil {
-			err = resource.ValidateAzureResourceGraph(&r)
-		}
-	}
+	_, err := resource.Decode(d.kind, d.json, decodeStrictTypes)
 	var ve *model.ValidationError
 	switch {
 	case err == nil:

@@ -62,12 +62,15 @@ func branchFirstSeen(endpoint, branch string) string {
 		WHERE (c2.endpoint_id = ` + endpoint + ` OR (` + branch + ` <> '' AND e2.branch_key = ` + branch + `)) AND `
 	return `(SELECT min(f) FROM (
 		SELECT c2.first_seen AS f ` + from + `c2.sha = c.sha
-		UNION ALL SELECT c2.first_seen ` + from + `c2.sha IN (` + prefixesOf("c.sha") + `) AND length(c2.sha) < length(c.sha)
+		UNION ALL SELECT c2.first_seen ` + from + `c2.sha IN (` + abbreviationsOfC + `) AND length(c2.sha) < length(c.sha)
 		UNION ALL SELECT c2.first_seen ` + from + `c2.sha > c.sha AND c2.sha < c.sha || 'g') AS seen)`
 }
 
-// prefixesOf lists, in SQL, the prefixes of col an abbreviation can be:
-// from model.MinAbbrevLen characters to one short of the longest revision.
+// abbreviationsOfC lists, in SQL, the prefixes of c.sha an abbreviation
+// can be: from model.MinAbbrevLen characters to one short of the longest
+// revision. Built once: it is part of every branch-first-seen query.
+var abbreviationsOfC = prefixesOf("c.sha")
+
 func prefixesOf(col string) string {
 	var b strings.Builder
 	for n := model.MinAbbrevLen; n < model.MaxRevisionLen; n++ {
