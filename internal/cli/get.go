@@ -302,8 +302,14 @@ func formatSeconds(s *float64) string {
 	return formatDuration(time.Duration(*s * float64(time.Second)))
 }
 
-func deployedVersion(version string, known bool) string {
-	if !known {
+// deployedVersion is a host's version as the tables print it: "-" for a
+// host that has not reported yet (it runs no version the hub knows of),
+// "<unknown>" for a commit the hub cannot place.
+func deployedVersion(version string, known bool, status string) string {
+	switch {
+	case status == reports.StatusNotReported:
+		return "-"
+	case !known:
 		return "<unknown>"
 	}
 	return version
@@ -328,7 +334,7 @@ func printEnvironmentState(w io.Writer, page *getPage) error {
 			ref = slices.Repeat([]string{" "}, len(ref))
 		}
 		last = r.TargetRef
-		deployed, status := deployedVersion(r.DeployedVersion, r.DeployedKnown), r.Status
+		deployed, status := deployedVersion(r.DeployedVersion, r.DeployedKnown, r.Status), r.Status
 		if r.Hosts == 0 {
 			deployed, status = "", "no hosts"
 		}
@@ -364,7 +370,7 @@ func printTargets(w io.Writer, page *getPage) error {
 		if r.UpToDate && r.Status == "success" {
 			t.upToDate += r.Hosts
 		}
-		t.deployed = append(t.deployed, fmt.Sprintf("%s %s %d", deployedVersion(r.DeployedVersion, r.DeployedKnown), r.Status, r.Hosts))
+		t.deployed = append(t.deployed, fmt.Sprintf("%s %s %d", deployedVersion(r.DeployedVersion, r.DeployedKnown, r.Status), r.Status, r.Hosts))
 	}
 	row(w, "ENVIRONMENT", "WORKSPACE", "APPLICATION", "WORKLOAD", "TARGET", "SCHEDULED", "COMMIT", "ASSIGNED", "UP-TO-DATE", "DEPLOYED")
 	for _, t := range targets {
@@ -394,7 +400,7 @@ func printHostState(w io.Writer, page *getPage) error {
 	row(w, "HOST", "ENVIRONMENT", "WORKSPACE", "APPLICATION", "WORKLOAD", "TARGET", "VERSION", "COMMIT", "STATUS", "SINCE", "SCHEDULED")
 	for _, r := range rows {
 		row(w, r.Host, r.Environment, r.Workspace, r.Application, r.Workload, r.Target,
-			deployedVersion(r.Version, r.VersionKnown), shortSHA(r.Commit), r.Status, formatTime(r.StatusSince), r.Scheduled)
+			deployedVersion(r.Version, r.VersionKnown, r.Status), shortSHA(r.Commit), r.Status, formatTime(r.StatusSince), r.Scheduled)
 	}
 	return nil
 }

@@ -253,3 +253,29 @@ func TestParseTimeFlag(t *testing.T) {
 		}
 	}
 }
+
+// A host registered but not reported yet prints no version ("-"), not an
+// unknown one: it runs nothing the hub knows of.
+func TestGetNotReportedHost(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		url := startHub(t, st)
+		loadFleet(t, url)
+		registered := fleetReport("prod-3", "main", "", "", "")
+		delete(registered["spec"].(map[string]any), "deployment")
+		mustPush(t, url, "/api/v1/reconcilers", registered)
+		get := func(args ...string) string {
+			t.Helper()
+			code, out, errOut := runCLI(t, "", append([]string{"get", "--server", url}, args...)...)
+			if code != 0 {
+				t.Fatalf("get %v: exit %d: %s", args, code, errOut)
+			}
+			return out
+		}
+		if out := get("targets", "--environment", "prod"); !strings.Contains(out, "1.0.0 success 2, - not_reported 1") || strings.Contains(out, "<unknown>") {
+			t.Errorf("targets --environment prod:\n%s", out)
+		}
+		if out := get("hosts", "--host", "prod-3"); tableRow(out, "prod-3", "prod", "acme", "shop", "api", "drone", "-") == nil {
+			t.Errorf("hosts --host prod-3:\n%s", out)
+		}
+	})
+}

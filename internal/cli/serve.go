@@ -93,6 +93,9 @@ history older than it (whole months on PostgreSQL).`,
 			stopHistory := startHistoryMaintenance(ctx, st, history, log)
 			defer stopHistory()
 			if loadDemo {
+				// It takes a few seconds: say so, or a first-time user
+				// watches a silent terminal and an unanswered port.
+				log.Info("loading the demo fleet into an empty store (about 15 s; served once loaded)")
 				start := time.Now()
 				stats, err := demo.Load(ctx, st, time.Now())
 				if err != nil {
