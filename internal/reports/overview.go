@@ -199,7 +199,7 @@ func (s *Service) DriftOfKinds(ctx context.Context, f Filter, kinds []string, st
 }
 
 // DriftKinds are the kinds of Drift rows, in the order the UI lists them.
-var DriftKinds = []string{DriftVersion, DriftFailed, DriftUnknown, DriftUnplaced, DriftStale, DriftNoHosts}
+var DriftKinds = []string{DriftVersion, DriftFailed, DriftUnknown, DriftUnplaced, DriftStale, DriftNotReported, DriftNoHosts}
 
 // ValidDriftKind checks a Drift kind filter.
 func ValidDriftKind(k string) error {

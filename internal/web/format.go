@@ -69,7 +69,7 @@ func driftLabel(kind string) string {
 		return "stale"
 	case reports.DriftNoHosts:
 		return "no hosts"
-	case "not_reported":
+	case reports.DriftNotReported:
 		return "not yet reported"
 	}
 	return strings.ReplaceAll(kind, "_", " ")

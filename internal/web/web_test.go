@@ -375,3 +375,22 @@ func TestVendoredAssets(t *testing.T) {
 		}
 	}
 }
+
+// A registered host that has not reported is a drift kind of its own, and
+// the Drift page filters by it like by any other kind.
+func TestDriftNotReportedKind(t *testing.T) {
+	st := testenv.NewStore(t, "sqlite")
+	smallFleet(t, st)
+	ep, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", "prod", "eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.New(st).ApplyReport(ctx, model.Report{Host: "prod-4", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep}); err != nil {
+		t.Fatal(err)
+	}
+	srv := newUI(t, st, nil)
+	resp, body := get(t, http.DefaultClient, srv.URL+"/drift?kind=not_reported")
+	if resp.StatusCode != 200 || !strings.Contains(body, "prod-4") || !strings.Contains(body, "not yet reported") || strings.Contains(body, "prod-3") {
+		t.Errorf("/drift?kind=not_reported: %d, want prod-4 alone as not yet reported:\n%.2000s", resp.StatusCode, body)
+	}
+}
