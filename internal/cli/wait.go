@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +45,7 @@ timeout; a target or version the hub does not know yet is waited for.
 Exit codes:
   0  every host succeeded
   1  a host failed (the failed hosts are printed with their messages)
-  2  the timeout passed first
+  2  the timeout passed first (the pending hosts are printed)
   3  usage error, an ambiguous target, a refused token, or the hub could
      not be reached before the timeout`,
 		Example: `  tidemark wait --target drone --environment prod --version 1.4.2 --timeout 15m
@@ -117,6 +118,7 @@ func waitRollout(ctx context.Context, c *client, q reports.GateQuery, timeout, i
 		lastProgress string // the last progress line printed
 		lastProblem  string // the last error or wait reason printed
 		lastErr      error
+		last         *reports.Gate // the last answer
 	)
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	for {
@@ -124,7 +126,7 @@ func waitRollout(ctx context.Context, c *client, q reports.GateQuery, timeout, i
 		err := c.do(ctx, http.MethodGet, path, nil, &g)
 		switch {
 		case err == nil:
-			answered, lastErr = true, nil
+			answered, lastErr, last = true, nil, &g
 			if lastProgress == "" {
 				say("waiting for %s on %s (%s/%s/%s in %s): %d hosts", describeVersion(g), g.Target, g.Workspace, g.Application, g.Workload, g.Environment, g.Total)
 			}
@@ -134,7 +136,7 @@ func waitRollout(ctx context.Context, c *client, q reports.GateQuery, timeout, i
 			}
 			switch {
 			case g.Failing:
-				printFailed(out, g)
+				printHosts(out, g, "FAILED HOST", "failed")
 				return waitFailed, fmt.Errorf("%d of %d hosts failed %s", g.Failed, g.Total, describeVersion(g))
 			case g.Done:
 				say("%s reached success on all %d hosts of %s", describeVersion(g), g.Total, g.Target)
@@ -172,6 +174,9 @@ func waitRollout(ctx context.Context, c *client, q reports.GateQuery, timeout, i
 			if status == "" && lastErr != nil {
 				status = lastErr.Error()
 			}
+			if last != nil {
+				printHosts(out, *last, "PENDING HOST", "in_progress", reports.StatusNotReported)
+			}
 			return waitTimeout, fmt.Errorf("timed out after %s waiting for %s on %s: %s", timeout, what, where, status)
 		case <-time.After(interval):
 		}
@@ -200,11 +205,13 @@ func progressLine(g reports.Gate) string {
 }
 
 // printFailed lists the failed hosts with their messages.
-func printFailed(out io.Writer, g reports.Gate) {
+// printHosts prints the gate's hosts in the given states: the failed ones
+// when a rollout fails, those still pending when the wait times out.
+func printHosts(out io.Writer, g reports.Gate, heading string, states ...string) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED HOST\tRECONCILER\tCOMMIT\tSINCE\tMESSAGE")
+	fmt.Fprintln(tw, heading+"\tRECONCILER\tCOMMIT\tSINCE\tMESSAGE")
 	for _, h := range g.Hosts {
-		if h.State != "failed" {
+		if !slices.Contains(states, h.State) {
 			continue
 		}
 		msg := strings.Join(strings.Fields(h.Message), " ")

@@ -100,6 +100,10 @@ func TestWaitTimesOut(t *testing.T) {
 	if code != 2 || strings.Count(out, "0/3 hosts succeeded") != 1 || !strings.Contains(errOut, "timed out after 300ms") {
 		t.Errorf("exit %d, want 2\n%s\n%s", code, out, errOut)
 	}
+	// It names the hosts it was still waiting for.
+	if !strings.Contains(out, "PENDING HOST") || strings.Count(out, "\ndev-") != 3 {
+		t.Errorf("the pending hosts are not listed:\n%s", out)
+	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("wait --timeout 300ms took %s", d)
 	}
