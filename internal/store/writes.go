@@ -97,9 +97,9 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 	case errors.Is(err, ErrNoRows):
 		branchKey, prefix := ep.BranchKey(), ""
 		if ep.Joined {
-			if err := q.QueryRow(ctx, `SELECT branch_key FROM endpoints
-				WHERE branch_prefix <> '' AND ($1 = branch_prefix OR substr($1, 1, length(branch_prefix) + 1) = branch_prefix || '/')
-				ORDER BY length(branch_prefix) DESC LIMIT 1`, key).Scan(&branchKey); err != nil && !errors.Is(err, ErrNoRows) {
+			var a Args
+			if err := q.QueryRow(ctx, `SELECT branch_key FROM endpoints WHERE branch_prefix IN (`+BindList(&a, branchPrefixes(key))+`)
+				ORDER BY length(branch_prefix) DESC LIMIT 1`, a...).Scan(&branchKey); err != nil && !errors.Is(err, ErrNoRows) {
 				return row, nil, err
 			}
 		} else {
@@ -147,11 +147,16 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 // to that branch, unless they are on a branch with a longer prefix
 // already. It returns the branches that gained or lost endpoints.
 func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey string) ([]string, error) {
-	const which = `joined AND branch_key <> $2 AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')
+	// The range on the key's first 512 characters (endpoints_joined_order)
+	// holds every key equal to the prefix or under it: '0' follows '/'.
+	const which = `joined AND substr(key, 1, 512) >= $3 AND substr(key, 1, 512) < $4
+		AND branch_key <> $2 AND ($1 = key OR substr(key, 1, length($1) + 1) = $1 || '/')
 		AND (branch_key = '' OR length($1) > (SELECT max(length(b.branch_prefix)) FROM endpoints b
 			WHERE b.branch_key = endpoints.branch_key AND b.branch_prefix <> ''))`
+	lo := string([]rune(prefix)[:min(512, len([]rune(prefix)))])
+	args := []any{prefix, branchKey, lo, lo + "0"}
 	old, err := Collect(ctx, q, `SELECT DISTINCT branch_key FROM endpoints WHERE `+which+` ORDER BY branch_key`,
-		[]any{prefix, branchKey}, func(r Row) (string, error) {
+		args, func(r Row) (string, error) {
 			var b string
 			err := r.Scan(&b)
 			return b, err
@@ -159,10 +164,22 @@ func placeJoinedEndpoints(ctx context.Context, q Querier, prefix, branchKey stri
 	if err != nil || len(old) == 0 {
 		return nil, err
 	}
-	if _, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2 WHERE `+which, prefix, branchKey); err != nil {
+	if _, err := q.Exec(ctx, `UPDATE endpoints SET branch_key = $2 WHERE `+which, args...); err != nil {
 		return nil, err
 	}
 	return appendBranch(old, branchKey), nil
+}
+
+// branchPrefixes lists the branch prefixes a joined endpoint key may lie
+// under: the key and each part of it that ends before a '/'.
+func branchPrefixes(key string) []string {
+	out := []string{key}
+	for i := range len(key) {
+		if key[i] == '/' {
+			out = append(out, key[:i])
+		}
+	}
+	return out
 }
 
 // appendBranch adds branch keys to a list, skipping "" and repeats.
