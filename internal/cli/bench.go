@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ func newBenchCmd() *cobra.Command {
 		spec     = bench.DefaultSpec
 		runs     int
 		skipGen  bool
+		profile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -35,6 +38,17 @@ rollout gate.`,
 			}
 			defer st.Close()
 			ing := ingest.New(st)
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if !skipGen {
 				fmt.Fprintf(out, "generating %d hosts x %d reconcilers, %d workloads, %d environments, %d commits of history into %s\n",
 					spec.Hosts, spec.ReconcilersPerHost, spec.Workloads, spec.Environments, spec.History, st.Engine())
@@ -77,6 +91,7 @@ rollout gate.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&profile, "cpuprofile", "", "write the hub's CPU profile of the whole run to this file (go tool pprof reads it)")
 	f.StringVar(&database, "database", envOr("TIDEMARK_DATABASE_URL", "bench.db"), "store to fill: an SQLite path or postgres:// URL (use an empty one)")
 	f.IntVar(&spec.Hosts, "hosts", spec.Hosts, "hosts")
 	f.IntVar(&spec.ReconcilersPerHost, "reconcilers-per-host", spec.ReconcilersPerHost, "reconcilers (workloads) per host")

@@ -88,16 +88,8 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			return fmt.Errorf("lock reconcilers: %w", err)
 		}
 	}
-	if len(m.touched) > 0 {
-		after, err := store.ReadReconcilerFacts(ctx, q, slices.Sorted(maps.Keys(m.touched)))
-		if err != nil {
-			return fmt.Errorf("read reconcilers: %w", err)
-		}
-		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
-			return err
-		}
-	}
-	if err := store.RefreshAssignments(ctx, q, engine, m.scope); err != nil {
+	outcomes, err := store.RefreshAssignments(ctx, q, engine, m.scope)
+	if err != nil {
 		return err
 	}
 	for ep := range m.driftEndpoints {
@@ -118,8 +110,23 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			m.driftReconcilers[id] = true
 		}
 	}
-	if len(m.driftReconcilers) == 0 && len(m.driftTargets) == 0 {
+	if len(m.driftReconcilers) > 0 || len(m.driftTargets) > 0 {
+		if err := store.RefreshDrift(ctx, q, engine, slices.Sorted(maps.Keys(m.driftReconcilers)), slices.Sorted(maps.Keys(m.driftTargets))); err != nil {
+			return err
+		}
+	}
+	// Last, the rows that concurrent writers share: each assignment's
+	// outcome, then the endpoint counts. Their locks are held until commit,
+	// so taking them last keeps other writers waiting the least.
+	if err := store.RefreshOutcomes(ctx, q, engine, outcomes); err != nil {
+		return err
+	}
+	if len(m.touched) == 0 {
 		return nil
 	}
-	return store.RefreshDrift(ctx, q, engine, slices.Sorted(maps.Keys(m.driftReconcilers)), slices.Sorted(maps.Keys(m.driftTargets)))
+	after, err := store.ReadReconcilerFacts(ctx, q, engine, slices.Sorted(maps.Keys(m.touched)))
+	if err != nil {
+		return fmt.Errorf("read reconcilers: %w", err)
+	}
+	return store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after))
 }

@@ -96,7 +96,7 @@ type ReconcilerFacts struct {
 }
 
 // ReadReconcilerFacts reads the facts of reconcilers by id.
-func ReadReconcilerFacts(ctx context.Context, q Querier, ids []int64) (map[int64]ReconcilerFacts, error) {
+func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []int64) (map[int64]ReconcilerFacts, error) {
 	out := make(map[int64]ReconcilerFacts, len(ids))
 	for chunk := range slices.Chunk(ids, 1000) {
 		var a Args
@@ -104,7 +104,7 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, ids []int64) (map[int64
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE id IN (`+BindList(&a, chunk)+`)`, a,
+		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE `+InIDs(engine, &a, "id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
 				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live)
@@ -214,14 +214,15 @@ func scanAssignmentState(r Row) (assignmentState, error) {
 const assignmentStateCols = `reconciler_id, target_id, assignment_id, status, status_since, last_changed, first_failure_at, live`
 
 // RefreshAssignments recomputes the reconciler_assignments rows of a scope
-// and the outcomes of every assignment whose rows changed.
-func RefreshAssignments(ctx context.Context, q Querier, engine string, scope AssignmentScope) error {
+// and returns the assignments whose rows changed, in id order: their
+// outcomes are the caller's to refresh (RefreshOutcomes).
+func RefreshAssignments(ctx context.Context, q Querier, engine string, scope AssignmentScope) ([]int64, error) {
 	if scope.Empty() {
-		return nil
+		return nil, nil
 	}
 	triples, err := scopeTriples(ctx, q, engine, scope)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	old := map[assignmentKey]assignmentState{}
 	fresh := map[assignmentKey]assignmentState{}
@@ -234,11 +235,11 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		if err := collectEach(ctx, q, `SELECT `+prefixed("ra.", assignmentStateCols)+` FROM `+triplesTable(engine, &a, chunk)+`
 			JOIN reconciler_assignments ra ON ra.reconciler_id = s.rid AND ra.target_id = s.tid AND ra.assignment_id = s.aid`,
 			a, scanAssignmentState, add(old)); err != nil {
-			return fmt.Errorf("read reconciler assignments: %w", err)
+			return nil, fmt.Errorf("read reconciler assignments: %w", err)
 		}
 		if err := collectEach(ctx, q, assignmentStatesSQL(triplesTable(engine, &b, chunk), "res.assignment_id = s.aid"),
 			b, scanAssignmentState, add(fresh)); err != nil {
-			return fmt.Errorf("compute reconciler assignments: %w", err)
+			return nil, fmt.Errorf("compute reconciler assignments: %w", err)
 		}
 	}
 	for _, w := range []struct {
@@ -247,12 +248,12 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	}{{scope.Reconcilers, "reconciler_id", "r.id"}, {scope.Targets, "target_id", "t.id"}} {
 		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
 			var a, b Args
-			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+w.col+` IN (`+BindList(&a, chunk)+`)`,
+			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+InIDs(engine, &a, w.col, chunk),
 				a, scanAssignmentState, add(old)); err != nil {
-				return fmt.Errorf("read reconciler assignments: %w", err)
+				return nil, fmt.Errorf("read reconciler assignments: %w", err)
 			}
-			if err := collectEach(ctx, q, assignmentStatesSQL("", w.freshCol+` IN (`+BindList(&b, chunk)+`)`), b, scanAssignmentState, add(fresh)); err != nil {
-				return fmt.Errorf("compute reconciler assignments: %w", err)
+			if err := collectEach(ctx, q, assignmentStatesSQL("", InIDs(engine, &b, w.freshCol, chunk)), b, scanAssignmentState, add(fresh)); err != nil {
+				return nil, fmt.Errorf("compute reconciler assignments: %w", err)
 			}
 		}
 	}
@@ -275,9 +276,9 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		touched[k.assignment] = true
 	}
 	if err := writeAssignmentStates(ctx, q, engine, gone, put); err != nil {
-		return err
+		return nil, err
 	}
-	return refreshOutcomes(ctx, q, engine, slices.Sorted(maps.Keys(touched)))
+	return slices.Sorted(maps.Keys(touched)), nil
 }
 
 // writeAssignmentStates deletes and upserts reconciler_assignments rows:
@@ -341,30 +342,46 @@ func prefixed(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// refreshOutcomes recomputes assignment_outcomes rows from
+// RefreshOutcomes recomputes assignment_outcomes rows (ids in order) from
 // reconciler_assignments. The rows are locked first, in id order, so that
 // a concurrent writer's recomputation (a new statement, a new snapshot)
-// sees this one's rows once it commits.
-func refreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
+// sees this one's rows once it commits. Writers of reports share these
+// rows (every host of a target counts in its assignment's row), so the
+// caller takes them as late in its transaction as it can.
+func RefreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
 	for chunk := range slices.Chunk(ids, 1000) {
 		var a Args
-		values := make([]string, len(chunk))
-		for i, id := range chunk {
-			values[i] = "(" + a.Bind(id) + ")"
-		}
-		if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES `+strings.Join(values, ", ")+` ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
-			return fmt.Errorf("lock assignment outcomes: %w", err)
-		}
-		in := strings.Join(values, ", ")
+		var table, unchanged string
 		if engine == "postgres" {
-			if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id IN (`+in+`) ORDER BY assignment_id FOR UPDATE`, a...); err != nil {
+			list := a.Bind(chunk)
+			if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT unnest(`+list+`::bigint[]) ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
 				return fmt.Errorf("lock assignment outcomes: %w", err)
 			}
+			if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id = ANY(`+list+`::bigint[]) ORDER BY assignment_id FOR UPDATE`, a...); err != nil {
+				return fmt.Errorf("lock assignment outcomes: %w", err)
+			}
+			table = `(SELECT unnest(` + list + `::bigint[]) AS id) u`
+			// Rows that stay as they are are not written.
+			unchanged = ` AND (o.` + strings.ReplaceAll(outcomeCols, ", ", ", o.") + `) IS DISTINCT FROM (x.` + strings.ReplaceAll(outcomeCols, ", ", ", x.") + `)`
+		} else {
+			values := make([]string, len(chunk))
+			for i, id := range chunk {
+				values[i] = "(" + a.Bind(id) + ")"
+			}
+			if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES `+strings.Join(values, ", ")+` ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
+				return fmt.Errorf("lock assignment outcomes: %w", err)
+			}
+			table = `(SELECT column1 AS id FROM (VALUES ` + strings.Join(values, ", ") + `)) u`
 		}
-		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("assignment_outcomes.assignment_id")+` WHERE assignment_id IN (`+in+`)`, a...); err != nil {
+		set := make([]string, 0, 6)
+		for c := range strings.SplitSeq(outcomeCols, ", ") {
+			set = append(set, c+" = x."+c)
+		}
+		if _, err := q.Exec(ctx, `UPDATE assignment_outcomes AS o SET `+strings.Join(set, ", ")+` FROM (`+outcomesSQL(table)+`) x
+			WHERE o.assignment_id = x.assignment_id`+unchanged, a...); err != nil {
 			return fmt.Errorf("refresh assignment outcomes: %w", err)
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes WHERE assignment_id IN (`+in+`)
+		if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes WHERE assignment_id IN (SELECT id FROM `+table+`)
 			AND NOT EXISTS (SELECT 1 FROM reconciler_assignments ra WHERE ra.assignment_id = assignment_outcomes.assignment_id)`, a...); err != nil {
 			return fmt.Errorf("refresh assignment outcomes: %w", err)
 		}
@@ -372,18 +389,23 @@ func refreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64)
 	return nil
 }
 
-// outcomeColumns sets an assignment_outcomes row (assignment id) from its
-// live reconciler_assignments rows.
-func outcomeColumns(id string) string {
-	ra := func(sel, cond string) string {
-		return "(SELECT " + sel + " FROM reconciler_assignments ra WHERE ra.assignment_id = " + id + " AND ra.live" + cond + ")"
-	}
-	return `success = ` + ra("count(*)", " AND ra.status = 'success'") +
-		`, failure = ` + ra("count(*)", " AND ra.status = 'failure'") +
-		`, in_progress = ` + ra("count(*)", " AND ra.status = 'in_progress'") +
-		`, first_success_at = ` + ra("min(ra.status_since)", " AND ra.status = 'success'") +
-		`, last_success_at = ` + ra("max(ra.status_since)", " AND ra.status = 'success'") +
-		`, first_failure_at = ` + ra("min(ra.first_failure_at)", "")
+// outcomeCols are the columns of assignment_outcomes after its key.
+const outcomeCols = "success, failure, in_progress, first_success_at, last_success_at, first_failure_at"
+
+// outcomesSQL computes the assignment_outcomes rows (assignment_id, then
+// outcomeCols) of the assignments that ids (a table u of one column, id)
+// lists, from their live reconciler_assignments rows, in one pass.
+func outcomesSQL(ids string) string {
+	return `SELECT u.id AS assignment_id,
+			count(*) FILTER (WHERE ra.status = 'success') AS success,
+			count(*) FILTER (WHERE ra.status = 'failure') AS failure,
+			count(*) FILTER (WHERE ra.status = 'in_progress') AS in_progress,
+			min(ra.status_since) FILTER (WHERE ra.status = 'success') AS first_success_at,
+			max(ra.status_since) FILTER (WHERE ra.status = 'success') AS last_success_at,
+			min(ra.first_failure_at) AS first_failure_at
+		FROM ` + ids + `
+		LEFT JOIN reconciler_assignments ra ON ra.assignment_id = u.id AND ra.live
+		GROUP BY u.id`
 }
 
 // scopeTriples expands a scope's deployments and resolution changes into
@@ -579,10 +601,10 @@ func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, ta
 	}{{reconcilers, "reconciler_id", "r.id"}, {targets, "target_id", "t.id"}} {
 		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
 			var a, b Args
-			if err := collectEach(ctx, q, `SELECT reconciler_id, target_id, kind, since FROM drift WHERE `+w.col+` IN (`+BindList(&a, chunk)+`)`, a, scanDrift, keep(old)); err != nil {
+			if err := collectEach(ctx, q, `SELECT reconciler_id, target_id, kind, since FROM drift WHERE `+InIDs(engine, &a, w.col, chunk), a, scanDrift, keep(old)); err != nil {
 				return fmt.Errorf("read drift: %w", err)
 			}
-			if err := collectEach(ctx, q, driftSQL(w.freshOn+` IN (`+BindList(&b, chunk)+`)`), b, scanDrift, keep(fresh)); err != nil {
+			if err := collectEach(ctx, q, driftSQL(InIDs(engine, &b, w.freshOn, chunk)), b, scanDrift, keep(fresh)); err != nil {
 				return fmt.Errorf("classify drift: %w", err)
 			}
 		}
@@ -653,6 +675,9 @@ var maintainedTables = []struct {
 	{"drift", "reconciler_id, target_id, kind, since", driftSQL("TRUE")},
 }
 
+// everyOutcome lists, for outcomesSQL, every assignment that has rows.
+const everyOutcome = `(SELECT DISTINCT assignment_id AS id FROM reconciler_assignments) u`
+
 // Rebuild recomputes every maintained table from the primary tables.
 func Rebuild(ctx context.Context, q Querier) error {
 	for _, t := range maintainedTables {
@@ -666,10 +691,7 @@ func Rebuild(ctx context.Context, q Querier) error {
 	if _, err := q.Exec(ctx, `DELETE FROM assignment_outcomes`); err != nil {
 		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
 	}
-	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT DISTINCT assignment_id FROM reconciler_assignments`); err != nil {
-		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
-	}
-	if _, err := q.Exec(ctx, `UPDATE assignment_outcomes SET `+outcomeColumns("assignment_outcomes.assignment_id")); err != nil {
+	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id, `+outcomeCols+`) `+outcomesSQL(everyOutcome)); err != nil {
 		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
 	}
 	if _, err := q.Exec(ctx, `DELETE FROM maintained_state`); err != nil {
@@ -710,10 +732,7 @@ func (s *Store) CheckMaintained(ctx context.Context, limit int) ([]Difference, e
 // differ, at most limit differences per table.
 func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
 	tables := append(slices.Clone(maintainedTables), struct{ name, cols, fresh string }{
-		"assignment_outcomes", "assignment_id, success, failure, in_progress, first_success_at, last_success_at, first_failure_at",
-		`SELECT assignment_id, ` + strings.NewReplacer("success = ", "", "failure = ", "", "in_progress = ", "",
-			"first_success_at = ", "", "last_success_at = ", "", "first_failure_at = ", "").Replace(outcomeColumns("o.assignment_id")) +
-			` FROM (SELECT DISTINCT assignment_id FROM reconciler_assignments) o`,
+		"assignment_outcomes", "assignment_id, " + outcomeCols, outcomesSQL(everyOutcome),
 	})
 	var out []Difference
 	for _, t := range tables {
