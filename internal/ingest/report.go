@@ -80,18 +80,13 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	// What each report changes, compared with the one before it (states
 	// follows each reconciler through the batch).
 	states := maps.Clone(stored)
-	type write struct {
-		i     int
-		round int
-	}
-	var writes []write // deployments, by round
-	var late []int     // reports older than what is stored: history only
-	var touch []int64  // known reconcilers only reporting again
+	var writes []int  // deployments, in order
+	var late []int    // reports older than what is stored: history only
+	var touch []int64 // known reconcilers only reporting again
 	var sightings []sighting
 	ensure := map[model.ReconcilerKey]int{}   // reconcilers to create or update: the last report giving them
 	changed := map[model.ReconcilerKey]bool{} // reconcilers whose state changes, not just their last-report time
 	lateKeys := map[model.ReconcilerKey]bool{}
-	round := map[model.ReconcilerKey]int{}
 	for i, r := range rs {
 		k := keys[i]
 		cur, known := states[k]
@@ -120,8 +115,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 				late = append(late, i)
 				lateKeys[k] = true
 			} else {
-				writes = append(writes, write{i, round[k]})
-				round[k]++
+				writes = append(writes, i)
 			}
 		}
 		states[k] = after(cur, known, r, at, now)
@@ -169,20 +163,20 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	if err := store.TouchReconcilers(ctx, q, engine, touch, now); err != nil {
 		return fmt.Errorf("record heartbeats: %w", err)
 	}
-	var rounds [][]store.KnownReport
-	for _, w := range writes {
-		for len(rounds) <= w.round {
-			rounds = append(rounds, nil)
-		}
-		r := rs[w.i]
-		rounds[w.round] = append(rounds[w.round], store.KnownReport{ReconcilerID: idOf(keys[w.i]), Commit: r.Commit, Status: r.Status,
-			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: now})
+	known := make([]store.KnownReport, len(writes))
+	for j, i := range writes {
+		r := rs[i]
+		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
+			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: now}
 	}
-	for _, rr := range rounds {
-		if err := store.WriteKnownReports(ctx, q, engine, rr); err != nil {
-			return fmt.Errorf("write reports: %w", err)
-		}
+	lateWrites, err := store.WriteKnownReports(ctx, q, engine, known)
+	if err != nil {
+		return fmt.Errorf("write reports: %w", err)
 	}
+	for _, j := range lateWrites {
+		late = append(late, writes[j])
+	}
+	slices.Sort(late)
 	for _, i := range late {
 		r := rs[i]
 		if _, err := store.UpsertDeployment(ctx, q, idOf(keys[i]), r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -91,60 +92,224 @@ type NewCommit struct {
 }
 
 // WriteKnownReports writes reports of known reconcilers, locked by the
-// caller, at most one per reconciler (the caller splits a batch into such
-// rounds): their deployments, with history, and the reconcilers' current
-// deployment and report time. Their commits are the caller's to record
-// (RecordCommits).
-func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) error {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b KnownReport) int { return cmp.Compare(a.ReconcilerID, b.ReconcilerID) })
+// caller, in order (several may name one reconciler): their deployments,
+// with a history row for each change, and the reconcilers' current
+// deployment and report time. It returns the indexes of the reports older than
+// the last change of their deployment, which the caller writes one by one
+// (UpsertDeployment: history only). Their commits are the caller's to
+// record (RecordCommits).
+//
+// On PostgreSQL the batch is worked out in memory from one read of the
+// deployments it names, with the rules of UpsertDeployment, and written in
+// three statements whatever its size: each deployment and each reconciler
+// once however many of its reports the batch holds, and every history row.
+func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) ([]int, error) {
 	if engine != "postgres" {
 		for _, r := range rs {
 			if err := TouchReconciler(ctx, q, r.ReconcilerID, r.ReportAt); err != nil {
-				return err
+				return nil, err
 			}
 			if _, err := UpsertDeployment(ctx, q, r.ReconcilerID, r.Commit, r.Status, r.Message, r.MessageBytes, r.At); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return nil
+		return nil, nil
 	}
-	n := len(rs)
-	ids := make([]int64, n)
-	shas, statuses, messages := make([]string, n), make([]string, n), make([]string, n)
-	sizes := make([]int32, n)
-	ats, reportAts := make([]time.Time, n), make([]time.Time, n)
+	deps, current, err := readDeployments(ctx, q, rs)
+	if err != nil {
+		return nil, err
+	}
+	type reconcilerWrite struct {
+		current  deploymentKey
+		has      bool
+		reportAt time.Time
+	}
+	recs := map[int64]*reconcilerWrite{}
+	type historyRow struct {
+		key deploymentKey
+		r   KnownReport
+	}
+	var history []historyRow
+	var late []int
 	for i, r := range rs {
-		ids[i], shas[i], statuses[i], messages[i], sizes[i], ats[i], reportAts[i] =
-			r.ReconcilerID, r.Commit, string(r.Status), r.Message, int32(r.MessageBytes), r.At, r.ReportAt
+		k := deploymentKey{r.ReconcilerID, r.Commit}
+		rec := recs[r.ReconcilerID]
+		if rec == nil {
+			rec = &reconcilerWrite{}
+			if c, ok := current[r.ReconcilerID]; ok {
+				rec.current, rec.has = deploymentKey{r.ReconcilerID, c}, true
+			}
+			recs[r.ReconcilerID] = rec
+		}
+		if r.ReportAt.After(rec.reportAt) {
+			rec.reportAt = r.ReportAt
+		}
+		d := deps[k]
+		switch {
+		case d == nil:
+			d = &deploymentRow{status: r.Status, message: r.Message, bytes: r.MessageBytes, firstSeen: r.At, since: r.At, last: r.At, dirty: true}
+			if r.Status == model.StatusFailure {
+				d.firstFailure = &r.At
+			}
+			deps[k] = d
+			history = append(history, historyRow{k, r})
+		case r.At.Before(d.last):
+			late = append(late, i)
+			continue
+		case d.status != r.Status || d.message != r.Message:
+			if d.status != r.Status {
+				d.since = r.At
+			}
+			d.status, d.message, d.bytes, d.last, d.dirty = r.Status, r.Message, r.MessageBytes, r.At, true
+			if r.Status == model.StatusFailure && (d.firstFailure == nil || d.firstFailure.After(r.At)) {
+				d.firstFailure = &r.At
+			}
+			history = append(history, historyRow{k, r})
+		}
+		// The reconciler's current deployment moves here unless another
+		// one changed later.
+		if !rec.has || rec.current == k || !deps[rec.current].last.After(r.At) {
+			rec.current, rec.has = k, true
+		}
 	}
-	// New or changed deployments, with their history rows.
-	if _, err := q.Exec(ctx, `WITH changed AS (
-			INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
-			SELECT id, sha, st, msg, size, at, at, at, CASE WHEN st = 'failure' THEN at END
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[]) AS u(id, sha, st, msg, size, at)
-			ON CONFLICT (reconciler_id, commit_sha) DO UPDATE SET status = excluded.status, message = excluded.message,
-				message_bytes = excluded.message_bytes, last_changed = excluded.last_changed,
-				status_since = CASE WHEN deployments.status <> excluded.status THEN excluded.status_since ELSE deployments.status_since END,
-				first_failure_at = CASE WHEN excluded.status = 'failure' AND (deployments.first_failure_at IS NULL
-					OR deployments.first_failure_at > excluded.last_changed) THEN excluded.last_changed ELSE deployments.first_failure_at END
-			WHERE (deployments.status <> excluded.status OR deployments.message <> excluded.message)
-			  AND deployments.last_changed <= excluded.last_changed
-			RETURNING id, status, message, message_bytes, last_changed)
-		INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
-		SELECT id, status, message, message_bytes, last_changed FROM changed ORDER BY id`,
-		ids, shas, statuses, messages, sizes, ats); err != nil {
-		return err
+
+	// Deployments, in key order (the lock order).
+	keys := slices.SortedFunc(maps.Keys(deps), compareDeploymentKeys)
+	var rids []int64
+	var shas, statuses, messages []string
+	var sizes []int32
+	var firstSeens, sinces, lasts []time.Time
+	var fails []*time.Time
+	for _, k := range keys {
+		if d := deps[k]; d.dirty {
+			rids, shas, statuses, messages = append(rids, k.reconciler), append(shas, k.sha), append(statuses, string(d.status)), append(messages, d.message)
+			sizes, firstSeens, sinces, lasts, fails = append(sizes, int32(d.bytes)), append(firstSeens, d.firstSeen), append(sinces, d.since), append(lasts, d.last), append(fails, d.firstFailure)
+		}
 	}
-	// Each reconciler: live, its report time, its current deployment.
-	_, err := q.Exec(ctx, `UPDATE reconcilers r SET retired_at = NULL, last_report_at = GREATEST(r.last_report_at, u.report_at),
-			current_deployment_id = d.id, commit_sha = d.commit_sha, status = d.status, status_since = d.status_since
-		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS u(id, sha, at, report_at)
-		JOIN deployments d ON d.reconciler_id = u.id AND d.commit_sha = u.sha
-		WHERE r.id = u.id AND NOT EXISTS (
-			SELECT 1 FROM deployments c WHERE c.id = r.current_deployment_id AND c.id <> d.id AND c.last_changed > u.at)`,
-		ids, shas, ats, reportAts)
-	return err
+	if len(rids) > 0 {
+		ids, err := Collect(ctx, q, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+			ON CONFLICT (reconciler_id, commit_sha) DO UPDATE SET status = excluded.status, message = excluded.message, message_bytes = excluded.message_bytes,
+				status_since = excluded.status_since, last_changed = excluded.last_changed, first_failure_at = excluded.first_failure_at
+			RETURNING reconciler_id, commit_sha, id`, []any{rids, shas, statuses, messages, sizes, firstSeens, sinces, lasts, fails},
+			func(r Row) (deploymentRow, error) {
+				var d deploymentRow
+				err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id)
+				return d, err
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ids {
+			deps[d.key].id = d.id
+		}
+	}
+
+	// History, in report order.
+	if len(history) > 0 {
+		n := len(history)
+		ids, statuses, messages, sizes, ats := make([]int64, n), make([]string, n), make([]string, n), make([]int32, n), make([]time.Time, n)
+		for i, h := range history {
+			ids[i], statuses[i], messages[i], sizes[i], ats[i] = deps[h.key].id, string(h.r.Status), h.r.Message, int32(h.r.MessageBytes), h.r.At
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])`, ids, statuses, messages, sizes, ats); err != nil {
+			return nil, err
+		}
+	}
+
+	// Each reconciler once, in id order: live, its report time, its
+	// current deployment.
+	var touchOnly []int64
+	var recIDs, depIDs []int64
+	var recShas, recStatuses []string
+	var recSinces, reportAts []time.Time
+	for _, id := range slices.Sorted(maps.Keys(recs)) {
+		rec := recs[id]
+		if !rec.has {
+			touchOnly = append(touchOnly, id)
+			continue
+		}
+		d := deps[rec.current]
+		recIDs, depIDs, recShas, recStatuses = append(recIDs, id), append(depIDs, d.id), append(recShas, rec.current.sha), append(recStatuses, string(d.status))
+		recSinces, reportAts = append(recSinces, d.since), append(reportAts, rec.reportAt)
+	}
+	if len(recIDs) > 0 {
+		if _, err := q.Exec(ctx, `UPDATE reconcilers r SET retired_at = NULL, last_report_at = GREATEST(r.last_report_at, u.report_at),
+				current_deployment_id = u.dep, commit_sha = u.sha, status = u.st, status_since = u.since
+			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(id, dep, sha, st, since, report_at)
+			WHERE r.id = u.id`, recIDs, depIDs, recShas, recStatuses, recSinces, reportAts); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range touchOnly {
+		if err := TouchReconciler(ctx, q, id, recs[id].reportAt); err != nil {
+			return nil, err
+		}
+	}
+	return late, nil
+}
+
+// deploymentKey names a deployment: a reconciler's of one commit.
+type deploymentKey struct {
+	reconciler int64
+	sha        string
+}
+
+func compareDeploymentKeys(a, b deploymentKey) int {
+	return cmp.Or(cmp.Compare(a.reconciler, b.reconciler), cmp.Compare(a.sha, b.sha))
+}
+
+// deploymentRow is a deployment as WriteKnownReports works it out (id 0:
+// new; dirty: to write).
+type deploymentRow struct {
+	key                    deploymentKey
+	id                     int64
+	status                 model.Status
+	message                string
+	bytes                  int
+	firstSeen, since, last time.Time
+	firstFailure           *time.Time
+	dirty                  bool
+}
+
+// readDeployments reads the stored deployments that reports name and the
+// reconcilers' current ones, by key, and each reconciler's current commit
+// (absent: none).
+func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[deploymentKey]*deploymentRow, map[int64]string, error) {
+	seen := map[deploymentKey]bool{}
+	for _, r := range rs {
+		seen[deploymentKey{r.ReconcilerID, r.Commit}] = true
+	}
+	var rids []int64
+	var shas []string
+	for k := range seen {
+		rids, shas = append(rids, k.reconciler), append(shas, k.sha)
+	}
+	current := map[int64]string{}
+	rows, err := Collect(ctx, q, `WITH cur AS (SELECT id, commit_sha FROM reconcilers WHERE id = ANY($1::bigint[]) AND current_deployment_id IS NOT NULL)
+		SELECT d.reconciler_id, d.commit_sha, d.id, d.status, d.message, d.message_bytes, d.first_seen, d.status_since, d.last_changed, d.first_failure_at,
+			EXISTS (SELECT 1 FROM cur WHERE cur.id = d.reconciler_id AND cur.commit_sha = d.commit_sha)
+		FROM (SELECT * FROM unnest($1::bigint[], $2::text[]) UNION SELECT * FROM cur) AS k(rid, sha)
+		JOIN deployments d ON d.reconciler_id = k.rid AND d.commit_sha = k.sha`,
+		[]any{rids, shas}, func(r Row) (*deploymentRow, error) {
+			var d deploymentRow
+			var isCurrent bool
+			err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id, &d.status, &d.message, &d.bytes, &d.firstSeen, &d.since, &d.last, &d.firstFailure, &isCurrent)
+			d.firstSeen, d.since, d.last = d.firstSeen.UTC(), d.since.UTC(), d.last.UTC()
+			if isCurrent {
+				current[d.key.reconciler] = d.key.sha
+			}
+			return &d, err
+		})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read deployments: %w", err)
+	}
+	out := make(map[deploymentKey]*deploymentRow, len(rows))
+	for _, d := range rows {
+		out[d.key] = d
+	}
+	return out, current, nil
 }
 
 // RecordCommits notes when commits were seen on endpoints (see
