@@ -468,4 +468,24 @@ func testHeartbeat(t *testing.T, e *env) {
 	if n := e.count("deployment_history"); n != 1 {
 		t.Errorf("a heartbeat added history: %d rows", n)
 	}
+	// A changed report within the heartbeat keeps the last-report time
+	// (its precision is the heartbeat); the next one after it moves it.
+	refreshed := e.clock.Now()
+	lastReport := func() time.Time {
+		var at time.Time
+		if err := e.st.Read().QueryRow(ctx, `SELECT last_report_at FROM reconcilers`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	e.clock.Advance(ingest.DefaultHeartbeat / 2)
+	e.report(report(t, "h1", "drone", "dev", commit(2), model.StatusInProgress))
+	if got := lastReport(); !got.Equal(refreshed) {
+		t.Errorf("a changed report within the heartbeat: last_report_at = %v, want %v", got, refreshed)
+	}
+	e.clock.Advance(ingest.DefaultHeartbeat)
+	e.report(report(t, "h1", "drone", "dev", commit(2), model.StatusSuccess))
+	if got := lastReport(); !got.Equal(e.clock.Now()) {
+		t.Errorf("a changed report after the heartbeat: last_report_at = %v, want %v", got, e.clock.Now())
+	}
 }

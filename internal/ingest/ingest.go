@@ -23,8 +23,10 @@ import (
 )
 
 // DefaultHeartbeat is how stale a reconciler's last-report time may get
-// before an unchanged report refreshes it. Unchanged reports within it cost
-// no writes.
+// before a report refreshes it: the time is kept to this precision.
+// Unchanged reports within it cost no writes, and a changed one leaves the
+// time as it is, so that PostgreSQL rewrites the reconciler's row in place
+// (its last-report time is indexed, for stale hosts).
 const DefaultHeartbeat = time.Minute
 
 // Service ingests descriptors and reports.

@@ -59,18 +59,8 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	// The targets of the reconcilers' endpoints first (shared), then the
 	// reconcilers (for update), each in id order: a descriptor's
 	// transaction on one of those targets commits first.
-	if engine == "postgres" {
-		seen, err := store.GetReconcilerStates(ctx, q, engine, keys, false)
-		if err != nil {
-			return fmt.Errorf("read reconcilers: %w", err)
-		}
-		eps := make([]int64, 0, len(seen))
-		for _, st := range seen {
-			eps = append(eps, st.Endpoint.ID)
-		}
-		if err := store.LockTargetsShared(ctx, q, engine, eps); err != nil {
-			return fmt.Errorf("lock targets: %w", err)
-		}
+	if err := store.LockReconcilerTargetsShared(ctx, q, engine, keys); err != nil {
+		return fmt.Errorf("lock targets: %w", err)
 	}
 	stored, err := store.GetReconcilerStates(ctx, q, engine, keys, true)
 	if err != nil {
@@ -166,8 +156,12 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	known := make([]store.KnownReport, len(writes))
 	for j, i := range writes {
 		r := rs[i]
+		reportAt := now // the last-report time, to the heartbeat's precision
+		if st, ok := stored[keys[i]]; ok && !st.Retired && now.Sub(st.LastReportAt) < s.heartbeat {
+			reportAt = st.LastReportAt
+		}
 		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
-			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: now}
+			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt}
 	}
 	lateWrites, err := store.WriteKnownReports(ctx, q, engine, known)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
 )
 
 // The maintained state (migration 0005): what the reports read, kept by
@@ -772,15 +774,23 @@ func textRows(rows Rows, n int) ([]string, error) {
 	return out, rows.Err()
 }
 
-// LockTargetsShared takes shared locks on the targets of endpoints, in id
+// LockReconcilerTargetsShared takes shared locks on the targets of the
+// named reconcilers' endpoints (unknown reconcilers have none yet), in id
 // order: writers of reports wait for a descriptor's transaction on one of
 // them (which holds its target's row lock) before they read what the
 // target is meant to run.
-func LockTargetsShared(ctx context.Context, q Querier, engine string, endpointIDs []int64) error {
-	if engine != "postgres" || len(endpointIDs) == 0 {
+func LockReconcilerTargetsShared(ctx context.Context, q Querier, engine string, keys []model.ReconcilerKey) error {
+	if engine != "postgres" || len(keys) == 0 {
 		return nil
 	}
-	_, err := q.Exec(ctx, `SELECT id FROM targets WHERE endpoint_id = ANY($1::bigint[]) ORDER BY id FOR SHARE`, slices.Compact(slices.Sorted(slices.Values(endpointIDs))))
+	hosts, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		hosts[i], names[i] = k.Host, k.Name
+	}
+	_, err := q.Exec(ctx, `SELECT t.id FROM targets t WHERE t.endpoint_id IN (
+			SELECT r.endpoint_id FROM unnest($1::text[], $2::text[]) AS k(host, name)
+			JOIN hosts h ON h.name = k.host JOIN reconcilers r ON r.host_id = h.id AND r.name = k.name)
+		ORDER BY t.id FOR SHARE`, hosts, names)
 	return err
 }
 
