@@ -149,18 +149,25 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 	return res, firstErr
 }
 
-// Unchanged replays n reports that repeat stored state and returns the
-// rate; they must cost no writes.
-func Unchanged(ctx context.Context, ing *ingest.Service, s Spec, n int) (float64, int, error) {
+// Unchanged replays n reports that repeat stored state, batch at a time
+// (1: one by one), and returns the rate and how many changed anything;
+// within the heartbeat they must cost no writes.
+func Unchanged(ctx context.Context, ing *ingest.Service, s Spec, n, batch int) (float64, int, error) {
 	start := time.Now()
 	changed := 0
-	for i := range n {
-		r, err := ing.ApplyReport(ctx, s.report(i%s.Hosts, (i/s.Hosts)%s.ReconcilersPerHost, s.History-1, model.StatusSuccess))
+	for from := 0; from < n; from += max(1, batch) {
+		var rs []model.Report
+		for i := from; i < min(n, from+max(1, batch)); i++ {
+			rs = append(rs, s.report(i%s.Hosts, (i/s.Hosts)%s.ReconcilersPerHost, s.History-1, model.StatusSuccess))
+		}
+		res, err := ing.ApplyReports(ctx, rs)
 		if err != nil {
 			return 0, changed, err
 		}
-		if r.Changed {
-			changed++
+		for _, r := range res {
+			if r.Changed {
+				changed++
+			}
 		}
 	}
 	return float64(n) / time.Since(start).Seconds(), changed, nil

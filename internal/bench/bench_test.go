@@ -38,7 +38,7 @@ func TestGenerate(t *testing.T) {
 		c["targets"] != small.Workloads*small.Environments*small.Regions {
 		t.Errorf("fleet %v", c)
 	}
-	if _, changed, err := Unchanged(ctx, ing, small, 200); err != nil || changed != 0 {
+	if _, changed, err := Unchanged(ctx, ing, small, 200, 1); err != nil || changed != 0 {
 		t.Errorf("unchanged replays wrote %d times (%v)", changed, err)
 	}
 	drift, _, err := reports.New(st).Drift(ctx, reports.Filter{}, 0, reports.Page{})

@@ -59,13 +59,15 @@ rollout gate.`,
 				fmt.Fprintf(out, "ingest: %d descriptors, %d reports in %v: %.0f reports/s (%d writers, batches of %d)\n",
 					res.Descriptors, res.Reports, res.Elapsed.Round(time.Millisecond), res.ReportsPerSecond, spec.Workers, spec.Batch)
 			}
-			// The first replay refreshes the last-report time of reconcilers
-			// whose heartbeat (1m) is due; the second repeats stored state.
-			_, refreshed, err := bench.Unchanged(ctx, ing, spec, 20000)
+			// The first replay (in batches, so that it ends within the
+			// heartbeat) refreshes the last-report time of reconcilers whose
+			// heartbeat (1m) is due; the second, one by one, repeats stored
+			// state.
+			_, refreshed, err := bench.Unchanged(ctx, ing, spec, 20000, spec.Batch)
 			if err != nil {
 				return err
 			}
-			rate, changed, err := bench.Unchanged(ctx, ing, spec, 20000)
+			rate, changed, err := bench.Unchanged(ctx, ing, spec, 20000, 1)
 			if err != nil {
 				return err
 			}
