@@ -489,3 +489,52 @@ func testHeartbeat(t *testing.T, e *env) {
 		t.Errorf("a changed report after the heartbeat: last_report_at = %v, want %v", got, e.clock.Now())
 	}
 }
+
+// testAssignmentFollowsLatestDeployment: a host's state for an assignment
+// is its latest deployment among the commits resolving to it (several, on
+// a GitOps branch), with the earliest failure among them; a late report of
+// an older commit changes neither. The suite's check compares the
+// maintained rows with their recomputation after each step.
+func testAssignmentFollowsLatestDeployment(t *testing.T, e *env) {
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
+	e.clock.Advance(time.Minute)
+	failedAt := e.clock.Now()
+	for _, h := range []string{"h1", "h2"} {
+		e.report(report(t, h, "drone", "dev", commit(1), model.StatusFailure))
+	}
+	e.checkMaintained()
+	// A configuration commit on the branch: still 1.0.0, now succeeding
+	// (h1 shows the commit first, h2 once it is known).
+	for _, h := range []string{"h1", "h2"} {
+		e.clock.Advance(time.Minute)
+		e.report(report(t, h, "drone", "dev", commit(2), model.StatusSuccess))
+		e.checkMaintained()
+	}
+	e.wantVersions(map[string]string{"h1/api/drone": "1.0.0 success", "h2/api/drone": "1.0.0 success"})
+	// A late report of the first commit, from before its failure.
+	for _, h := range []string{"h1", "h2"} {
+		late := report(t, h, "drone", "dev", commit(1), model.StatusInProgress)
+		late.ObservedAt = failedAt.Add(-30 * time.Second)
+		e.report(late)
+	}
+	e.checkMaintained()
+	rows, err := e.st.Read().Query(ctx, `SELECT status, first_failure_at FROM reconciler_assignments`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var status string
+		var firstFailure time.Time
+		if err := rows.Scan(&status, &firstFailure); err != nil {
+			t.Fatal(err)
+		}
+		if n++; status != "success" || !firstFailure.Equal(failedAt) {
+			t.Errorf("assignment row: %s, first failure %v; want success, first failure %v", status, firstFailure, failedAt)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d assignment rows, want 2", n)
+	}
+}

@@ -222,7 +222,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	if scope.Empty() {
 		return nil, nil
 	}
-	triples, err := scopeTriples(ctx, q, engine, scope)
+	candidates, triples, err := scopeTriples(ctx, q, engine, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -231,14 +231,48 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	add := func(m map[assignmentKey]assignmentState) func(assignmentState) {
 		return func(s assignmentState) { m[s.key] = s }
 	}
-	// The rows named one by one, then whole reconcilers and targets.
-	for chunk := range slices.Chunk(triples, 1000) {
-		var a, b Args
+	// The rows named one by one: those a changed deployment touches, then
+	// those of resolution changes. A row's state is its reconciler's latest
+	// deployment among those resolving to the assignment, so a deployment
+	// that changed after the stored row's last change is the row's new
+	// state (its first failure the earlier of the two), with no need to
+	// read the others (an assignment may have many commits); any other row
+	// is computed again.
+	byKey := map[assignmentKey][]assignmentState{}
+	for _, c := range candidates {
+		byKey[c.key] = append(byKey[c.key], c)
+	}
+	resolved := map[assignmentKey]bool{}
+	for _, k := range triples {
+		resolved[k] = true
+	}
+	named := append(slices.Collect(maps.Keys(byKey)), triples...)
+	slices.SortFunc(named, compareAssignmentKeys)
+	for chunk := range slices.Chunk(slices.Compact(named), 1000) {
+		var a Args
 		if err := collectEach(ctx, q, `SELECT `+prefixed("ra.", assignmentStateCols)+` FROM `+triplesTable(engine, &a, chunk)+`
 			JOIN reconciler_assignments ra ON ra.reconciler_id = s.rid AND ra.target_id = s.tid AND ra.assignment_id = s.aid`,
 			a, scanAssignmentState, add(old)); err != nil {
 			return nil, fmt.Errorf("read reconciler assignments: %w", err)
 		}
+	}
+	var recompute []assignmentKey
+	for k, cs := range byKey {
+		o, ok := old[k]
+		if len(cs) != 1 || !ok || resolved[k] || !cs[0].last.After(o.last) {
+			recompute = append(recompute, k)
+			continue
+		}
+		n := cs[0]
+		if o.firstFailure != nil && (n.firstFailure == nil || o.firstFailure.Before(*n.firstFailure)) {
+			n.firstFailure = o.firstFailure
+		}
+		fresh[k] = n
+	}
+	recompute = append(recompute, triples...)
+	slices.SortFunc(recompute, compareAssignmentKeys)
+	for chunk := range slices.Chunk(slices.Compact(recompute), 1000) {
+		var b Args
 		if err := collectEach(ctx, q, assignmentStatesSQL(triplesTable(engine, &b, chunk), "res.assignment_id = s.aid"),
 			b, scanAssignmentState, add(fresh)); err != nil {
 			return nil, fmt.Errorf("compute reconciler assignments: %w", err)
@@ -410,31 +444,34 @@ func outcomesSQL(ids string) string {
 		GROUP BY u.id`
 }
 
-// scopeTriples expands a scope's deployments and resolution changes into
-// the rows they touch, in key order.
-func scopeTriples(ctx context.Context, q Querier, engine string, scope AssignmentScope) ([]assignmentKey, error) {
+// scopeTriples expands a scope into the rows it touches: for each changed
+// deployment, its rows with the deployment's state as a candidate
+// (candidates), and the rows of resolution changes (triples, in key
+// order).
+func scopeTriples(ctx context.Context, q Querier, engine string, scope AssignmentScope) ([]assignmentState, []assignmentKey, error) {
 	seen := map[assignmentKey]bool{}
 	scan := func(r Row) (assignmentKey, error) {
 		var k assignmentKey
 		err := r.Scan(&k.reconciler, &k.target, &k.assignment)
 		return k, err
 	}
+	var candidates []assignmentState
 	for chunk := range slices.Chunk(scope.Deployments, 1000) {
 		rows := make([][]any, len(chunk))
 		for i, d := range chunk {
 			rows[i] = []any{d.ReconcilerID, d.Commit}
 		}
 		var a Args
-		ks, err := Collect(ctx, q, `SELECT r.id, t.id, res.assignment_id FROM `+valuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
+		cs, err := Collect(ctx, q, `SELECT DISTINCT r.id, t.id, res.assignment_id, d.status, d.status_since, d.last_changed, d.first_failure_at, r.retired_at IS NULL
+			FROM `+valuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
 			JOIN reconcilers r ON r.id = s.rid
 			JOIN targets t ON t.endpoint_id = r.endpoint_id
-			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL`, a, scan)
+			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL
+			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = s.sha`, a, scanAssignmentState)
 		if err != nil {
-			return nil, fmt.Errorf("find the assignments of deployments: %w", err)
+			return nil, nil, fmt.Errorf("find the assignments of deployments: %w", err)
 		}
-		for _, k := range ks {
-			seen[k] = true
-		}
+		candidates = append(candidates, cs...)
 	}
 	for chunk := range slices.Chunk(scope.Resolutions, 1000) {
 		rows := make([][]any, 0, 2*len(chunk))
@@ -454,13 +491,13 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id
 			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = s.sha`, a, scan)
 		if err != nil {
-			return nil, fmt.Errorf("find the reconcilers of commits: %w", err)
+			return nil, nil, fmt.Errorf("find the reconcilers of commits: %w", err)
 		}
 		for _, k := range ks {
 			seen[k] = true
 		}
 	}
-	return slices.SortedFunc(maps.Keys(seen), compareAssignmentKeys), nil
+	return candidates, slices.SortedFunc(maps.Keys(seen), compareAssignmentKeys), nil
 }
 
 // valuesTable renders rows of values as a table named s with the given
