@@ -3,6 +3,8 @@ package reports_test
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +45,7 @@ func TestSearch(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		f, start := uiFleet(t, st)
 		// An abbreviated commit, in Flux's form.
-		res, err := f.rep.Search(ctx, "dev@sha1:"+sha("d110")[:8], 0)
+		res, _, err := f.rep.Search(ctx, "dev@sha1:"+sha("d110")[:8], reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestSearch(t *testing.T) {
 			t.Errorf("d110 hosts: %+v", res.Hosts)
 		}
 		// A version: every assignment of it, dev before prod, with counts.
-		res, err = f.rep.Search(ctx, "1.1.0", 0)
+		res, _, err = f.rep.Search(ctx, "1.1.0", reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +76,7 @@ func TestSearch(t *testing.T) {
 			t.Errorf("1.1.0 hosts: %+v", res.Hosts)
 		}
 		// A commit only an untargeted host reports.
-		res, err = f.rep.Search(ctx, sha("f00d")[:10], 0)
+		res, _, err = f.rep.Search(ctx, sha("f00d")[:10], reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,13 +84,97 @@ func TestSearch(t *testing.T) {
 			t.Errorf("f00d: %+v", res)
 		}
 		// Nothing, and no query.
-		if res, err := f.rep.Search(ctx, "9.9.9", 0); err != nil || len(res.Assignments)+len(res.Hosts) != 0 {
+		if res, _, err := f.rep.Search(ctx, "9.9.9", reports.Page{}); err != nil || len(res.Assignments)+len(res.Hosts) != 0 {
 			t.Errorf("9.9.9: %+v %v", res, err)
 		}
-		if _, err := f.rep.Search(ctx, "  ", 0); !errors.Is(err, reports.ErrEmptyQuery) {
+		if _, _, err := f.rep.Search(ctx, "  ", reports.Page{}); !errors.Is(err, reports.ErrEmptyQuery) {
 			t.Errorf("empty query: %v", err)
 		}
 		_ = start
+	})
+}
+
+// Search pages by key through both of its lists, the same whichever way it
+// finds the hosts: every match once, in order, on both engines.
+func TestSearchPages(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, _ := uiFleet(t, st)
+		// More of 1.1.0: a second workload whose hosts sort around the
+		// others', and a host of two reconcilers.
+		web := workload{"acme", "shop", "web", "https://github.com/acme/gitops-web"}
+		f.assign(web, "dev", "eu", "1.1.0", sha("a110"))
+		for _, h := range []string{"dev-1", "dev-15", "dev-3", "a-first", "zz-last"} {
+			f.report(h, web, "dev", "eu", sha("a110"), model.StatusSuccess, "")
+		}
+		// Unpaged: every match.
+		all, next, err := f.rep.Search(ctx, "1.1.0", reports.Page{Limit: reports.MaxLimit})
+		if err != nil || next != "" || all.Truncated {
+			t.Fatalf("1.1.0 in one page: next %q truncated %v, %v", next, all.Truncated, err)
+		}
+		if len(all.Assignments) != 3 || len(all.Hosts) != 10 {
+			t.Fatalf("1.1.0: %d assignments, %d hosts, want 3 and 10", len(all.Assignments), len(all.Hosts))
+		}
+		set := func(r reports.SearchResult) (as, hs []string) {
+			for _, a := range r.Assignments {
+				as = append(as, fmt.Sprintf("%s/%s/%s %s %d/%d/%d/%d", a.Workload, a.Environment, a.Target, a.Version, a.Success, a.Failure, a.InProgress, a.NotReported))
+			}
+			for _, h := range r.Hosts {
+				hs = append(hs, fmt.Sprintf("%s %s %s/%s %s %s", h.Host, h.Reconciler, h.Environment, h.Target, h.Version, h.Status))
+			}
+			return as, hs
+		}
+		wantA, wantH := set(all)
+		slices.Sort(wantA)
+		slices.Sort(wantH)
+		for _, walk := range []int64{0, 1 << 40} {
+			restore := reports.SetSearchWalkFactor(walk)
+			for _, limit := range []int{1, 2, 3, 4} {
+				var gotA, gotH []string
+				var lastHost string
+				p := reports.Page{Limit: limit}
+				for pages := 0; ; pages++ {
+					if pages > 20 {
+						t.Fatalf("walk %d, limit %d: no end of pages", walk, limit)
+					}
+					res, next, err := f.rep.Search(ctx, "1.1.0", p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(res.Assignments) > limit || len(res.Hosts) > limit || res.Truncated != (next != "") {
+						t.Fatalf("walk %d, limit %d: a page of %d assignments, %d hosts, truncated %v, next %q",
+							walk, limit, len(res.Assignments), len(res.Hosts), res.Truncated, next)
+					}
+					for _, h := range res.Hosts {
+						if h.Host < lastHost {
+							t.Errorf("walk %d, limit %d: host %s after %s", walk, limit, h.Host, lastHost)
+						}
+					}
+					if len(res.Hosts) > 0 {
+						lastHost = slices.MaxFunc(res.Hosts, func(a, b reports.SearchHost) int { return strings.Compare(a.Host, b.Host) }).Host
+					}
+					as, hs := set(res)
+					gotA, gotH = append(gotA, as...), append(gotH, hs...)
+					if next == "" {
+						break
+					}
+					p.Cursor = next
+				}
+				slices.Sort(gotA)
+				slices.Sort(gotH)
+				if !slices.Equal(gotA, wantA) || !slices.Equal(gotH, wantH) {
+					t.Errorf("walk %d, limit %d: paged\n%q\n%q\nwant\n%q\n%q", walk, limit, gotA, gotH, wantA, wantH)
+				}
+			}
+			// A commit prefix, untargeted hosts included.
+			res, _, err := f.rep.Search(ctx, sha("f00d")[:10], reports.Page{Limit: 1})
+			if err != nil || len(res.Hosts) != 1 || res.Hosts[0].Host != "stray" || res.Truncated {
+				t.Errorf("walk %d: f00d: %+v %v", walk, res, err)
+			}
+			restore()
+		}
+		if _, _, err := f.rep.Search(ctx, "1.1.0", reports.Page{Cursor: "bm90IGEgY3Vyc29y"}); !errors.Is(err, reports.ErrBadCursor) {
+			t.Errorf("a cursor of no search: %v", err)
+		}
 	})
 }
 
