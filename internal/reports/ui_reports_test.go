@@ -1,6 +1,7 @@
 package reports_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -383,6 +384,92 @@ func TestHostStateDeploying(t *testing.T) {
 		}
 		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.1.0"}, reports.Page{})); n != 0 {
 			t.Errorf("1.1.0 at +4h: %d", n)
+		}
+	})
+}
+
+// The reports that page by key give, page after page, what one page gives
+// whole, with any page size.
+func TestPagesJoinUp(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		web := workload{"acme", "shop", "web", "https://github.com/acme/gitops-web"}
+		f.at(start.Add(3*time.Hour)).assign(web, "dev", "eu", "2.0.0", sha("a200"))
+		f.assign(web, "prod", "eu", "2.0.0", sha("b200"))
+		f.report("dev-1", web, "dev", "eu", sha("a200"), model.StatusFailure, "boom")
+		f.at(start.Add(4*time.Hour)).assign(web, "dev", "eu", "2.0.1", sha("a201"))
+		f.report("dev-1", web, "dev", "eu", sha("a201"), model.StatusSuccess, "")
+		f.report("prod-1", web, "prod", "eu", sha("b200"), model.StatusSuccess, "")
+		f.at(start.Add(6 * time.Hour))
+		since := reports.Filter{Since: start}
+		reps := map[string]func(reports.Page) (any, string, error){
+			"dora": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, since, p)
+				return rs, next, err
+			},
+			"dora prod": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, reports.Filter{Since: start, Environment: "prod"}, p)
+				return rs, next, err
+			},
+			"dora host": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, reports.Filter{Since: start, Host: "dev-1"}, p)
+				return rs, next, err
+			},
+			"environment state": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.EnvironmentState(ctx, reports.Filter{}, p)
+				return rs, next, err
+			},
+			"host state prod success": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.HostState(ctx, reports.Filter{Environment: "prod", Status: "success"}, p)
+				return rs, next, err
+			},
+			"discrepancies": func(p reports.Page) (any, string, error) {
+				d, next, err := f.rep.Discrepancies(ctx, reports.Filter{}, nil, p)
+				return d.Items, next, err
+			},
+			"compare": func(p reports.Page) (any, string, error) {
+				c, next, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "prod", p)
+				return c.Items, next, err
+			},
+		}
+		rows := func(v any) []string {
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw []json.RawMessage
+			if err := json.Unmarshal(b, &raw); err != nil {
+				t.Fatal(err)
+			}
+			out := make([]string, len(raw))
+			for i, r := range raw {
+				out[i] = string(r)
+			}
+			return out
+		}
+		for name, rep := range reps {
+			v, next, err := rep(reports.Page{Limit: reports.MaxLimit})
+			if err != nil || next != "" {
+				t.Fatalf("%s: %v, next %q", name, err, next)
+			}
+			whole := rows(v)
+			for _, limit := range []int{1, 2} {
+				var got []string
+				p := reports.Page{Limit: limit}
+				for range 50 {
+					v, next, err := rep(p)
+					if err != nil {
+						t.Fatalf("%s, limit %d: %v", name, limit, err)
+					}
+					got = append(got, rows(v)...)
+					if p.Cursor = next; next == "" {
+						break
+					}
+				}
+				if !slices.Equal(got, whole) {
+					t.Errorf("%s, pages of %d:\n%s\nwhole:\n%s", name, limit, strings.Join(got, "\n"), strings.Join(whole, "\n"))
+				}
+			}
 		}
 	})
 }
