@@ -325,9 +325,12 @@ func (s *Service) searchHosts(ctx context.Context, q, commit string, after *host
 		// Few: the reconcilers of the groups, sorted.
 		w := &where{args: slices.Clone(cw.args)}
 		cond := rowCond(w)
+		// The groups come first in the FROM: with more joins than the
+		// planner reorders (join_collapse_limit), it keeps this order.
 		err := read(`WITH p AS (`+groups+`) `+cols+`
-			FROM reconcilers r JOIN hosts h ON h.id = r.host_id`+joins+`
-			WHERE (r.endpoint_id, r.commit_sha) IN (SELECT endpoint_id, sha FROM p) AND `+cond+order+` LIMIT `+strconv.Itoa(limit), w.args)
+			FROM p JOIN reconcilers r ON r.endpoint_id = p.endpoint_id AND r.commit_sha = p.sha
+			JOIN hosts h ON h.id = r.host_id`+joins+`
+			WHERE `+cond+order+` LIMIT `+strconv.Itoa(limit), w.args)
 		return out, keys, err
 	}
 	// Many: the hosts in name order, a chunk at a time, until the page is
