@@ -226,14 +226,13 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	aw.add("a.assigned_at >= ?", since.UTC())
 	cols := outcomeColumnsTotal(aw, f.Host, "pt.total")
 	as, err := store.Collect(ctx, s.st.Read(), `WITH g AS (
-			SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env
+			SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env, wl.id AS wid, env.id AS eid
 			FROM targets t`+targetJoins+hostJoin+`
 			WHERE `+gw.sql()+`
 			ORDER BY ws, app, wl, env LIMIT `+strconv.Itoa(limit+1)+`
-		), pt AS (
+		), pt AS MATERIALIZED (
 			SELECT t.id AS tid, `+targetHosts+` AS total
-			FROM targets t`+targetJoins+hostJoin+`
-			JOIN g ON g.ws = ws.name AND g.app = app.name AND g.wl = wl.name AND g.env = env.name
+			FROM g JOIN targets t ON t.workload_id = g.wid AND t.environment_id = g.eid`+targetJoins+hostJoin+`
 			WHERE `+targetsWhere+`
 		)
 		SELECT `+assignmentCols+`, `+cols+`

@@ -193,15 +193,20 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 	}
 	var targets []pagedTarget
 	out := map[int64][]EnvironmentStateRow{}
+	// The groups are counted by target id alone, then joined to the page's
+	// names.
 	err := collectEach(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, p.sversion, p.scommit, p.sat,
-			COALESCE(v.version, ''), res.assignment_id IS NOT NULL, COALESCE(c.status, ''), count(c.endpoint_id), COALESCE(sum(c.hosts), 0)
+			COALESCE(g.version, ''), COALESCE(g.known, FALSE), COALESCE(g.status, ''), CASE WHEN g.tid IS NULL THEN 0 ELSE 1 END, COALESCE(g.hosts, 0)
 		FROM page p
-		LEFT JOIN `+counts+` c ON c.endpoint_id = p.eid
-		LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha
-		LEFT JOIN assignments a ON a.id = res.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id
-		GROUP BY p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, p.sversion, p.scommit, p.sat, v.version, res.assignment_id IS NOT NULL, c.status
+		LEFT JOIN (
+			SELECT c.tid, COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS known, c.status, sum(c.hosts) AS hosts
+			FROM (SELECT p2.tid, cc.commit_sha, cc.status, cc.hosts FROM page p2 JOIN `+counts+` cc ON cc.endpoint_id = p2.eid) c
+			LEFT JOIN resolutions res ON res.target_id = c.tid AND res.sha = c.commit_sha
+			LEFT JOIN assignments a ON a.id = res.assignment_id
+			LEFT JOIN workload_versions v ON v.id = a.version_id
+			GROUP BY c.tid, v.version, res.assignment_id IS NOT NULL, c.status
+		) g ON g.tid = p.tid
 		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, cw.args, func(r store.Row) error {
 		var t pagedTarget
 		var sched Scheduled
