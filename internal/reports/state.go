@@ -169,11 +169,10 @@ func reconcilerExists(f Filter, w *where) string {
 // those hosts' reconcilers. A target without hosts (in the filter) has
 // one row with no hosts, unless the filter names a host, status or time.
 func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit int) ([]pagedTarget, map[int64][]EnvironmentStateRow, error) {
-	page := `SELECT t.id AS tid, t.endpoint_id AS eid, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname,
-			COALESCE(sv.version, '') AS sversion, COALESCE(sa.commit_sha, '') AS scommit, sa.assigned_at AS sat
+	// The page first, then its scheduled assignments (not every target's).
+	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said,
+			env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
 		FROM targets t` + targetJoins + `
-		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
-		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		WHERE ` + w.sql() + ` ORDER BY ` + targetOrder
 	if limit > 0 {
 		page += ` LIMIT ` + strconv.Itoa(limit)
@@ -196,9 +195,11 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 	// The groups are counted by target id alone, then joined to the page's
 	// names.
 	err := collectEach(ctx, s.st.Read(), `WITH page AS (`+page+`)
-		SELECT p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, p.sversion, p.scommit, p.sat,
+		SELECT p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
 			COALESCE(g.version, ''), COALESCE(g.known, FALSE), COALESCE(g.status, ''), CASE WHEN g.tid IS NULL THEN 0 ELSE 1 END, COALESCE(g.hosts, 0)
 		FROM page p
+		LEFT JOIN assignments sa ON sa.id = p.said
+		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		LEFT JOIN (
 			SELECT c.tid, COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS known, c.status, sum(c.hosts) AS hosts
 			FROM (SELECT p2.tid, cc.commit_sha, cc.status, cc.hosts FROM page p2 JOIN `+counts+` cc ON cc.endpoint_id = p2.eid) c
