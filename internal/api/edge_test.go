@@ -147,7 +147,7 @@ func TestHostileBytesAtTheEdge(t *testing.T) {
 		"/api/v1/reports/discrepancies":        append([]string{"order"}, reportParams...),
 		"/api/v1/environments":                 {"order"},
 		"/api/v1/rollouts":                     {"target", "endpoint", "workload", "application", "workspace", "environment", "version", "commit"},
-		"/api/v1/search":                       {"q", "limit"},
+		"/api/v1/search":                       {"q", "limit", "cursor"},
 		"/api/v1/compare":                      append([]string{"from", "to"}, reportParams...),
 		"/api/v1/reports/environment-state-at": append([]string{"at"}, reportParams...),
 		"/api/v1/reports/host-state-at":        append([]string{"at"}, reportParams...),

@@ -18,16 +18,24 @@ import (
 // getSearch answers GET /api/v1/search?q=.
 func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 0
+	// Up to 1,000 assignments and 1,000 hosts a page unless limit says
+	// otherwise (the answer held that many before it was paged).
+	page := reports.Page{Limit: reports.MaxLimit, Cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > reports.MaxLimit {
 			s.writeReportError(w, r, &queryError{"limit", fmt.Sprintf("%s: give a number from 1 to %d", model.Quote(v), reports.MaxLimit)})
 			return
 		}
-		limit = n
+		page.Limit = n
 	}
-	res, err := s.reports.Search(r.Context(), q.Get("q"), limit)
+	if page.Cursor != "" {
+		if p := cursorProblem(page.Cursor); p != "" {
+			s.writeReportError(w, r, &queryError{"cursor", p})
+			return
+		}
+	}
+	res, next, err := s.reports.Search(r.Context(), q.Get("q"), page)
 	if errors.Is(err, reports.ErrEmptyQuery) {
 		err = &queryError{"q", "give a commit (7 or more hex digits, or a Flux revision), a version or a build commit"}
 	}
@@ -35,7 +43,13 @@ func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) {
 		s.writeReportError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, searchAnswer{SearchResult: res, NextCursor: next})
+}
+
+// searchAnswer is a SearchResult with the next page's cursor.
+type searchAnswer struct {
+	reports.SearchResult
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // atHandler serves a report of the fleet at the time given as at.

@@ -89,7 +89,7 @@ func (s *Service) Compare(ctx context.Context, f Filter, from, to string, p Page
 	}
 	w := &where{}
 	w.targetFilter(Filter{Workspace: f.Workspace, Application: f.Application, Workload: f.Workload, Target: f.Target})
-	w.add("env.name IN (?, ?)", from, to)
+	w.add("("+environmentIs("t", "?")+" OR "+environmentIs("t", "?")+")", from, to)
 	targets, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, wl.source_repo, e.repo,
 			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), COALESCE(sv.build_commit, ''), sa.assigned_at
 		FROM targets t`+targetJoins+` JOIN endpoints e ON e.id = t.endpoint_id
@@ -121,15 +121,22 @@ func (s *Service) Compare(ctx context.Context, f Filter, from, to string, p Page
 		return c, "", err
 	}
 
-	// What the hosts run: live reconcilers by target and commit.
-	lw := liveFilter(Filter{Workspace: f.Workspace, Application: f.Application, Workload: f.Workload, Target: f.Target})
-	lw.add("env.name IN (?, ?)", from, to)
-	deployed, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, r.commit_sha,
+	// What the hosts run: live reconcilers by target and commit, from the
+	// maintained counts (a few rows a target, whatever the hosts).
+	lw := &where{}
+	lw.targetFilter(Filter{Workspace: f.Workspace, Application: f.Application, Workload: f.Workload, Target: f.Target})
+	lw.add("("+environmentIs("t", "?")+" OR "+environmentIs("t", "?")+")", from, to)
+	deployed, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, c.commit_sha,
 			COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END, COALESCE(v.build_commit, ''), e.repo,
-			count(*), sum(CASE WHEN r.status = 'success' THEN 1 ELSE 0 END)
-		`+liveFrom+` JOIN endpoints e ON e.id = t.endpoint_id
+			sum(c.hosts), sum(CASE WHEN c.status = 'success' THEN c.hosts ELSE 0 END)
+		FROM targets t`+targetJoins+`
+		JOIN endpoints e ON e.id = t.endpoint_id
+		JOIN endpoint_counts c ON c.endpoint_id = t.endpoint_id
+		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = c.commit_sha
+		LEFT JOIN assignments a ON a.id = res.assignment_id
+		LEFT JOIN workload_versions v ON v.id = a.version_id
 		WHERE `+lw.sql()+`
-		GROUP BY ws.name, app.name, wl.name, env.name, t.name, r.commit_sha, v.version, res.assignment_id, v.build_commit, e.repo`, lw.args...)
+		GROUP BY ws.name, app.name, wl.name, env.name, t.name, c.commit_sha, v.version, res.assignment_id, v.build_commit, e.repo`, lw.args...)
 	if err != nil {
 		return c, "", err
 	}

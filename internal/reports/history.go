@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -38,10 +37,21 @@ func (o outcome) allSucceeded() bool { return o.Total > 0 && o.Success == o.Tota
 // live hosts: from the maintained outcomes, or, for one host, from its
 // reconcilers' rows.
 func outcomeColumns(w *where, host string) string {
+	return outcomeColumnsTotal(w, host, targetHosts)
+}
+
+// targetHosts is the number of live hosts of target t, from the maintained
+// counts.
+const targetHosts = `COALESCE((SELECT sum(c.hosts) FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id), 0)`
+
+// outcomeColumnsTotal is outcomeColumns with the target's live hosts read
+// from total (without a host filter), for a query that counts them once
+// a target rather than once an assignment.
+func outcomeColumnsTotal(w *where, host, total string) string {
 	if host == "" {
 		return `COALESCE(o.success, 0) AS success, COALESCE(o.failure, 0) AS failure, COALESCE(o.in_progress, 0) AS in_progress,
 			o.first_success_at AS first_success_at, o.last_success_at AS last_success_at, o.first_failure_at AS first_failure_at,
-			COALESCE((SELECT sum(c.hosts) FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id), 0) AS total`
+			` + total + ` AS total`
 	}
 	ra := func(sel, cond string) string {
 		return `(SELECT ` + sel + ` FROM reconciler_assignments ra JOIN reconcilers hr ON hr.id = ra.reconciler_id
@@ -191,51 +201,74 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	limit := p.limit()
 
 	// The page's (workload, environment) groups with an assignment in the
-	// range...
-	gw := &where{}
-	gfrom := assignmentsFrom(gw, f.Host)
-	gw.targetFilter(f)
+	// range (by the targets' assignments index)...
+	w := &where{}
+	hostJoin := ""
 	if f.Host != "" {
-		gw.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
+		hostJoin = `
+		JOIN hosts hid ON hid.name = ` + w.bind("?", f.Host)
 	}
-	gw.add("a.assigned_at >= ?", since.UTC())
-	gw.add("a.assigned_at <= ?", until.UTC())
+	w.targetFilter(f)
+	if f.Host != "" {
+		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
+	}
+	targetsWhere := w.sql()
+	gw := &where{args: w.args}
+	gw.conds = append(gw.conds, targetsWhere)
+	gw.add("EXISTS (SELECT 1 FROM assignments ga WHERE ga.target_id = t.id AND ga.assigned_at >= ? AND ga.assigned_at <= ?)", since.UTC(), until.UTC())
 	if hasAfter {
 		gw.add("(ws.name, app.name, wl.name, env.name) > (?, ?, ?, ?)", after.Ws, after.App, after.Wl, after.Env)
 	}
-	groups, err := store.Collect(ctx, s.st.Read(), `SELECT DISTINCT ws.name, app.name, wl.name, env.name`+gfrom+`
-		WHERE `+gw.sql()+` ORDER BY ws.name, app.name, wl.name, env.name LIMIT `+strconv.Itoa(limit+1), gw.args, func(r store.Row) (doraKey, error) {
-		var k doraKey
-		err := r.Scan(&k.Ws, &k.App, &k.Wl, &k.Env)
-		return k, err
+	// ...then their targets, each with its live hosts, and their
+	// assignments from the range on (later ones may restore a failure),
+	// with outcomes: one query.
+	aw := &where{args: gw.args}
+	aw.add("a.assigned_at >= ?", since.UTC())
+	cols := outcomeColumnsTotal(aw, f.Host, "pt.total")
+	as, err := store.Collect(ctx, s.st.Read(), `WITH g AS (
+			SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env, wl.id AS wid, env.id AS eid
+			FROM targets t`+targetJoins+hostJoin+`
+			WHERE `+gw.sql()+`
+			ORDER BY ws, app, wl, env LIMIT `+strconv.Itoa(limit+1)+`
+		), pt AS MATERIALIZED (
+			SELECT t.id AS tid, `+targetHosts+` AS total
+			FROM g JOIN targets t ON t.workload_id = g.wid AND t.environment_id = g.eid`+targetJoins+hostJoin+`
+			WHERE `+targetsWhere+`
+		)
+		SELECT `+assignmentCols+`, `+cols+`
+		FROM pt JOIN targets t ON t.id = pt.tid`+targetJoins+hostJoin+`
+		JOIN assignments a ON a.target_id = t.id
+		JOIN workload_versions v ON v.id = a.version_id
+		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id
+		WHERE `+aw.sql()+`
+		ORDER BY tid, assigned_at, aid`, aw.args, scanAssignmentRow)
+	if err != nil {
+		return nil, "", err
+	}
+	// The groups in order; one more than the page says there is a next.
+	var groups []doraKey
+	seen := map[doraKey]bool{}
+	for _, a := range as {
+		k := doraKey{a.Workspace, a.Application, a.Workload, a.Environment}
+		if !seen[k] && !a.AssignedAt.After(until) {
+			seen[k] = true
+			groups = append(groups, k)
+		}
+	}
+	slices.SortFunc(groups, func(a, b doraKey) int {
+		return cmp.Or(cmp.Compare(a.Ws, b.Ws), cmp.Compare(a.App, b.App), cmp.Compare(a.Wl, b.Wl), cmp.Compare(a.Env, b.Env))
 	})
-	if err != nil || len(groups) == 0 {
-		return []DORARow{}, "", err
+	if len(groups) == 0 {
+		return []DORARow{}, "", nil
 	}
 	next := ""
 	if len(groups) > limit {
 		groups = groups[:limit]
 		next = encodeCursor("dora", groups[limit-1])
-	}
-	// ...then their assignments from the range on (later ones may restore a
-	// failure), with outcomes.
-	w := &where{}
-	from := assignmentsFrom(w, f.Host)
-	cols := outcomeColumns(w, f.Host)
-	w.targetFilter(f)
-	if f.Host != "" {
-		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
-	}
-	w.add("a.assigned_at >= ?", since.UTC())
-	in := make([]string, len(groups))
-	for i, g := range groups {
-		in[i] = w.bind("(?, ?, ?, ?)", g.Ws, g.App, g.Wl, g.Env)
-	}
-	w.conds = append(w.conds, "(ws.name, app.name, wl.name, env.name) IN (VALUES "+strings.Join(in, ", ")+")")
-	as, err := store.Collect(ctx, s.st.Read(), `SELECT `+assignmentCols+`, `+cols+from+` WHERE `+w.sql()+`
-		ORDER BY tid, assigned_at, aid`, w.args, scanAssignmentRow)
-	if err != nil {
-		return nil, "", err
+		last := groups[limit-1]
+		as = slices.DeleteFunc(as, func(a assignmentRow) bool {
+			return cmp.Or(cmp.Compare(a.Workspace, last.Ws), cmp.Compare(a.Application, last.App), cmp.Compare(a.Workload, last.Wl), cmp.Compare(a.Environment, last.Env)) > 0
+		})
 	}
 	byTarget := map[int64][]assignmentRow{}
 	for _, a := range as {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
 // What a search query matched.
@@ -31,7 +32,8 @@ type SearchResult struct {
 	// Hosts are the live host-target pairs whose current deployment is the
 	// commit, or resolves to a matched version.
 	Hosts []SearchHost `json:"hosts"`
-	// Truncated is true when there were more matches than the limit.
+	// Truncated is true when there are more matches than this page holds
+	// (see the next cursor).
 	Truncated bool `json:"truncated,omitempty"`
 }
 
@@ -55,6 +57,8 @@ type SearchAssignment struct {
 	AllSucceededAt *time.Time `json:"allSucceededAt,omitempty"`
 	// LagSeconds is the time from the assignment to success on every host.
 	LagSeconds *float64 `json:"lagSeconds,omitempty"`
+
+	id int64 // the assignment's, for the cursor
 }
 
 // SearchHost is one host applying a matched commit or version. A host
@@ -74,166 +78,307 @@ type SearchHost struct {
 // ErrEmptyQuery is returned for a search without a query.
 var ErrEmptyQuery = errors.New("q: give a commit (7 or more hex digits, or a Flux revision), a version or a build commit")
 
+// searchKey is the cursor of Search: where each of its two lists stopped.
+// A list that ended has Done set; one with no key yet starts at its
+// beginning.
+type searchKey struct {
+	A     *assignmentKey `json:"a,omitempty"`
+	ADone bool           `json:"ad,omitempty"`
+	H     *hostKey       `json:"h,omitempty"`
+	HDone bool           `json:"hd,omitempty"`
+}
+
+// assignmentKey orders matched assignments, newest first.
+type assignmentKey struct {
+	At time.Time `json:"t"`
+	ID int64     `json:"i"`
+}
+
 // Search finds a GitOps commit (full or abbreviated, in any revision form),
 // a version or a build commit: the assignments that carry it, with their
 // host counts and the lag to "all hosts succeeded", and the hosts that run
-// it now. At most limit assignments and limit hosts are returned
-// (0: MaxLimit).
-func (s *Service) Search(ctx context.Context, q string, limit int) (SearchResult, error) {
+// it now. It pages by key: a page holds up to the page's limit of
+// assignments (the newest first) and as many hosts (by host name), each
+// page sorted for display by environment; the next cursor continues both
+// lists, and Truncated says there is one.
+func (s *Service) Search(ctx context.Context, q string, p Page) (SearchResult, string, error) {
 	q = strings.TrimSpace(q)
 	res := SearchResult{Query: q, Assignments: []SearchAssignment{}, Hosts: []SearchHost{}}
 	if q == "" {
-		return res, ErrEmptyQuery
+		return res, "", ErrEmptyQuery
 	}
-	if limit <= 0 || limit > MaxLimit {
-		limit = MaxLimit
+	var key searchKey
+	if _, err := decodeCursor("search", p.Cursor, &key); err != nil {
+		return res, "", err
 	}
+	limit := p.limit()
 	if c, err := model.NormalizeRevision(q); err == nil {
 		res.Commit = c
 	}
-	w := &where{}
-	conds := []string{w.bind("v.version = ?", q)}
-	if res.Commit != "" {
-		conds = append(conds, prefixCond(w, "a.commit_sha", res.Commit), prefixCond(w, "v.build_commit", res.Commit))
-	}
-	rows, err := s.st.Read().Query(ctx, `SELECT a.id, t.id, ws.name, app.name, wl.name, env.name, t.name, v.version,
-			COALESCE(a.commit_sha, ''), v.build_commit, a.assigned_at, v.build_time,
-			CASE WHEN t.scheduled_assignment_id = a.id THEN 1 ELSE 0 END
-		FROM assignments a
-		JOIN targets t ON t.id = a.target_id`+targetJoins+`
-		JOIN workload_versions v ON v.id = a.version_id
-		WHERE (`+strings.Join(conds, " OR ")+`)
-		ORDER BY a.assigned_at DESC, a.id DESC LIMIT `+strconv.Itoa(limit+1), w.args...)
-	if err != nil {
-		return res, err
-	}
-	var as []assignmentRow
-	var extra []SearchAssignment
-	for rows.Next() {
-		var a assignmentRow
-		var m SearchAssignment
-		var scheduled int
-		if err := rows.Scan(&a.ID, &a.TargetID, &a.Workspace, &a.Application, &a.Workload, &a.Environment, &a.Target,
-			&a.Version, &a.Commit, &m.BuildCommit, &a.AssignedAt, &a.BuildTime, &scheduled); err != nil {
-			rows.Close()
-			return res, err
+	next := searchKey{ADone: key.ADone, HDone: key.HDone}
+	if !key.ADone {
+		as, err := s.searchAssignments(ctx, q, res.Commit, key.A, limit+1)
+		if err != nil {
+			return res, "", err
 		}
-		a.AssignedAt = a.AssignedAt.UTC()
-		m.Scheduled = scheduled == 1
-		switch {
-		case a.Version == q:
-			m.MatchedBy = MatchVersion
-		case res.Commit != "" && strings.HasPrefix(a.Commit, res.Commit):
-			m.MatchedBy = MatchCommit
-		default:
-			m.MatchedBy = MatchBuildCommit
+		if len(as) > limit {
+			as = as[:limit]
+			next.A = &assignmentKey{as[limit-1].AssignedAt, as[limit-1].id}
+		} else {
+			next.ADone = true
 		}
-		as = append(as, a)
-		extra = append(extra, m)
+		res.Assignments = append(res.Assignments, as...)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, err
-	}
-	if len(as) > limit {
-		as, extra, res.Truncated = as[:limit], extra[:limit], true
-	}
-	outs, err := s.outcomesOf(ctx, as)
-	if err != nil {
-		return res, err
-	}
-	for i, a := range as {
-		o, m := outs[a.ID], extra[i]
-		m.TargetRef, m.Version, m.Commit, m.AssignedAt = a.TargetRef, a.Version, a.Commit, a.AssignedAt
-		m.Success, m.Failure, m.InProgress = o.Success, o.Failure, o.InProgress
-		m.NotReported = max(0, o.Total-o.Success-o.Failure-o.InProgress)
-		m.FirstSuccessAt = o.FirstSuccess
-		if o.allSucceeded() {
-			m.AllSucceededAt = o.LastSuccess
-			lag := max(0, o.LastSuccess.Sub(a.AssignedAt).Seconds())
-			m.LagSeconds = &lag
+	if !key.HDone {
+		hosts, keys, err := s.searchHosts(ctx, q, res.Commit, key.H, limit+1)
+		if err != nil {
+			return res, "", err
 		}
-		res.Assignments = append(res.Assignments, m)
+		if len(hosts) > limit {
+			hosts = hosts[:limit]
+			next.H = &keys[limit-1]
+		} else {
+			next.HDone = true
+		}
+		res.Hosts = append(res.Hosts, hosts...)
 	}
 	envs, err := s.Environments(ctx, nil)
 	if err != nil {
-		return res, err
+		return res, "", err
 	}
 	rank := func(e string) int { return slices.Index(envs, e) }
 	slices.SortStableFunc(res.Assignments, func(a, b SearchAssignment) int {
 		return cmp.Or(cmp.Compare(rank(a.Environment), rank(b.Environment)), compareRefs(a.TargetRef, b.TargetRef), b.AssignedAt.Compare(a.AssignedAt))
 	})
-
-	res.Hosts, err = s.searchHosts(ctx, q, res.Commit, limit)
-	if err != nil {
-		return res, err
-	}
-	if len(res.Hosts) > limit {
-		res.Hosts, res.Truncated = res.Hosts[:limit], true
-	}
 	slices.SortStableFunc(res.Hosts, func(a, b SearchHost) int {
 		return cmp.Or(cmp.Compare(rank(a.Environment), rank(b.Environment)), compareRefs(a.TargetRef, b.TargetRef),
 			cmp.Compare(a.Host, b.Host), cmp.Compare(a.Reconciler, b.Reconciler))
 	})
-	return res, nil
+	cursor := ""
+	if !next.ADone || !next.HDone {
+		res.Truncated = true
+		cursor = encodeCursor("search", next)
+	}
+	return res, cursor, nil
 }
 
-// searchHosts lists up to limit+1 live host-target pairs running the
-// commit, or a version or build commit matching the query, and
-// reconcilers of no target running the commit.
-func (s *Service) searchHosts(ctx context.Context, q, commit string, limit int) ([]SearchHost, error) {
-	w := liveFilter(Filter{})
-	conds := []string{w.bind("v.version = ?", q)}
+// versionMatches is the FROM and WHERE of the assignments (a2, of target
+// t2) whose version (v2) is q or was built from the commit prefix: the
+// versions by their index, then the assignments of their workload's
+// targets; join adds to the FROM.
+func versionMatches(w *where, q, commit, join string) string {
+	conds := []string{w.bind("v2.version = ?", q)}
 	if commit != "" {
-		conds = append(conds, prefixCond(w, "r.commit_sha", commit), prefixCond(w, "v.build_commit", commit))
+		conds = append(conds, prefixCond(w, "v2.build_commit", commit))
 	}
-	w.conds = append(w.conds, "("+strings.Join(conds, " OR ")+")")
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, ws.name, app.name, wl.name, env.name, t.name,
-			COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
-			r.commit_sha, r.status, d.message, r.status_since
-		`+liveFrom+`
-		JOIN deployments d ON d.id = r.current_deployment_id
+	return ` FROM workload_versions v2 JOIN targets t2 ON t2.workload_id = v2.workload_id
+		JOIN assignments a2 ON a2.target_id = t2.id AND a2.version_id = v2.id` + join + `
+		WHERE ` + strings.Join(conds, " OR ")
+}
+
+// searchAssignments reads up to limit matched assignments after a key,
+// newest first, with their outcomes.
+func (s *Service) searchAssignments(ctx context.Context, q, commit string, after *assignmentKey, limit int) ([]SearchAssignment, error) {
+	w := &where{}
+	ids := `SELECT a2.id` + versionMatches(w, q, commit, "")
+	if commit != "" {
+		ids += ` UNION SELECT a2.id FROM assignments a2 WHERE ` + prefixCond(w, "a2.commit_sha", commit)
+	}
+	w.add("a.id IN (" + ids + ")")
+	if after != nil {
+		w.add("(a.assigned_at < ? OR (a.assigned_at = ? AND a.id < ?))", after.At, after.At, after.ID)
+	}
+	var as []assignmentRow
+	out, err := store.Collect(ctx, s.st.Read(), `SELECT a.id, t.id, ws.name, app.name, wl.name, env.name, t.name, v.version,
+			COALESCE(a.commit_sha, ''), v.build_commit, a.assigned_at, v.build_time,
+			CASE WHEN t.scheduled_assignment_id = a.id THEN 1 ELSE 0 END
+		FROM assignments a
+		JOIN targets t ON t.id = a.target_id`+targetJoins+`
+		JOIN workload_versions v ON v.id = a.version_id
 		WHERE `+w.sql()+`
-		ORDER BY h.name, r.name, t.id LIMIT `+strconv.Itoa(limit+1), w.args...)
+		ORDER BY a.assigned_at DESC, a.id DESC LIMIT `+strconv.Itoa(limit), w.args, func(r store.Row) (SearchAssignment, error) {
+		var a assignmentRow
+		var m SearchAssignment
+		var scheduled int
+		if err := r.Scan(&a.ID, &a.TargetID, &a.Workspace, &a.Application, &a.Workload, &a.Environment, &a.Target,
+			&a.Version, &a.Commit, &m.BuildCommit, &a.AssignedAt, &a.BuildTime, &scheduled); err != nil {
+			return m, err
+		}
+		a.AssignedAt = a.AssignedAt.UTC()
+		m.id, m.Scheduled = a.ID, scheduled == 1
+		m.TargetRef, m.Version, m.Commit, m.AssignedAt = a.TargetRef, a.Version, a.Commit, a.AssignedAt
+		switch {
+		case a.Version == q:
+			m.MatchedBy = MatchVersion
+		case commit != "" && strings.HasPrefix(a.Commit, commit):
+			m.MatchedBy = MatchCommit
+		default:
+			m.MatchedBy = MatchBuildCommit
+		}
+		as = append(as, a)
+		return m, nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	outs, err := s.outcomesOf(ctx, as)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		m := &out[i]
+		o := outs[m.id]
+		m.Success, m.Failure, m.InProgress = o.Success, o.Failure, o.InProgress
+		m.NotReported = max(0, o.Total-o.Success-o.Failure-o.InProgress)
+		m.FirstSuccessAt = o.FirstSuccess
+		if o.allSucceeded() {
+			m.AllSucceededAt = o.LastSuccess
+			lag := max(0, o.LastSuccess.Sub(m.AssignedAt).Seconds())
+			m.LagSeconds = &lag
+		}
+	}
+	return out, nil
+}
+
+// searchWalkFactor decides how searchHosts finds a page of the M live
+// reconcilers (of R) that may match: when M² > searchWalkFactor × page ×
+// R, it walks the hosts in name order, a chunk at a time, and stops when
+// the page is full (about page × R / M rows read); else it reads every
+// match, through the maintained counts' groups, and sorts them (M rows).
+// Variables, so that the tests can run both ways, and walk in small chunks.
+var (
+	searchWalkFactor int64 = 1
+	searchFirstChunk       = 32 // hosts
+)
+
+// searchHosts lists up to limit live host-target pairs after a key (by
+// host, reconciler, target): those running the commit, or a commit that
+// resolves to a matched version or build commit, and reconcilers of no
+// target (target id 0) running the commit.
+func (s *Service) searchHosts(ctx context.Context, q, commit string, after *hostKey, limit int) ([]SearchHost, []hostKey, error) {
+	// The (endpoint, commit) groups that can match: those whose commit
+	// resolves to a matched assignment, and those of the commit.
+	cw := &where{}
+	groups := `SELECT t2.endpoint_id AS endpoint_id, res2.sha AS sha` +
+		versionMatches(cw, q, commit, " JOIN resolutions res2 ON res2.target_id = a2.target_id AND res2.assignment_id = a2.id")
+	if commit != "" {
+		groups += ` UNION SELECT c2.endpoint_id, c2.commit_sha FROM endpoint_counts c2 WHERE ` + prefixCond(cw, "c2.commit_sha", commit)
+	}
+	var matching, live int64
+	if err := s.st.Read().QueryRow(ctx, `SELECT
+			(SELECT COALESCE(sum(c.hosts), 0) FROM (`+groups+`) p JOIN endpoint_counts c ON c.endpoint_id = p.endpoint_id AND c.commit_sha = p.sha AND c.status <> ''),
+			(SELECT COALESCE(sum(hosts), 0) FROM endpoint_counts)`, cw.args...).Scan(&matching, &live); err != nil {
+		return nil, nil, err
+	}
+	if matching == 0 {
+		return nil, nil, nil
+	}
+	// Each row passes the exact condition: for its target, the version
+	// its commit resolves to, its build commit, or the commit itself;
+	// with no target, the commit.
+	rowCond := func(w *where) string {
+		conds := []string{w.bind("v.version = ?", q)}
+		untargeted := "FALSE"
+		if commit != "" {
+			conds = append(conds, prefixCond(w, "r.commit_sha", commit), prefixCond(w, "v.build_commit", commit))
+			untargeted = prefixCond(w, "r.commit_sha", commit)
+		}
+		cond := "r.retired_at IS NULL AND CASE WHEN t.id IS NULL THEN " + untargeted + " ELSE (" + strings.Join(conds, " OR ") + ") END"
+		if after != nil {
+			cond += " AND " + w.bind(hostOrderPrefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND COALESCE(t.id, 0) > ?))))",
+				after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
+		}
+		return cond
+	}
+	const cols = `SELECT h.name, r.name, COALESCE(ws.name, ''), COALESCE(app.name, ''), COALESCE(wl.name, ''), COALESCE(env.name, ''),
+			COALESCE(t.name, ''), COALESCE(t.id, 0), COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
+			r.commit_sha, r.status, d.message, r.status_since`
+	const joins = `
+		JOIN deployments d ON d.id = r.current_deployment_id
+		LEFT JOIN targets t ON t.endpoint_id = r.endpoint_id
+		LEFT JOIN workloads wl ON wl.id = t.workload_id
+		LEFT JOIN applications app ON app.id = wl.application_id
+		LEFT JOIN workspaces ws ON ws.id = app.workspace_id
+		LEFT JOIN environments env ON env.id = t.environment_id
+		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
+		LEFT JOIN assignments a ON a.id = res.assignment_id
+		LEFT JOIN workload_versions v ON v.id = a.version_id`
+	const order = ` ORDER BY ` + hostOrder + `, r.name, COALESCE(t.id, 0)`
 	var out []SearchHost
-	for rows.Next() {
-		var h SearchHost
-		var known int
-		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Workspace, &h.Application, &h.Workload, &h.Environment, &h.Target,
-			&h.Version, &known, &h.Commit, &h.Status, &h.Message, &h.StatusSince); err != nil {
-			rows.Close()
-			return nil, err
+	var keys []hostKey
+	read := func(sql string, args []any) error {
+		return collectEach(ctx, s.st.Read(), sql, args, func(r store.Row) error {
+			var h SearchHost
+			var k hostKey
+			var known int
+			if err := r.Scan(&h.Host, &h.Reconciler, &h.Workspace, &h.Application, &h.Workload, &h.Environment, &h.Target, &k.TargetID,
+				&h.Version, &known, &h.Commit, &h.Status, &h.Message, &h.StatusSince); err != nil {
+				return err
+			}
+			h.VersionKnown, h.StatusSince = known == 1, h.StatusSince.UTC()
+			k.Host, k.Reconciler = h.Host, h.Reconciler
+			out, keys = append(out, h), append(keys, k)
+			return nil
+		})
+	}
+	if matching*matching <= searchWalkFactor*int64(limit)*live {
+		// Few: the reconcilers of the groups, sorted.
+		w := &where{args: slices.Clone(cw.args)}
+		cond := rowCond(w)
+		// The groups come first in the FROM: with more joins than the
+		// planner reorders (join_collapse_limit), it keeps this order.
+		err := read(`WITH p AS (`+groups+`) `+cols+`
+			FROM p JOIN reconcilers r ON r.endpoint_id = p.endpoint_id AND r.commit_sha = p.sha
+			JOIN hosts h ON h.id = r.host_id`+joins+`
+			WHERE `+cond+order+` LIMIT `+strconv.Itoa(limit), w.args)
+		return out, keys, err
+	}
+	// Many: the hosts in name order, a chunk at a time, until the page is
+	// full; chunks grow while they find little.
+	from, inclusive := "", false
+	if after != nil {
+		from, inclusive = after.Host, true
+	}
+	chunk := searchFirstChunk
+	for len(out) < limit {
+		hw := &where{}
+		if inclusive {
+			hw.add("substr(h.name, 1, 512) >= substr(?, 1, 512) AND h.name >= ?", from, from)
+		} else if from != "" {
+			hw.add("substr(h.name, 1, 512) >= substr(?, 1, 512) AND h.name > ?", from, from)
 		}
-		h.VersionKnown, h.StatusSince = known == 1, h.StatusSince.UTC()
-		out = append(out, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || commit == "" {
-		return out, err
-	}
-	// Reconcilers of endpoints no target has: only their commit can match.
-	w = reconcilerFilter(Filter{})
-	w.add("NOT EXISTS (SELECT 1 FROM targets t WHERE t.endpoint_id = r.endpoint_id)")
-	w.conds = append(w.conds, prefixCond(w, "r.commit_sha", commit))
-	rows, err = s.st.Read().Query(ctx, `SELECT h.name, r.name, r.commit_sha, r.status, d.message, r.status_since
-		FROM reconcilers r JOIN hosts h ON h.id = r.host_id JOIN deployments d ON d.id = r.current_deployment_id
-		WHERE `+w.sql()+` ORDER BY h.name, r.name LIMIT `+strconv.Itoa(limit+1), w.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h SearchHost
-		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Commit, &h.Status, &h.Message, &h.StatusSince); err != nil {
-			return nil, err
+		type hostID struct {
+			id   int64
+			name string
 		}
-		h.StatusSince = h.StatusSince.UTC()
-		out = append(out, h)
+		hs, err := store.Collect(ctx, s.st.Read(), `SELECT h.id, h.name FROM hosts h WHERE `+hw.sql()+` ORDER BY `+hostOrder+` LIMIT `+strconv.Itoa(chunk), hw.args,
+			func(r store.Row) (hostID, error) {
+				var h hostID
+				err := r.Scan(&h.id, &h.name)
+				return h, err
+			})
+		if err != nil || len(hs) == 0 {
+			return out, keys, err
+		}
+		ids := make([]int64, len(hs))
+		for i, h := range hs {
+			ids[i] = h.id
+		}
+		w := &where{}
+		cond := rowCond(w)
+		a := store.Args(w.args)
+		if err := read(cols+`
+			FROM hosts h JOIN reconcilers r ON r.host_id = h.id`+joins+`
+			WHERE `+cond+` AND h.id IN (`+store.BindList(&a, ids)+`)`+order+` LIMIT `+strconv.Itoa(limit-len(out)), a); err != nil {
+			return nil, nil, err
+		}
+		if len(hs) < chunk {
+			break
+		}
+		from, inclusive = hs[len(hs)-1].name, false
+		chunk = min(2*chunk, 1024)
 	}
-	return out, rows.Err()
+	return out, keys, nil
 }
 
 // prefixCond returns a condition that col starts with the hex prefix p,

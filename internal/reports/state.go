@@ -47,7 +47,11 @@ func liveFilter(f Filter) *where {
 // but not reported yet, by host (h), status and the time they reached it
 // (for one not reported yet: when it was registered).
 func reconcilerFilter(f Filter) *where {
-	w := &where{}
+	return reconcilerFilterOn(&where{}, f)
+}
+
+// reconcilerFilterOn adds reconcilerFilter's conditions to w.
+func reconcilerFilterOn(w *where, f Filter) *where {
 	w.add("r.retired_at IS NULL")
 	if f.Host != "" {
 		w.add("h.name = ?", f.Host)
@@ -79,17 +83,17 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 		return nil, "", err
 	}
 	limit := p.limit()
-	targets, err := s.targetPage(ctx, f, hasAfter, after, limit+1)
+	w := targetsOf(f)
+	if hasAfter {
+		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
+	}
+	targets, rows, err := s.targetStates(ctx, f, w, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
 	more := len(targets) > limit
 	if more {
 		targets = targets[:limit]
-	}
-	rows, err := s.stateRows(ctx, f, targets)
-	if err != nil {
-		return nil, "", err
 	}
 	// At most limit rows, in whole targets (at least one).
 	var out []EnvironmentStateRow
@@ -126,17 +130,6 @@ type pagedTarget struct {
 // targetOrder sorts targets by targetKey.
 const targetOrder = `env.name, ws.name, app.name, wl.name, t.name, t.id`
 
-// targetPage reads the targets a filter selects after a key, in order:
-// with a status filter, only those with hosts in it; with a host or time
-// filter, only those with such hosts.
-func (s *Service) targetPage(ctx context.Context, f Filter, hasAfter bool, after targetKey, limit int) ([]pagedTarget, error) {
-	w := targetsOf(f)
-	if hasAfter {
-		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
-	}
-	return s.targets(ctx, w, limit)
-}
-
 // targetsOf selects the targets a filter names, and, with a host, status or
 // time filter, only those with hosts that pass it.
 func targetsOf(f Filter) *where {
@@ -149,32 +142,6 @@ func targetsOf(f Filter) *where {
 		w.add("EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND c.status = ?)", storedStatus(f.Status))
 	}
 	return w
-}
-
-// targets reads the targets w selects, in order, at most limit (0: all).
-func (s *Service) targets(ctx context.Context, w *where, limit int) ([]pagedTarget, error) {
-	q := `SELECT t.id, t.endpoint_id, env.name, ws.name, app.name, wl.name, t.name,
-			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
-		FROM targets t` + targetJoins + `
-		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
-		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		WHERE ` + w.sql() + ` ORDER BY ` + targetOrder
-	if limit > 0 {
-		q += ` LIMIT ` + strconv.Itoa(limit)
-	}
-	return store.Collect(ctx, s.st.Read(), q, w.args, func(r store.Row) (pagedTarget, error) {
-		var t pagedTarget
-		var sched Scheduled
-		var at *time.Time
-		err := r.Scan(&t.id, &t.endpointID, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
-			&sched.Version, &sched.Commit, &at)
-		t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
-		if at != nil {
-			sched.AssignedAt = at.UTC()
-			t.scheduled = &sched
-		}
-		return t, err
-	})
 }
 
 // reconcilerExists is a condition that a live reconciler of the target's
@@ -196,57 +163,80 @@ func reconcilerExists(f Filter, w *where) string {
 	return cond + ")"
 }
 
-// stateRows groups the hosts of targets by deployed version and status:
-// from the maintained counts, or, with a host or time filter, from those
-// hosts' reconcilers.
-func (s *Service) stateRows(ctx context.Context, f Filter, targets []pagedTarget) (map[int64][]EnvironmentStateRow, error) {
-	out := make(map[int64][]EnvironmentStateRow, len(targets))
-	if len(targets) == 0 {
-		return out, nil
+// targetStates reads, in one query, the targets w selects (in order, at
+// most limit; 0: all) and their hosts grouped by deployed version and
+// status: from the maintained counts, or, with a host or time filter, from
+// those hosts' reconcilers. A target without hosts (in the filter) has
+// one row with no hosts, unless the filter names a host, status or time.
+func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit int) ([]pagedTarget, map[int64][]EnvironmentStateRow, error) {
+	// The page first, then its scheduled assignments (not every target's).
+	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said,
+			env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
+		FROM targets t` + targetJoins + `
+		WHERE ` + w.sql() + ` ORDER BY ` + targetOrder
+	if limit > 0 {
+		page += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	byID := make(map[int64]pagedTarget, len(targets))
-	ids := make([]int64, len(targets))
-	for i, t := range targets {
-		byID[t.id], ids[i] = t, t.id
-	}
-	w := &where{}
+	cw := &where{args: w.args}
 	var counts string
 	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
-		rw := reconcilerFilter(f)
-		w.args = rw.args
+		rw := reconcilerFilterOn(&where{args: cw.args}, f)
+		cw.args = rw.args
 		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r JOIN hosts h ON h.id = r.host_id
-			WHERE ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
+			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
 	} else {
 		counts = "endpoint_counts"
 		if f.Status != "" {
-			counts = "(SELECT * FROM endpoint_counts WHERE " + w.bind("status = ?", storedStatus(f.Status)) + ")"
+			counts = "(SELECT * FROM endpoint_counts WHERE " + cw.bind("status = ?", storedStatus(f.Status)) + ")"
 		}
 	}
-	a := store.Args(w.args)
-	type group struct {
-		target int64
-		row    EnvironmentStateRow
-	}
-	groups, err := store.Collect(ctx, s.st.Read(), `SELECT t.id, COALESCE(v.version, ''), res.assignment_id IS NOT NULL, c.status, sum(c.hosts)
-		FROM targets t JOIN `+counts+` c ON c.endpoint_id = t.endpoint_id
-		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = c.commit_sha
-		LEFT JOIN assignments a ON a.id = res.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id
-		WHERE t.id IN (`+store.BindList(&a, ids)+`)
-		GROUP BY t.id, v.version, res.assignment_id IS NOT NULL, c.status`, a, func(r store.Row) (group, error) {
-		var g group
-		err := r.Scan(&g.target, &g.row.DeployedVersion, &g.row.DeployedKnown, &g.row.Status, &g.row.Hosts)
-		t := byID[g.target]
-		g.row.TargetRef, g.row.Scheduled = t.ref, t.scheduled
-		g.row.Status = shownStatus(g.row.Status)
-		g.row.UpToDate = g.row.DeployedKnown && t.scheduled != nil && g.row.DeployedVersion == t.scheduled.Version
-		return g, err
+	var targets []pagedTarget
+	out := map[int64][]EnvironmentStateRow{}
+	// The groups are counted by target id alone, then joined to the page's
+	// names.
+	err := collectEach(ctx, s.st.Read(), `WITH page AS (`+page+`)
+		SELECT p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
+			COALESCE(g.version, ''), COALESCE(g.known, FALSE), COALESCE(g.status, ''), CASE WHEN g.tid IS NULL THEN 0 ELSE 1 END, COALESCE(g.hosts, 0)
+		FROM page p
+		LEFT JOIN assignments sa ON sa.id = p.said
+		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
+		LEFT JOIN (
+			SELECT c.tid, COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS known, c.status, sum(c.hosts) AS hosts
+			FROM (SELECT p2.tid, cc.commit_sha, cc.status, cc.hosts FROM page p2 JOIN `+counts+` cc ON cc.endpoint_id = p2.eid) c
+			LEFT JOIN resolutions res ON res.target_id = c.tid AND res.sha = c.commit_sha
+			LEFT JOIN assignments a ON a.id = res.assignment_id
+			LEFT JOIN workload_versions v ON v.id = a.version_id
+			GROUP BY c.tid, v.version, res.assignment_id IS NOT NULL, c.status
+		) g ON g.tid = p.tid
+		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, cw.args, func(r store.Row) error {
+		var t pagedTarget
+		var sched Scheduled
+		var at *time.Time
+		var row EnvironmentStateRow
+		var groups int
+		if err := r.Scan(&t.id, &t.endpointID, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
+			&sched.Version, &sched.Commit, &at, &row.DeployedVersion, &row.DeployedKnown, &row.Status, &groups, &row.Hosts); err != nil {
+			return err
+		}
+		if n := len(targets); n == 0 || targets[n-1].id != t.id {
+			t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
+			if at != nil {
+				sched.AssignedAt = at.UTC()
+				t.scheduled = &sched
+			}
+			targets = append(targets, t)
+		}
+		if groups > 0 {
+			t := targets[len(targets)-1]
+			row.TargetRef, row.Scheduled = t.ref, t.scheduled
+			row.Status = shownStatus(row.Status)
+			row.UpToDate = row.DeployedKnown && t.scheduled != nil && row.DeployedVersion == t.scheduled.Version
+			out[t.id] = append(out[t.id], row)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	for _, g := range groups {
-		out[g.target] = append(out[g.target], g.row)
+		return nil, nil, err
 	}
 	for _, t := range targets {
 		rs := out[t.id]
@@ -258,7 +248,7 @@ func (s *Service) stateRows(ctx context.Context, f Filter, targets []pagedTarget
 		}
 		out[t.id] = rs
 	}
-	return out, nil
+	return targets, out, nil
 }
 
 // hostRow is a HostStateRow with what Drift needs besides.
@@ -420,6 +410,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 		}
 	}
 	var targets []pagedTarget
+	var byTarget map[int64][]EnvironmentStateRow
 	if len(keys) > 0 {
 		tw := targetsOf(f)
 		var in []string
@@ -427,13 +418,9 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 			in = append(in, tw.bind("(?, ?, ?)", k.Ws, k.App, k.Wl))
 		}
 		tw.conds = append(tw.conds, "(ws.name, app.name, wl.name) IN (VALUES "+strings.Join(in, ", ")+")")
-		if targets, err = s.targets(ctx, tw, 0); err != nil {
+		if targets, byTarget, err = s.targetStates(ctx, f, tw, 0); err != nil {
 			return Discrepancies{}, "", nil, err
 		}
-	}
-	byTarget, err := s.stateRows(ctx, f, targets)
-	if err != nil {
-		return Discrepancies{}, "", nil, err
 	}
 	var all []EnvironmentStateRow
 	for _, t := range targets {

@@ -1,8 +1,11 @@
 package reports_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +46,7 @@ func TestSearch(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		f, start := uiFleet(t, st)
 		// An abbreviated commit, in Flux's form.
-		res, err := f.rep.Search(ctx, "dev@sha1:"+sha("d110")[:8], 0)
+		res, _, err := f.rep.Search(ctx, "dev@sha1:"+sha("d110")[:8], reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +62,7 @@ func TestSearch(t *testing.T) {
 			t.Errorf("d110 hosts: %+v", res.Hosts)
 		}
 		// A version: every assignment of it, dev before prod, with counts.
-		res, err = f.rep.Search(ctx, "1.1.0", 0)
+		res, _, err = f.rep.Search(ctx, "1.1.0", reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +77,7 @@ func TestSearch(t *testing.T) {
 			t.Errorf("1.1.0 hosts: %+v", res.Hosts)
 		}
 		// A commit only an untargeted host reports.
-		res, err = f.rep.Search(ctx, sha("f00d")[:10], 0)
+		res, _, err = f.rep.Search(ctx, sha("f00d")[:10], reports.Page{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,13 +85,97 @@ func TestSearch(t *testing.T) {
 			t.Errorf("f00d: %+v", res)
 		}
 		// Nothing, and no query.
-		if res, err := f.rep.Search(ctx, "9.9.9", 0); err != nil || len(res.Assignments)+len(res.Hosts) != 0 {
+		if res, _, err := f.rep.Search(ctx, "9.9.9", reports.Page{}); err != nil || len(res.Assignments)+len(res.Hosts) != 0 {
 			t.Errorf("9.9.9: %+v %v", res, err)
 		}
-		if _, err := f.rep.Search(ctx, "  ", 0); !errors.Is(err, reports.ErrEmptyQuery) {
+		if _, _, err := f.rep.Search(ctx, "  ", reports.Page{}); !errors.Is(err, reports.ErrEmptyQuery) {
 			t.Errorf("empty query: %v", err)
 		}
 		_ = start
+	})
+}
+
+// Search pages by key through both of its lists, the same whichever way it
+// finds the hosts: every match once, in order, on both engines.
+func TestSearchPages(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, _ := uiFleet(t, st)
+		// More of 1.1.0: a second workload whose hosts sort around the
+		// others', and a host of two reconcilers.
+		web := workload{"acme", "shop", "web", "https://github.com/acme/gitops-web"}
+		f.assign(web, "dev", "eu", "1.1.0", sha("a110"))
+		for _, h := range []string{"dev-1", "dev-15", "dev-3", "a-first", "zz-last"} {
+			f.report(h, web, "dev", "eu", sha("a110"), model.StatusSuccess, "")
+		}
+		// Unpaged: every match.
+		all, next, err := f.rep.Search(ctx, "1.1.0", reports.Page{Limit: reports.MaxLimit})
+		if err != nil || next != "" || all.Truncated {
+			t.Fatalf("1.1.0 in one page: next %q truncated %v, %v", next, all.Truncated, err)
+		}
+		if len(all.Assignments) != 3 || len(all.Hosts) != 10 {
+			t.Fatalf("1.1.0: %d assignments, %d hosts, want 3 and 10", len(all.Assignments), len(all.Hosts))
+		}
+		set := func(r reports.SearchResult) (as, hs []string) {
+			for _, a := range r.Assignments {
+				as = append(as, fmt.Sprintf("%s/%s/%s %s %d/%d/%d/%d", a.Workload, a.Environment, a.Target, a.Version, a.Success, a.Failure, a.InProgress, a.NotReported))
+			}
+			for _, h := range r.Hosts {
+				hs = append(hs, fmt.Sprintf("%s %s %s/%s %s %s", h.Host, h.Reconciler, h.Environment, h.Target, h.Version, h.Status))
+			}
+			return as, hs
+		}
+		wantA, wantH := set(all)
+		slices.Sort(wantA)
+		slices.Sort(wantH)
+		for _, walk := range []int64{0, 1 << 40} {
+			restore := reports.SetSearchWalkFactor(walk)
+			for _, limit := range []int{1, 2, 3, 4} {
+				var gotA, gotH []string
+				var lastHost string
+				p := reports.Page{Limit: limit}
+				for pages := 0; ; pages++ {
+					if pages > 20 {
+						t.Fatalf("walk %d, limit %d: no end of pages", walk, limit)
+					}
+					res, next, err := f.rep.Search(ctx, "1.1.0", p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(res.Assignments) > limit || len(res.Hosts) > limit || res.Truncated != (next != "") {
+						t.Fatalf("walk %d, limit %d: a page of %d assignments, %d hosts, truncated %v, next %q",
+							walk, limit, len(res.Assignments), len(res.Hosts), res.Truncated, next)
+					}
+					for _, h := range res.Hosts {
+						if h.Host < lastHost {
+							t.Errorf("walk %d, limit %d: host %s after %s", walk, limit, h.Host, lastHost)
+						}
+					}
+					if len(res.Hosts) > 0 {
+						lastHost = slices.MaxFunc(res.Hosts, func(a, b reports.SearchHost) int { return strings.Compare(a.Host, b.Host) }).Host
+					}
+					as, hs := set(res)
+					gotA, gotH = append(gotA, as...), append(gotH, hs...)
+					if next == "" {
+						break
+					}
+					p.Cursor = next
+				}
+				slices.Sort(gotA)
+				slices.Sort(gotH)
+				if !slices.Equal(gotA, wantA) || !slices.Equal(gotH, wantH) {
+					t.Errorf("walk %d, limit %d: paged\n%q\n%q\nwant\n%q\n%q", walk, limit, gotA, gotH, wantA, wantH)
+				}
+			}
+			// A commit prefix, untargeted hosts included.
+			res, _, err := f.rep.Search(ctx, sha("f00d")[:10], reports.Page{Limit: 1})
+			if err != nil || len(res.Hosts) != 1 || res.Hosts[0].Host != "stray" || res.Truncated {
+				t.Errorf("walk %d: f00d: %+v %v", walk, res, err)
+			}
+			restore()
+		}
+		if _, _, err := f.rep.Search(ctx, "1.1.0", reports.Page{Cursor: "bm90IGEgY3Vyc29y"}); !errors.Is(err, reports.ErrBadCursor) {
+			t.Errorf("a cursor of no search: %v", err)
+		}
 	})
 }
 
@@ -297,6 +384,92 @@ func TestHostStateDeploying(t *testing.T) {
 		}
 		if n := count(f.rep.HostStateAtDeploying(ctx, prod, start.Add(4*time.Hour), reports.Deployed{Version: "1.1.0"}, reports.Page{})); n != 0 {
 			t.Errorf("1.1.0 at +4h: %d", n)
+		}
+	})
+}
+
+// The reports that page by key give, page after page, what one page gives
+// whole, with any page size.
+func TestPagesJoinUp(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		web := workload{"acme", "shop", "web", "https://github.com/acme/gitops-web"}
+		f.at(start.Add(3*time.Hour)).assign(web, "dev", "eu", "2.0.0", sha("a200"))
+		f.assign(web, "prod", "eu", "2.0.0", sha("b200"))
+		f.report("dev-1", web, "dev", "eu", sha("a200"), model.StatusFailure, "boom")
+		f.at(start.Add(4*time.Hour)).assign(web, "dev", "eu", "2.0.1", sha("a201"))
+		f.report("dev-1", web, "dev", "eu", sha("a201"), model.StatusSuccess, "")
+		f.report("prod-1", web, "prod", "eu", sha("b200"), model.StatusSuccess, "")
+		f.at(start.Add(6 * time.Hour))
+		since := reports.Filter{Since: start}
+		reps := map[string]func(reports.Page) (any, string, error){
+			"dora": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, since, p)
+				return rs, next, err
+			},
+			"dora prod": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, reports.Filter{Since: start, Environment: "prod"}, p)
+				return rs, next, err
+			},
+			"dora host": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.DORA(ctx, reports.Filter{Since: start, Host: "dev-1"}, p)
+				return rs, next, err
+			},
+			"environment state": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.EnvironmentState(ctx, reports.Filter{}, p)
+				return rs, next, err
+			},
+			"host state prod success": func(p reports.Page) (any, string, error) {
+				rs, next, err := f.rep.HostState(ctx, reports.Filter{Environment: "prod", Status: "success"}, p)
+				return rs, next, err
+			},
+			"discrepancies": func(p reports.Page) (any, string, error) {
+				d, next, err := f.rep.Discrepancies(ctx, reports.Filter{}, nil, p)
+				return d.Items, next, err
+			},
+			"compare": func(p reports.Page) (any, string, error) {
+				c, next, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "prod", p)
+				return c.Items, next, err
+			},
+		}
+		rows := func(v any) []string {
+			b, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw []json.RawMessage
+			if err := json.Unmarshal(b, &raw); err != nil {
+				t.Fatal(err)
+			}
+			out := make([]string, len(raw))
+			for i, r := range raw {
+				out[i] = string(r)
+			}
+			return out
+		}
+		for name, rep := range reps {
+			v, next, err := rep(reports.Page{Limit: reports.MaxLimit})
+			if err != nil || next != "" {
+				t.Fatalf("%s: %v, next %q", name, err, next)
+			}
+			whole := rows(v)
+			for _, limit := range []int{1, 2} {
+				var got []string
+				p := reports.Page{Limit: limit}
+				for range 50 {
+					v, next, err := rep(p)
+					if err != nil {
+						t.Fatalf("%s, limit %d: %v", name, limit, err)
+					}
+					got = append(got, rows(v)...)
+					if p.Cursor = next; next == "" {
+						break
+					}
+				}
+				if !slices.Equal(got, whole) {
+					t.Errorf("%s, pages of %d:\n%s\nwhole:\n%s", name, limit, strings.Join(got, "\n"), strings.Join(whole, "\n"))
+				}
+			}
 		}
 	})
 }

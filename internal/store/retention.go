@@ -146,11 +146,15 @@ func (s *Store) HistoryPartitions(ctx context.Context) ([]HistoryPartition, erro
 
 // RunHistoryMaintenance calls MaintainHistory, then AnalyzeSmallTables,
 // at once and then every p.Interval until ctx ends. A failed pass is
-// logged and tried again at the next tick.
+// logged and tried again at the next tick. Between passes, every
+// StatisticsCheckInterval, it refreshes the statistics of the small tables
+// that changed much since they were last analyzed (RefreshStatistics).
 func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log *slog.Logger) {
 	p = p.withDefaults()
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
+	stats := time.NewTicker(StatisticsCheckInterval)
+	defer stats.Stop()
 	for {
 		m, err := s.MaintainHistory(ctx, p, time.Now())
 		if err := s.AnalyzeSmallTables(ctx); err != nil && ctx.Err() == nil {
@@ -165,10 +169,19 @@ func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log 
 			log.Info("history maintained", "partitionsCreated", m.Created, "partitionsDropped", m.Dropped,
 				"rowsDeleted", m.RowsDeleted, "cutoff", m.Cutoff, "took", m.Took.Round(time.Millisecond))
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-stats.C:
+				if tables, err := s.RefreshStatistics(ctx); err != nil && ctx.Err() == nil {
+					log.Warn("planner statistics not checked; trying again", "err", err, "next", StatisticsCheckInterval)
+				} else if len(tables) > 0 {
+					log.Debug("planner statistics refreshed", "tables", tables)
+				}
+			case <-t.C:
+				waiting = false
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // smallTables are the tables of names that reports join and filter on.
@@ -14,14 +16,89 @@ import (
 // 400), which turns a page read by index into a sort of every reconciler.
 var smallTables = []string{"workspaces", "applications", "workloads", "environments", "endpoints", "targets"}
 
+// StatisticsCheckInterval is how often a running hub checks whether the
+// small tables' statistics are out of date (RefreshStatistics).
+const StatisticsCheckInterval = time.Minute
+
 // AnalyzeSmallTables refreshes the query planner's statistics of the
 // small tables. It is cheap (each is read whole or sampled) and runs with
 // the store's periodic maintenance.
 func (s *Store) AnalyzeSmallTables(ctx context.Context) error {
-	for _, t := range smallTables {
+	return s.analyze(ctx, smallTables)
+}
+
+func (s *Store) analyze(ctx context.Context, tables []string) error {
+	for _, t := range tables {
 		if _, err := s.d.Exec(ctx, `ANALYZE `+t); err != nil {
 			return fmt.Errorf("analyze %s: %w", t, err)
 		}
 	}
 	return nil
+}
+
+// RefreshStatistics analyzes the small tables whose planner statistics are
+// missing or out of date, and returns their names: on PostgreSQL, a table
+// never analyzed, or one of which a tenth of the rows (and at least one)
+// changed since its last analysis, whoever ran it (autovacuum,
+// AnalyzeSmallTables); on SQLite, a table never analyzed.
+// A hub calls it every StatisticsCheckInterval, so that the statistics
+// follow a bulk load (a first fleet, a new environment's targets) within a
+// minute instead of at the next hourly maintenance; when nothing changed
+// it costs one read of the statistics views.
+func (s *Store) RefreshStatistics(ctx context.Context) ([]string, error) {
+	stale, err := s.staleSmallTables(ctx)
+	if err != nil || len(stale) == 0 {
+		return nil, err
+	}
+	return stale, s.analyze(ctx, stale)
+}
+
+// staleSmallTables lists the small tables RefreshStatistics analyzes.
+func (s *Store) staleSmallTables(ctx context.Context) ([]string, error) {
+	var q string
+	var args []any
+	switch s.d.Name() {
+	case "postgres":
+		// reltuples is -1 until the first ANALYZE (or VACUUM).
+		q = `SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables st ON st.relid = c.oid
+			WHERE c.oid IN (` + regclasses(smallTables) + `)
+			AND (c.reltuples < 0 OR (st.n_mod_since_analyze > 0 AND st.n_mod_since_analyze >= 0.1 * c.reltuples))
+			ORDER BY c.relname`
+	default:
+		// sqlite_stat1 exists once anything was analyzed.
+		var n int
+		if err := s.d.QueryRow(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'`).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return smallTables, nil
+		}
+		a := Args{}
+		q = `SELECT name FROM (SELECT column1 AS name FROM (VALUES (` + strings.Join(bindEach(&a, smallTables), "), (") + `)))
+			WHERE name NOT IN (SELECT tbl FROM sqlite_stat1) ORDER BY name`
+		args = a
+	}
+	return Collect(ctx, s.d, q, args, func(r Row) (string, error) {
+		var t string
+		err := r.Scan(&t)
+		return t, err
+	})
+}
+
+// regclasses lists tables as PostgreSQL regclass literals (the names are
+// the constants above, never input).
+func regclasses(tables []string) string {
+	out := make([]string, len(tables))
+	for i, t := range tables {
+		out[i] = "'" + t + "'::regclass"
+	}
+	return strings.Join(out, ", ")
+}
+
+func bindEach(a *Args, vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = a.Bind(v)
+	}
+	return out
 }

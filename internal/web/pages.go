@@ -828,6 +828,7 @@ type searchData struct {
 	Result *reports.SearchResult
 	Groups []searchGroup
 	Repos  reports.Repositories
+	Pager  pager
 }
 
 // searchGroup is what matched in one environment.
@@ -837,23 +838,31 @@ type searchGroup struct {
 	Hosts       []reports.SearchHost
 }
 
-// searchLimit bounds what a search page lists.
+// searchLimit is what a search page lists of assignments, and of hosts,
+// when the URL names no limit.
 const searchLimit = 200
 
 func (s *Server) search(r *http.Request) (*view, error) {
-	ctx := r.Context()
-	query := strings.TrimSpace(r.URL.Query().Get("q"))
+	ctx, q := r.Context(), r.URL.Query()
+	query := strings.TrimSpace(q.Get("q"))
 	d := searchData{Query: query}
 	v := &view{Template: "search", Title: "Search", Data: &d}
 	if query == "" {
 		return v, nil
 	}
 	v.Title = "Search: " + query
-	res, err := s.rep.Search(ctx, query, searchLimit)
+	p, err := pageParam(q)
 	if err != nil {
 		return nil, err
 	}
-	d.Result = &res
+	if q.Get("limit") == "" {
+		p.Limit = searchLimit
+	}
+	res, next, err := s.rep.Search(ctx, query, p)
+	if err != nil {
+		return nil, err
+	}
+	d.Result, d.Pager = &res, newPager(r, next)
 	if d.Repos, err = s.rep.Repositories(ctx, reports.Filter{}); err != nil {
 		return nil, err
 	}
