@@ -47,8 +47,14 @@ func BenchmarkPages(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv, rep := hub(b, st, nil)
-	// A minute into the generated history: its second half had not happened.
-	at := url.QueryEscape(start.Add(time.Since(start) / 2).UTC().Format(time.RFC3339))
+	// The middle of the status history (not of the generation, whose start
+	// is descriptors): half of every host's changes had happened, so time
+	// travel reads as much history as it would on a fleet that has aged.
+	var mid time.Time
+	if err := st.Read().QueryRow(ctx, `SELECT min(changed_at) + (max(changed_at) - min(changed_at)) / 2 FROM deployment_history`).Scan(&mid); err != nil {
+		b.Fatal(err)
+	}
+	at := url.QueryEscape(mid.UTC().Format(time.RFC3339))
 	_ = rep
 	pages := []string{
 		"/",
