@@ -113,14 +113,7 @@ func TestGetTables(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		url := startHub(t, st)
 		loadFleet(t, url)
-		get := func(args ...string) string {
-			t.Helper()
-			code, out, errOut := runCLI(t, "", append([]string{"get", "--server", url}, args...)...)
-			if code != 0 {
-				t.Fatalf("get %v: exit %d: %s", args, code, errOut)
-			}
-			return out
-		}
+		get := getter(t, url)
 
 		out := get("environments")
 		if !strings.HasPrefix(out, "ENVIRONMENT  WORKSPACE  APPLICATION  WORKLOAD  TARGET  SCHEDULED  DEPLOYED  STATUS   HOSTS\n") {
@@ -263,14 +256,7 @@ func TestGetNotReportedHost(t *testing.T) {
 		registered := fleetReport("prod-3", "main", "", "", "")
 		delete(registered["spec"].(map[string]any), "deployment")
 		mustPush(t, url, "/api/v1/reconcilers", registered)
-		get := func(args ...string) string {
-			t.Helper()
-			code, out, errOut := runCLI(t, "", append([]string{"get", "--server", url}, args...)...)
-			if code != 0 {
-				t.Fatalf("get %v: exit %d: %s", args, code, errOut)
-			}
-			return out
-		}
+		get := getter(t, url)
 		if out := get("targets", "--environment", "prod"); !strings.Contains(out, "1.0.0 success 2, - not_reported 1") || strings.Contains(out, "<unknown>") {
 			t.Errorf("targets --environment prod:\n%s", out)
 		}
@@ -278,4 +264,17 @@ func TestGetNotReportedHost(t *testing.T) {
 			t.Errorf("hosts --host prod-3:\n%s", out)
 		}
 	})
+}
+
+// getter runs `tidemark get` against the hub at url and returns its
+// output, failing the test when it exits non-zero.
+func getter(t *testing.T, url string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, "", append([]string{"get", "--server", url}, args...)...)
+		if code != 0 {
+			t.Fatalf("get %v: exit %d: %s", args, code, errOut)
+		}
+		return out
+	}
 }

@@ -144,26 +144,14 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		if r.ReportAt.After(rec.reportAt) {
 			rec.reportAt = r.ReportAt
 		}
-		d := deps[k]
-		switch {
-		case d == nil:
-			d = &deploymentRow{status: r.Status, message: r.Message, bytes: r.MessageBytes, firstSeen: r.At, since: r.At, last: r.At, dirty: true}
-			if r.Status == model.StatusFailure {
-				d.firstFailure = &r.At
-			}
-			deps[k] = d
-			history = append(history, historyRow{k, r})
-		case r.At.Before(d.last):
+		d, changed, isLate := nextDeployment(deps[k], r.Status, r.Message, r.MessageBytes, r.At)
+		if isLate {
 			late = append(late, i)
 			continue
-		case d.status != r.Status || d.message != r.Message:
-			if d.status != r.Status {
-				d.since = r.At
-			}
-			d.status, d.message, d.bytes, d.last, d.dirty = r.Status, r.Message, r.MessageBytes, r.At, true
-			if r.Status == model.StatusFailure && (d.firstFailure == nil || d.firstFailure.After(r.At)) {
-				d.firstFailure = &r.At
-			}
+		}
+		deps[k] = d
+		if changed {
+			d.dirty = true
 			history = append(history, historyRow{k, r})
 		}
 		// The reconciler's current deployment moves here unless another
@@ -271,6 +259,34 @@ type deploymentRow struct {
 	firstSeen, since, last time.Time
 	firstFailure           *time.Time
 	dirty                  bool
+}
+
+// nextDeployment is a deployment (nil: none yet) after a report of it:
+// the state it moves to and whether that is a change (a history row), or
+// late when the report is older than the deployment's last change (its
+// state stays; the report is history only).
+func nextDeployment(d *deploymentRow, status model.Status, message string, bytes int, at time.Time) (next *deploymentRow, changed, late bool) {
+	switch {
+	case d == nil:
+		d = &deploymentRow{status: status, message: message, bytes: bytes, firstSeen: at, since: at, last: at}
+		if status == model.StatusFailure {
+			d.firstFailure = &at
+		}
+		return d, true, false
+	case at.Before(d.last):
+		return d, false, true
+	case d.status == status && d.message == message:
+		return d, false, false
+	}
+	n := *d
+	if n.status != status {
+		n.since = at
+	}
+	n.status, n.message, n.bytes, n.last = status, message, bytes, at
+	if status == model.StatusFailure && (n.firstFailure == nil || n.firstFailure.After(at)) {
+		n.firstFailure = &at
+	}
+	return &n, true, false
 }
 
 // readDeployments reads the stored deployments that reports name and the

@@ -458,59 +458,51 @@ func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, s
 // becomes the reconciler's current one unless the reconciler's current
 // deployment changed after at. It reports whether the deployment changed.
 func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, messageBytes int, at time.Time) (bool, error) {
-	var id int64
-	var cur model.Status
-	var msg string
-	var since, last time.Time
-	err := q.QueryRow(ctx, `SELECT id, status, message, status_since, last_changed FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`,
-		reconcilerID, commit).Scan(&id, &cur, &msg, &since, &last)
-	changed := true
+	stored := &deploymentRow{}
+	err := q.QueryRow(ctx, `SELECT id, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at
+		FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`, reconcilerID, commit).
+		Scan(&stored.id, &stored.status, &stored.message, &stored.bytes, &stored.firstSeen, &stored.since, &stored.last, &stored.firstFailure)
 	switch {
 	case errors.Is(err, ErrNoRows):
-		since = at
-		var failedAt *time.Time
-		if status == model.StatusFailure {
-			failedAt = &at
-		}
-		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7) RETURNING id`, reconcilerID, commit, status, message, messageBytes, at, failedAt).Scan(&id)
+		stored = nil
 	case err != nil:
 		return false, err
-	case at.Before(last):
-		// A late report: history only. It may still be the first sighting.
+	}
+	d, changed, late := nextDeployment(stored, status, message, messageBytes, at)
+	switch {
+	case late:
+		// History only. It may still be the first sighting.
 		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END,
-			first_failure_at = `+firstFailure("$3", "$2")+` WHERE id = $1`, id, at, status)
+			first_failure_at = `+firstFailure("$3", "$2")+` WHERE id = $1`, d.id, at, status)
 		var n int64
 		if err == nil {
 			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
 				SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deployment_history
 					WHERE deployment_id = $1 AND changed_at = $5 AND status = $2 AND message = $3)`,
-				id, status, message, messageBytes, at)
+				d.id, status, message, messageBytes, at)
 		}
 		return n > 0, err
-	case cur != status || msg != message:
-		if cur != status {
-			since = at
-		}
-		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, last_changed = $5, status_since = $6,
-			first_failure_at = `+firstFailure("$2", "$5")+` WHERE id = $1`,
-			id, status, message, messageBytes, at, since)
-	default:
-		changed = false
+	case stored == nil:
+		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			reconcilerID, commit, d.status, d.message, d.bytes, d.firstSeen, d.since, d.last, d.firstFailure).Scan(&d.id)
+	case changed:
+		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, status_since = $5, last_changed = $6,
+			first_failure_at = $7 WHERE id = $1`, d.id, d.status, d.message, d.bytes, d.since, d.last, d.firstFailure)
 	}
 	if err != nil {
 		return false, err
 	}
 	if changed {
 		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at) VALUES ($1, $2, $3, $4, $5)`,
-			id, status, message, messageBytes, at); err != nil {
+			d.id, status, message, messageBytes, at); err != nil {
 			return false, err
 		}
 	}
 	_, err = q.Exec(ctx, `UPDATE reconcilers SET current_deployment_id = $2, commit_sha = $3, status = $4, status_since = $5
 		WHERE id = $1 AND (current_deployment_id IS NULL OR current_deployment_id <> $2 OR status <> $4 OR status_since <> $5)
 		  AND NOT EXISTS (SELECT 1 FROM deployments c WHERE c.id = reconcilers.current_deployment_id AND c.id <> $2 AND c.last_changed > $6)`,
-		reconcilerID, id, commit, status, since, at)
+		reconcilerID, d.id, commit, d.status, d.since, at)
 	return changed, err
 }
 
