@@ -147,8 +147,11 @@ func (p *Postgres) waitReplayed(ctx context.Context) error {
 		return err
 	}
 	defer pc.Close(ctx)
+	// The insert location, not the write location: with
+	// synchronous_commit=off a commit's record can be inserted but not yet
+	// written, and waiting for the write location would miss it.
 	var target string
-	if err := pc.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
+	if err := pc.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&target); err != nil {
 		return err
 	}
 	rc, err := pgx.Connect(ctx, p.url("postgres"))
