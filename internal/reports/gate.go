@@ -71,7 +71,7 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 		return g, err
 	}
 
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, d.commit_sha, d.status, d.message, d.status_since, d.last_changed
+	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, COALESCE(r.commit_sha, ''), d.commit_sha, d.status, d.message, d.status_since, d.last_changed
 		FROM reconcilers r JOIN hosts h ON h.id = r.host_id
 		LEFT JOIN deployments d ON d.reconciler_id = r.id AND (
 			($2 <> 0 AND EXISTS (SELECT 1 FROM resolutions res WHERE res.target_id = $3 AND res.sha = d.commit_sha AND res.assignment_id = $2))
@@ -92,12 +92,14 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 		var h GateHost
 		var c, status, msg *string
 		var since, last *time.Time
-		if err := rows.Scan(&h.Host, &h.Reconciler, &c, &status, &msg, &since, &last); err != nil {
+		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Commit, &c, &status, &msg, &since, &last); err != nil {
 			return g, err
 		}
 		k := h.Host + "\x00" + h.Reconciler
 		cur, ok := hosts[k]
 		if !ok {
+			// Until it reports the version, a host shows the commit it
+			// runs now (none before its first report).
 			h.State = "not_reported"
 			cur = &seen{host: h}
 			hosts[k] = cur

@@ -50,6 +50,10 @@ func TestGate(t *testing.T) {
 			if h.Host == hs[2] && (h.State != "failed" || h.Message != "health check failed") {
 				t.Errorf("failed host: %+v", h)
 			}
+			// A host that has not reported the version shows what it runs.
+			if h.Host == hs[3] && (h.State != "not_reported" || h.Commit != sha("19")) {
+				t.Errorf("pending host: %+v, want not_reported on %s", h, sha("19"))
+			}
 		}
 		for _, h := range hs {
 			f.report(h, shop, "prod", "eu", sha("110"), model.StatusSuccess, "")
