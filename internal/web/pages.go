@@ -152,7 +152,7 @@ func (s *Server) headline(r *http.Request) (*view, error) {
 	}
 	fq := filterValues(reports.Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload})
 	return &view{Template: "headline", Title: "Fleet at a glance", Nav: "/", Data: []headlineItem{
-		{"Hosts", link("/hosts", fq), "", "hosts with a reconciler that reports", h.Hosts},
+		{"Hosts reporting", link("/hosts", fq), "", "hosts with a reconciler that has reported (hosts registered but silent so far are not counted)", h.Hosts},
 		{"Failing", link("/hosts", fq, "status", "failure"), "st-fail", "hosts with a failed deployment", h.FailingHosts},
 		{"Drifted", link("/drift", fq, "kind", reports.DriftedKinds), "st-drift", "hosts on another version than scheduled, an unknown commit, or an endpoint no target has", h.DriftedHosts},
 		{"Stale", link("/drift", fq, "kind", reports.DriftStale), "st-none", "hosts that stopped reporting", h.StaleHosts},
