@@ -3,8 +3,10 @@ package reports
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -63,111 +65,164 @@ func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Dep
 
 // EnvironmentStateAt is Environment State at a past time: per target, the
 // version scheduled then and the versions its hosts deployed, with status
-// and host counts.
+// and host counts. Like EnvironmentState it is paged by whole targets in
+// target order, and a page reads the history of its own targets' hosts
+// only: its cost grows with the page, not with the fleet.
 func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time, p Page) ([]EnvironmentStateRow, string, error) {
-	type groupKey struct {
-		ref     TargetRef
+	var after targetKey
+	hasAfter, err := decodeCursor("environment-state-at", p.Cursor, &after)
+	if err != nil {
+		return nil, "", err
+	}
+	var from *targetKey
+	if hasAfter {
+		from = &after
+	}
+	limit := p.limit()
+	// With a host, status or time filter only the targets with hosts that
+	// pass it have rows, which only their history tells: read targets in
+	// larger batches until the page is full.
+	idleShown := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
+	batch := limit + 1
+	if !idleShown {
+		batch = max(batch, 500)
+	}
+	var out []EnvironmentStateRow
+	var last *targetKey // the last target read, shown or not
+	for {
+		targets, err := s.targetsAt(ctx, f, at, from, batch)
+		if err != nil {
+			return nil, "", err
+		}
+		more := len(targets) == batch
+		rows, err := s.targetRowsAt(ctx, f, at, targets)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, t := range targets {
+			rs := rows[t.id]
+			if len(rs) == 0 && idleShown {
+				rs = []EnvironmentStateRow{{TargetRef: t.ref, Scheduled: t.scheduled}}
+			}
+			if len(out) > 0 && len(out)+len(rs) > limit {
+				return out, encodeCursor("environment-state-at", *last), nil
+			}
+			out = append(out, rs...)
+			last = &t.key
+		}
+		if !more {
+			break
+		}
+		from = last
+	}
+	if out == nil {
+		out = []EnvironmentStateRow{}
+	}
+	return out, "", nil
+}
+
+// pastTarget is a target that existed at the time, with what was
+// scheduled on it then.
+type pastTarget struct {
+	id        int64
+	key       targetKey
+	ref       TargetRef
+	scheduled *Scheduled
+}
+
+// targetsAt lists, in target order, up to limit targets after the key that
+// the filter names and that existed at the time, each with the assignment
+// scheduled then.
+func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, after *targetKey, limit int) ([]pastTarget, error) {
+	w := &where{}
+	w.targetFilter(f)
+	w.add("t.created_at <= ?", at.UTC())
+	if after != nil {
+		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
+	}
+	// The page first, then its scheduled assignments (not every target's).
+	page := `SELECT t.id AS tid, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
+		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + targetOrder + ` LIMIT ` + strconv.Itoa(limit)
+	atArg := w.bind("?", at.UTC())
+	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
+		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
+		FROM page p
+		LEFT JOIN assignments sa ON sa.id = (SELECT a.id FROM assignments a WHERE a.target_id = p.tid AND a.assigned_at <= `+atArg+`
+			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)
+		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
+		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
+		var t pastTarget
+		var sched Scheduled
+		var assigned *time.Time
+		if err := r.Scan(&t.id, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
+			&sched.Version, &sched.Commit, &assigned); err != nil {
+			return t, err
+		}
+		t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
+		if assigned != nil {
+			sched.AssignedAt = assigned.UTC()
+			t.scheduled = &sched
+		}
+		return t, nil
+	})
+}
+
+// targetRowsAt groups the hosts of each target by the version they
+// deployed at the time and its status, sorted like EnvironmentState's.
+func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
+	out := map[int64][]EnvironmentStateRow{}
+	if len(targets) == 0 {
+		return out, nil
+	}
+	byID := make(map[int64]pastTarget, len(targets))
+	ids := make([]int64, len(targets))
+	for i, t := range targets {
+		byID[t.id], ids[i] = t, t.id
+	}
+	var a store.Args
+	at = at.UTC()
+	cond := store.InIDs(s.st.Engine(), &a, "t.id", ids) + " AND r.created_at <= " + a.Bind(at) +
+		" AND (r.retired_at IS NULL OR r.retired_at > " + a.Bind(at) + ")"
+	if f.Host != "" {
+		cond += " AND h.name = " + a.Bind(f.Host)
+	}
+	cands, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, t.id FROM targets t
+		JOIN reconcilers r ON r.endpoint_id = t.endpoint_id JOIN hosts h ON h.id = r.host_id
+		WHERE `+cond, a, func(r store.Row) (pastCandidate, error) {
+		var c pastCandidate
+		err := r.Scan(&c.reconcilerID, &c.key.TargetID)
+		c.row.TargetRef = byID[c.key.TargetID].ref
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
+	if err != nil {
+		return nil, err
+	}
+	type group struct {
+		target  int64
 		version string
 		known   bool
 		status  string
 	}
-	groups := map[groupKey]int{}
-	scheduled := map[TargetRef]*Scheduled{}
-	var after *hostKey
-	for {
-		rows, _, last, err := s.hostRowsAt(ctx, f, at, Deployed{}, 5000, after)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, r := range rows {
-			groups[groupKey{r.TargetRef, r.Version, r.VersionKnown, r.Status}]++
-		}
-		if last == nil {
-			break
-		}
-		after = last
+	counts := map[group]int{}
+	for i, r := range rows {
+		counts[group{keys[i].TargetID, r.Version, r.VersionKnown, r.Status}]++
 	}
-	idle, err := s.targetsAt(ctx, f, at)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []EnvironmentStateRow
-	reconciled := map[TargetRef]bool{}
-	for k := range groups {
-		reconciled[k.ref] = true
-	}
-	for _, t := range idle {
-		scheduled[t.TargetRef] = t.Scheduled
-		if !reconciled[t.TargetRef] && f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
-			out = append(out, EnvironmentStateRow{TargetRef: t.TargetRef, Scheduled: t.Scheduled})
-		}
-	}
-	for k, n := range groups {
-		r := EnvironmentStateRow{TargetRef: k.ref, Scheduled: scheduled[k.ref], DeployedVersion: k.version, DeployedKnown: k.known, Status: k.status, Hosts: n}
+	for g, n := range counts {
+		t := byID[g.target]
+		r := EnvironmentStateRow{TargetRef: t.ref, Scheduled: t.scheduled, DeployedVersion: g.version, DeployedKnown: g.known, Status: g.status, Hosts: n}
 		r.UpToDate = r.DeployedKnown && r.Scheduled != nil && r.DeployedVersion == r.Scheduled.Version
-		out = append(out, r)
+		out[g.target] = append(out[g.target], r)
 	}
-	slices.SortFunc(out, func(a, b EnvironmentStateRow) int {
-		return cmp.Or(compareRefs(a.TargetRef, b.TargetRef), -cmp.Compare(a.Hosts, b.Hosts),
-			cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
-	})
-	return pageAfter("environment-state-at", out, p, func(r EnvironmentStateRow) stateAtKey {
-		return stateAtKey{r.TargetRef, r.Hosts, r.DeployedVersion, r.Status}
-	}, func(a, b stateAtKey) int {
-		return cmp.Or(compareRefs(a.Ref, b.Ref), -cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Status, b.Status))
-	})
-}
-
-// stateAtKey is the sort key of EnvironmentStateAt's rows.
-type stateAtKey struct {
-	Ref     TargetRef
-	Hosts   int
-	Version string
-	Status  string
-}
-
-// idleTarget is a target with what was scheduled on it, and when it was
-// created.
-type idleTarget struct {
-	TargetRef
-	Scheduled *Scheduled
-	CreatedAt time.Time
-}
-
-// targetsAt lists the targets the filter names that existed at the time,
-// each with the assignment scheduled then.
-func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time) ([]idleTarget, error) {
-	w := &where{}
-	w.targetFilter(f)
-	w.add("t.created_at <= ?", at.UTC())
-	atArg := w.bind("?", at.UTC())
-	rows, err := s.st.Read().Query(ctx, `SELECT ws.name, app.name, wl.name, env.name, t.name, t.created_at,
-			COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
-		FROM targets t`+targetJoins+`
-		LEFT JOIN assignments sa ON sa.id = (SELECT a.id FROM assignments a WHERE a.target_id = t.id AND a.assigned_at <= `+atArg+`
-			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)
-		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		WHERE `+w.sql(), w.args...)
-	if err != nil {
-		return nil, err
+	for _, rs := range out {
+		slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
+			return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
+		})
 	}
-	defer rows.Close()
-	var out []idleTarget
-	for rows.Next() {
-		var t idleTarget
-		var sched Scheduled
-		var assigned *time.Time
-		if err := rows.Scan(&t.Workspace, &t.Application, &t.Workload, &t.Environment, &t.Target, &t.CreatedAt,
-			&sched.Version, &sched.Commit, &assigned); err != nil {
-			return nil, err
-		}
-		if assigned != nil {
-			sched.AssignedAt = assigned.UTC()
-			t.Scheduled = &sched
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // pastCandidate is a host-target pair that existed at the time, before its
@@ -233,13 +288,31 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		cands = cands[:limit]
 		last = &cands[limit-1].key
 	}
-	states, err := s.statesAt(ctx, cands, at)
+	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true)
+	return rows, keys, last, err
+}
+
+// pastRows completes candidates with their state at the time and the
+// version it deployed, and keeps those whose state passes the filter's
+// status and time range and deploys d, with their keys. A candidate whose
+// reconciler had not reported by then has no row. Without since (and a
+// time range), a row's StatusSince is its last change's time.
+func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since bool) (rows []HostStateRow, keys []hostKey, err error) {
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, c := range cands {
+		if !seen[c.reconcilerID] {
+			seen[c.reconcilerID] = true
+			ids = append(ids, c.reconcilerID)
+		}
+	}
+	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	versions, err := s.versionsOf(ctx, cands, states)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	for _, c := range cands {
 		st, ok := states[c.reconcilerID]
@@ -257,84 +330,96 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		rows = append(rows, r)
 		keys = append(keys, c.key)
 	}
-	return rows, keys, last, nil
+	return rows, keys, nil
 }
 
 // pastState is a reconciler's state at a time.
 type pastState struct {
+	deployment              int64
 	commit, status, message string
 	since, last             time.Time
 }
 
-// statesAt reads, for each candidate's reconciler, its latest status change
-// at or before at, and since when it had that status.
-func (s *Service) statesAt(ctx context.Context, cands []pastCandidate, at time.Time) (map[int64]pastState, error) {
-	seen := map[int64]bool{}
-	var ids []int64
-	for _, c := range cands {
-		if !seen[c.reconcilerID] {
-			seen[c.reconcilerID] = true
-			ids = append(ids, c.reconcilerID)
-		}
-	}
-	type change struct {
-		deployment  int64
-		id          int64
-		commit      string
-		status, msg string
-		at          time.Time
-	}
-	byReconciler := map[int64][]change{}
-	for chunk := range slices.Chunk(ids, 500) {
-		// Each deployment's history up to the time, through its index
-		// (deployment, time). On PostgreSQL a lateral join says so: a
-		// plain join let the planner read the whole fleet's history up to
-		// the time for every chunk (10-20 s mid-history at 10,000 hosts).
+// statesAt reads each reconciler's state at the time: its latest status
+// change at or before at (one index probe a reconciler, whatever its
+// history) and, when since is asked for, since when that change's
+// deployment had that status (the first change of its last run of it).
+// Without since, the state's since is the change's time.
+func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
+	at = at.UTC()
+	out := make(map[int64]pastState, len(ids))
+	latest := map[int64]pastState{} // by deployment
+	engine := s.st.Engine()
+	for chunk := range slices.Chunk(ids, 1000) {
 		var a store.Args
-		engine, until := s.st.Engine(), a.Bind(at.UTC())
-		history := `JOIN deployment_history dh ON dh.deployment_id = d.id AND dh.changed_at <= ` + until
+		until := a.Bind(at)
+		// PostgreSQL probes each month's partition with a lateral join;
+		// SQLite's planner does the same for a correlated subquery.
+		history := `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
+			WHERE h.reconciler_id = r.id AND h.changed_at <= ` + until + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
 		if engine == "postgres" {
-			history = `CROSS JOIN LATERAL (SELECT h.id, h.status, h.message, h.changed_at FROM deployment_history h
-				WHERE h.deployment_id = d.id AND h.changed_at <= ` + until + `) dh`
+			history = `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
+				WHERE h.reconciler_id = r.id AND h.changed_at <= ` + until + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
 		}
-		rows, err := s.st.Read().Query(ctx, `SELECT d.reconciler_id, d.id, dh.id, d.commit_sha, dh.status, dh.message, dh.changed_at
-			FROM deployments d `+history+`
-			WHERE `+store.InIDs(engine, &a, "d.reconciler_id", chunk), a...)
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
+			FROM reconcilers r `+history+` JOIN deployments d ON d.id = dh.deployment_id
+			WHERE `+store.InIDs(engine, &a, "r.id", chunk), a, func(row store.Row) error {
+			var r, dep int64
+			var st pastState
+			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
+				return err
+			}
+			st.last = st.last.UTC()
+			st.since, st.deployment = st.last, dep
+			out[r] = st
+			latest[dep] = st
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var r int64
+	}
+	if !since || len(latest) == 0 {
+		return out, nil
+	}
+	type change struct {
+		id     int64
+		status string
+		at     time.Time
+	}
+	byDeployment := map[int64][]change{}
+	for chunk := range slices.Chunk(slices.Collect(maps.Keys(latest)), 1000) {
+		var a store.Args
+		err := collectEach(ctx, s.st.Read(), `SELECT deployment_id, id, status, changed_at FROM deployment_history
+			WHERE `+store.InIDs(engine, &a, "deployment_id", chunk)+` AND changed_at <= `+a.Bind(at), a, func(row store.Row) error {
+			var dep int64
 			var c change
-			if err := rows.Scan(&r, &c.deployment, &c.id, &c.commit, &c.status, &c.msg, &c.at); err != nil {
-				rows.Close()
-				return nil, err
+			if err := row.Scan(&dep, &c.id, &c.status, &c.at); err != nil {
+				return err
 			}
 			c.at = c.at.UTC()
-			byReconciler[r] = append(byReconciler[r], c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			byDeployment[dep] = append(byDeployment[dep], c)
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
-	out := make(map[int64]pastState, len(byReconciler))
-	for r, cs := range byReconciler {
+	sinces := make(map[int64]time.Time, len(byDeployment))
+	for dep, cs := range byDeployment {
 		slices.SortFunc(cs, func(a, b change) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id)) })
-		last := cs[len(cs)-1]
-		st := pastState{commit: last.commit, status: last.status, message: last.msg, since: last.at, last: last.at}
-		// Since: the first change of the last run of this status on this
-		// deployment.
-		for i := len(cs) - 1; i >= 0; i-- {
-			if cs[i].deployment != last.deployment {
-				continue
-			}
-			if cs[i].status != last.status {
-				break
-			}
-			st.since = cs[i].at
+		st := latest[dep]
+		since := st.last
+		for i := len(cs) - 1; i >= 0 && cs[i].status == st.status; i-- {
+			since = cs[i].at
 		}
-		out[r] = st
+		sinces[dep] = since
+	}
+	for r, st := range out {
+		if t, ok := sinces[st.deployment]; ok {
+			st.since = t
+			out[r] = st
+		}
 	}
 	return out, nil
 }
@@ -350,44 +435,39 @@ type resolvedVersion struct {
 }
 
 // versionsOf resolves each candidate's commit at the time to a version of
-// its target.
+// its target: only the (target, commit) pairs asked for are read, not every
+// commit a target ever resolved.
 func (s *Service) versionsOf(ctx context.Context, cands []pastCandidate, states map[int64]pastState) (map[versionKey]resolvedVersion, error) {
 	out := map[versionKey]resolvedVersion{}
-	targets := map[int64]bool{}
-	var targetIDs []int64
-	for _, c := range cands {
-		if _, ok := states[c.reconcilerID]; ok && !targets[c.key.TargetID] {
-			targets[c.key.TargetID] = true
-			targetIDs = append(targetIDs, c.key.TargetID)
-		}
-	}
 	want := map[versionKey]bool{}
+	var pairs []versionKey
 	for _, c := range cands {
 		if st, ok := states[c.reconcilerID]; ok {
-			want[versionKey{c.key.TargetID, st.commit}] = true
+			if k := (versionKey{c.key.TargetID, st.commit}); !want[k] {
+				want[k] = true
+				pairs = append(pairs, k)
+			}
 		}
 	}
-	for chunk := range slices.Chunk(targetIDs, 500) {
-		var args []any
-		rows, err := s.st.Read().Query(ctx, `SELECT res.target_id, res.sha, v.version FROM resolutions res
-			JOIN assignments a ON a.id = res.assignment_id JOIN workload_versions v ON v.id = a.version_id
-			WHERE res.target_id IN (`+bindIDs(&args, chunk)+`)`, args...)
-		if err != nil {
-			return nil, err
+	for chunk := range slices.Chunk(pairs, 500) {
+		var a store.Args
+		in := make([]string, len(chunk))
+		for i, k := range chunk {
+			in[i] = "(CAST(" + a.Bind(k.target) + " AS BIGINT), CAST(" + a.Bind(k.sha) + " AS TEXT))"
 		}
-		for rows.Next() {
+		err := collectEach(ctx, s.st.Read(), `SELECT res.target_id, res.sha, v.version
+			FROM (SELECT column1 AS tid, column2 AS sha FROM (VALUES `+strings.Join(in, ", ")+`) w) w
+			JOIN resolutions res ON res.target_id = w.tid AND res.sha = w.sha
+			JOIN assignments a ON a.id = res.assignment_id JOIN workload_versions v ON v.id = a.version_id`, a, func(r store.Row) error {
 			var k versionKey
 			var v string
-			if err := rows.Scan(&k.target, &k.sha, &v); err != nil {
-				rows.Close()
-				return nil, err
+			if err := r.Scan(&k.target, &k.sha, &v); err != nil {
+				return err
 			}
-			if want[k] {
-				out[k] = resolvedVersion{version: v, known: true}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			out[k] = resolvedVersion{version: v, known: true}
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -198,13 +199,78 @@ func TestTimeTravel(t *testing.T) {
 			}
 			return out
 		}
-		// Now, time travel agrees with Environment State.
-		now, _, err := f.rep.EnvironmentState(ctx, reports.Filter{}, reports.Page{})
-		if err != nil {
-			t.Fatal(err)
+		// Now, time travel agrees with Environment State row for row.
+		for _, flt := range []reports.Filter{{}, {Environment: "prod"}, {Status: "success"}, {Status: "failure"}, {Host: "prod-2"}} {
+			now, _, err := f.rep.EnvironmentState(ctx, flt, reports.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, r := range now {
+				sched := "-"
+				if r.Scheduled != nil {
+					sched = r.Scheduled.Version
+				}
+				want = append(want, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+			}
+			if got := state(start.Add(6*time.Hour), flt); !slices.Equal(got, want) {
+				t.Errorf("at now, %+v:\n%q\nEnvironment State:\n%q", flt, got, want)
+			}
 		}
-		if got := state(start.Add(6*time.Hour), reports.Filter{}); len(got) != len(now) {
-			t.Errorf("at now: %v, Environment State has %d rows", got, len(now))
+		// At every time, its pages of any size are the whole in order, and
+		// its host counts are Host State's hosts then, grouped.
+		for _, at := range []time.Time{start.Add(90 * time.Minute), start.Add(4 * time.Hour), start.Add(5*time.Hour + 30*time.Minute), start.Add(6 * time.Hour)} {
+			for _, flt := range []reports.Filter{{}, {Status: "success"}} {
+				whole := state(at, flt)
+				for _, limit := range []int{1, 2, 3} {
+					var paged []string
+					p := reports.Page{Limit: limit}
+					for range 20 {
+						rows, next, err := f.rep.EnvironmentStateAt(ctx, flt, at, p)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(rows) > limit && rows[0].TargetRef != rows[len(rows)-1].TargetRef {
+							t.Errorf("at %s, limit %d: a page of %d rows over several targets", at.Sub(start), limit, len(rows))
+						}
+						for _, r := range rows {
+							sched := "-"
+							if r.Scheduled != nil {
+								sched = r.Scheduled.Version
+							}
+							paged = append(paged, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+						}
+						if next == "" {
+							break
+						}
+						p.Cursor = next
+					}
+					if !slices.Equal(paged, whole) {
+						t.Errorf("at %s, %+v, limit %d: paged\n%q\nwhole\n%q", at.Sub(start), flt, limit, paged, whole)
+					}
+				}
+			}
+			hosts, _, err := f.rep.HostStateAt(ctx, reports.Filter{}, at, reports.Page{Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups := map[string]int{}
+			for _, h := range hosts {
+				groups[fmt.Sprintf("%s/%s %s %s", h.Environment, h.Target, h.Version, h.Status)]++
+			}
+			rows, _, err := f.rep.EnvironmentStateAt(ctx, reports.Filter{}, at, reports.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			counted := map[string]int{}
+			for _, r := range rows {
+				if r.Hosts > 0 {
+					counted[fmt.Sprintf("%s/%s %s %s", r.Environment, r.Target, r.DeployedVersion, r.Status)] = r.Hosts
+				}
+			}
+			if !maps.Equal(groups, counted) {
+				t.Errorf("at %s: Host State grouped %v, Environment State %v", at.Sub(start), groups, counted)
+			}
 		}
 		// At +90m: dev on 1.1.0, prod not assigned yet.
 		if got := fmt.Sprint(state(start.Add(90*time.Minute), reports.Filter{})); got != "[dev/eu 1.1.0 1.1.0 success 2]" {
@@ -240,6 +306,21 @@ func TestTimeTravel(t *testing.T) {
 		// Before anything: nothing but targets that existed.
 		if got := state(start.Add(-time.Hour), reports.Filter{}); len(got) != 0 {
 			t.Errorf("before the start: %v", got)
+		}
+		// A new message at the same status is a change of its own: the
+		// status's since stays at the run's first change, and a status
+		// filter on time applies to that since.
+		f.at(start.Add(5*time.Hour+10*time.Minute)).report("prod-2", shop, "prod", "eu", sha("e110"), model.StatusFailure, "crash loop, again")
+		rows, _, err = f.rep.HostStateAt(ctx, reports.Filter{Host: "prod-2"}, start.Add(5*time.Hour+30*time.Minute), reports.Page{})
+		if err != nil || len(rows) != 1 || rows[0].Message != "crash loop, again" || rows[0].StatusSince.Sub(start) != 5*time.Hour+time.Minute ||
+			rows[0].LastReportAt.Sub(start) != 5*time.Hour+10*time.Minute {
+			t.Errorf("prod-2 at +5h30m after a new message: %+v %v", rows, err)
+		}
+		if got := fmt.Sprint(state(start.Add(5*time.Hour+30*time.Minute), reports.Filter{Since: start.Add(5*time.Hour + 5*time.Minute)})); got != "[]" {
+			t.Errorf("failing since +5h5m, at +5h30m: %s, want none (prod-2 fails since +5h1m)", got)
+		}
+		if got := fmt.Sprint(state(start.Add(5*time.Hour+30*time.Minute), reports.Filter{Status: "failure", Until: start.Add(5*time.Hour + 5*time.Minute)})); got != "[prod/eu 1.1.0 1.1.0 failure 1]" {
+			t.Errorf("failing until +5h5m, at +5h30m: %s", got)
 		}
 	})
 }

@@ -196,12 +196,12 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	// History, in report order.
 	if len(history) > 0 {
 		n := len(history)
-		ids, statuses, messages, sizes, ats := make([]int64, n), make([]string, n), make([]string, n), make([]int32, n), make([]time.Time, n)
+		ids, recIDs, statuses, messages, sizes, ats := make([]int64, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n), make([]time.Time, n)
 		for i, h := range history {
-			ids[i], statuses[i], messages[i], sizes[i], ats[i] = deps[h.key].id, string(h.r.Status), h.r.Message, int32(h.r.MessageBytes), h.r.At
+			ids[i], recIDs[i], statuses[i], messages[i], sizes[i], ats[i] = deps[h.key].id, h.key.reconciler, string(h.r.Status), h.r.Message, int32(h.r.MessageBytes), h.r.At
 		}
-		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])`, ids, statuses, messages, sizes, ats); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::timestamptz[])`, ids, recIDs, statuses, messages, sizes, ats); err != nil {
 			return nil, err
 		}
 	}

@@ -30,12 +30,12 @@ func seedHistory(b *testing.B, st *store.Store, months, rows int, now time.Time)
 	var err error
 	switch st.Engine() {
 	case "postgres":
-		_, err = st.Primary().Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, changed_at)
-			SELECT 1, 'success', 'applied', $1::timestamptz + n * $2::bigint * interval '1 microsecond' FROM generate_series(0, $3::int - 1) AS n`,
+		_, err = st.Primary().Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, changed_at)
+			SELECT 1, 1, 'success', 'applied', $1::timestamptz + n * $2::bigint * interval '1 microsecond' FROM generate_series(0, $3::int - 1) AS n`,
 			from, step.Microseconds(), rows)
 	default:
 		_, err = st.Primary().Exec(ctx, `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $3)
-			INSERT INTO deployment_history (deployment_id, status, message, changed_at) SELECT 1, 'success', 'applied', $1 + i * $2 FROM n`,
+			INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, changed_at) SELECT 1, 1, 'success', 'applied', $1 + i * $2 FROM n`,
 			from, step.Microseconds(), rows)
 	}
 	if err != nil {

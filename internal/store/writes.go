@@ -476,10 +476,10 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 			first_failure_at = `+firstFailure("$3", "$2")+` WHERE id = $1`, d.id, at, status)
 		var n int64
 		if err == nil {
-			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at)
-				SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deployment_history
+			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
+				SELECT $1, $6, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM deployment_history
 					WHERE deployment_id = $1 AND changed_at = $5 AND status = $2 AND message = $3)`,
-				d.id, status, message, messageBytes, at)
+				d.id, status, message, messageBytes, at, reconcilerID)
 		}
 		return n > 0, err
 	case stored == nil:
@@ -494,8 +494,8 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 		return false, err
 	}
 	if changed {
-		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, status, message, message_bytes, changed_at) VALUES ($1, $2, $3, $4, $5)`,
-			d.id, status, message, messageBytes, at); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			d.id, reconcilerID, status, message, messageBytes, at); err != nil {
 			return false, err
 		}
 	}

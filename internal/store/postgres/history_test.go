@@ -85,8 +85,8 @@ func TestHistoryPartitionsOnAFreshStore(t *testing.T) {
 		WHERE i.inhparent = 'deployment_history'::regclass AND c.relname = 'deployment_history_default'`); n != 1 {
 		t.Errorf("default partition: %d, want 1", n)
 	}
-	// Each partition has the indexes the table had: (deployment_id,
-	// changed_at) and (changed_at), and the primary key.
+	// Each partition has the table's indexes: (deployment_id, changed_at),
+	// (reconciler_id, changed_at, id), (changed_at), and the primary key.
 	rows, err := st.Read().Query(context.Background(), `SELECT indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY indexdef`, want[0])
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestHistoryPartitionsOnAFreshStore(t *testing.T) {
 		defs = append(defs, d[strings.Index(d, " USING "):])
 	}
 	rows.Close()
-	if want := []string{" USING btree (changed_at)", " USING btree (deployment_id, changed_at)", " USING btree (id, changed_at)"}; !slices.Equal(defs, want) {
+	if want := []string{" USING btree (changed_at)", " USING btree (deployment_id, changed_at)", " USING btree (reconciler_id, changed_at, id)", " USING btree (id, changed_at)"}; !slices.Equal(defs, want) {
 		t.Errorf("indexes of %s: %q, want %q", want[0], defs, want)
 	}
 }
@@ -310,6 +310,9 @@ func TestHistoryMigrationKeepsRows(t *testing.T) {
 	if rows != wantRows || maxID != wantMaxID || sum != wantSum {
 		t.Errorf("after migration: %d rows, max id %d, digest %s; want %d, %d, %s", rows, maxID, sum, wantRows, wantMaxID, wantSum)
 	}
+	if n := count(t, st.Read(), `SELECT count(*) FROM deployment_history h JOIN deployments d ON d.id = h.deployment_id WHERE h.reconciler_id = d.reconciler_id`); n != rows {
+		t.Errorf("%d of %d migrated rows name their deployment's reconciler", n, rows)
+	}
 	if n := count(t, st.Read(), `SELECT count(*) FROM deployment_history_default`); n != 0 {
 		t.Errorf("%d migrated rows in the default partition, want 0: every month with data gets its partition", n)
 	}
@@ -321,7 +324,7 @@ func TestHistoryMigrationKeepsRows(t *testing.T) {
 	}
 	// New rows take ids after the migrated ones.
 	var id int
-	if err := st.Primary().QueryRow(ctx, `INSERT INTO deployment_history (deployment_id, status, changed_at) VALUES (1, 'failure', now()) RETURNING id`).Scan(&id); err != nil {
+	if err := st.Primary().QueryRow(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, changed_at) VALUES (1, 1, 'failure', now()) RETURNING id`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	if id <= wantMaxID {
