@@ -61,6 +61,7 @@ func BenchmarkPages(b *testing.B) {
 		"/environments",
 		"/environments?environment=prod",
 		"/environments?environment=prod&at=" + at,
+		"/environments?at=" + at,
 		"/hosts",
 		"/hosts?environment=prod&status=success",
 		"/hosts?environment=prod&at=" + at,
