@@ -72,6 +72,12 @@ func (s Spec) report(h, k, n int, st model.Status) model.Report {
 // target with History assignments; every host runs ReconcilersPerHost
 // workloads and reports each commit in progress, then success.
 func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writer) (Result, error) {
+	return GenerateCounting(ctx, ing, s, progress, &atomic.Int64{})
+}
+
+// GenerateCounting is Generate adding to reported each batch of reports
+// as it is stored, for a watcher (WatchMemory) to follow.
+func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writer, reported *atomic.Int64) (Result, error) {
 	start := time.Now()
 	var res Result
 	for w := range s.Workloads {
@@ -94,7 +100,8 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 	// in progress, then success, before commit n+1. Workers take slices of
 	// hosts, each flushing a batch per slice.
 	type job struct{ n, from, to int }
-	var reports atomic.Int64
+	reports := reported
+	base := reports.Load()
 	var firstErr error
 	var once sync.Once
 	work := func(j job) {
@@ -131,7 +138,7 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 			jobs <- job{n, from, min(s.Hosts, from+hostsPerJob)}
 			if progress != nil && time.Since(last) > 5*time.Second {
 				last = time.Now()
-				fmt.Fprintf(progress, "  commit %d/%d, %d reports, %.0f reports/s\n", n+1, s.History, reports.Load(), float64(reports.Load())/time.Since(reportStart).Seconds())
+				fmt.Fprintf(progress, "  commit %d/%d, %d reports, %.0f reports/s\n", n+1, s.History, reports.Load()-base, float64(reports.Load()-base)/time.Since(reportStart).Seconds())
 			}
 		}
 		close(jobs)
@@ -143,7 +150,7 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	res.Reports = int(reports.Load())
+	res.Reports = int(reports.Load() - base)
 	res.Elapsed = time.Since(start)
 	res.ReportsPerSecond = float64(res.Reports) / time.Since(reportStart).Seconds()
 	return res, firstErr

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ func newBenchCmd() *cobra.Command {
 		skipGen  bool
 		profile  string
 		queries  bool
+		memory   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -53,7 +55,17 @@ rollout gate.`,
 			if !skipGen && !queries {
 				fmt.Fprintf(out, "generating %d hosts x %d reconcilers, %d workloads, %d environments, %d commits of history into %s\n",
 					spec.Hosts, spec.ReconcilersPerHost, spec.Workloads, spec.Environments, spec.History, st.Engine())
-				res, err := bench.Generate(ctx, ing, spec, out)
+				var reported atomic.Int64
+				var watch *bench.MemoryWatch
+				if memory {
+					watch = bench.WatchMemory(ctx, reports.New(st), spec, &reported, 2*time.Second)
+				}
+				res, err := bench.GenerateCounting(ctx, ing, spec, out, &reported)
+				if watch != nil {
+					// From the first tenth of the history on: the hub has
+					// warmed up (pools, caches) by then.
+					bench.PrintMemory(out, watch.Stop(), reported.Load()/10, 10)
+				}
 				if err != nil {
 					return err
 				}
@@ -114,6 +126,7 @@ rollout gate.`,
 	f.IntVar(&spec.Batch, "batch", spec.Batch, "reports per ingest batch (1: one by one)")
 	f.IntVar(&runs, "runs", 50, "runs of each query")
 	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before, with the same sizing flags (other sizes replay other commits)")
+	f.BoolVar(&memory, "memory", false, "while generating, also read every report in a loop and sample the hub's memory (RSS, Go heap): whether it stays flat as history grows")
 	f.BoolVar(&queries, "queries-only", false, "time the queries alone on a fleet generated before (no generation, no replay of unchanged reports: on a fleet that has aged, every replayed report refreshes a heartbeat)")
 	return cmd
 }
