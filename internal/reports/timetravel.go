@@ -179,16 +179,21 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 	for i, t := range targets {
 		byID[t.id], ids[i] = t, t.id
 	}
+	// The reconcilers live at the time: those live now (by the index of
+	// live reconcilers) and those retired since (by the index of retired
+	// ones); one condition for both reads every reconciler.
 	var a store.Args
 	at = at.UTC()
-	cond := store.InIDs(s.st.Engine(), &a, "t.id", ids) + " AND r.created_at <= " + a.Bind(at) +
-		" AND (r.retired_at IS NULL OR r.retired_at > " + a.Bind(at) + ")"
-	if f.Host != "" {
-		cond += " AND h.name = " + a.Bind(f.Host)
+	arm := func(live string) string {
+		join, cond := "", store.InIDs(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
+		if f.Host != "" {
+			join, cond = " JOIN hosts h ON h.id = r.host_id", cond+" AND h.name = "+a.Bind(f.Host)
+		}
+		return `SELECT r.id, t.id FROM targets t JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND ` + live + join + ` WHERE ` + cond
 	}
-	cands, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, t.id FROM targets t
-		JOIN reconcilers r ON r.endpoint_id = t.endpoint_id JOIN hosts h ON h.id = r.host_id
-		WHERE `+cond, a, func(r store.Row) (pastCandidate, error) {
+	live := arm("r.retired_at IS NULL")
+	retired := arm("r.retired_at > " + a.Bind(at))
+	cands, err := store.Collect(ctx, s.st.Read(), live+` UNION ALL `+retired, a, func(r store.Row) (pastCandidate, error) {
 		var c pastCandidate
 		err := r.Scan(&c.reconcilerID, &c.key.TargetID)
 		c.row.TargetRef = byID[c.key.TargetID].ref

@@ -322,6 +322,16 @@ func TestTimeTravel(t *testing.T) {
 		if got := fmt.Sprint(state(start.Add(5*time.Hour+30*time.Minute), reports.Filter{Status: "failure", Until: start.Add(5*time.Hour + 5*time.Minute)})); got != "[prod/eu 1.1.0 1.1.0 failure 1]" {
 			t.Errorf("failing until +5h5m, at +5h30m: %s", got)
 		}
+		// A retired reconciler counts until its retirement, not after.
+		f.at(start.Add(5*time.Hour + 40*time.Minute))
+		if ok, err := f.ing.RetireReconciler(ctx, "prod-1", shop.name); err != nil || !ok {
+			t.Fatalf("retire prod-1: %v %v", ok, err)
+		}
+		before := fmt.Sprint(state(start.Add(5*time.Hour+30*time.Minute), reports.Filter{Environment: "prod"}))
+		after := fmt.Sprint(state(start.Add(5*time.Hour+50*time.Minute), reports.Filter{Environment: "prod"}))
+		if !strings.Contains(before, "1.1.0 success 1") || strings.Contains(after, "success") {
+			t.Errorf("prod-1 retired at +5h40m: at +5h30m %s, at +5h50m %s", before, after)
+		}
 	})
 }
 
