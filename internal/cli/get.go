@@ -28,6 +28,7 @@ type getReport struct {
 	about   string
 	flags   []string // report-specific flags it takes
 	print   func(w io.Writer, page *getPage) error
+	atPath  string // the report as it was at a past time (--at), when it has one
 }
 
 // getPage is every page of a report, merged.
@@ -38,12 +39,15 @@ type getPage struct {
 
 var getReports = []getReport{
 	{name: "environments", aliases: []string{"environment", "env", "envs", "environment-state"}, path: "/api/v1/reports/environment-state",
+		atPath: "/api/v1/reports/environment-state-at",
 		about: "Environment State: per target, the scheduled version and the deployed versions with status and host counts",
 		print: printEnvironmentState},
 	{name: "targets", aliases: []string{"target"}, path: "/api/v1/reports/environment-state",
+		atPath: "/api/v1/reports/environment-state-at",
 		about: "one line per target: scheduled version and a summary of what its hosts deploy",
 		print: printTargets},
 	{name: "hosts", aliases: []string{"host", "host-state"}, path: "/api/v1/reports/host-state",
+		atPath: "/api/v1/reports/host-state-at",
 		about: "Host State: per host and target, the deployed version, commit, status and since when",
 		print: printHostState},
 	{name: "history", aliases: []string{"environment-history"}, path: "/api/v1/reports/environment-history",
@@ -73,7 +77,7 @@ func newGetCmd() *cobra.Command {
 	var (
 		c                           client
 		f                           reports.Filter
-		since, until, output, order string
+		since, until, at, output, order string
 		staleAfter                  time.Duration
 		limit                       int
 	)
@@ -94,7 +98,8 @@ func newGetCmd() *cobra.Command {
   tidemark get hosts --target drone --status failure
   tidemark get discrepancies --order dev,qa,staging,prod
   tidemark get drift --stale-after 30m -o json
-  tidemark get dora --since 2026-01-01T00:00:00Z`,
+  tidemark get dora --since 2026-01-01T00:00:00Z
+  tidemark get environments --environment prod --at 2026-01-31T02:00:00Z`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("name one report: %s", names.String())
@@ -142,6 +147,18 @@ func newGetCmd() *cobra.Command {
 				}
 				q.Set(t.flag, at.UTC().Format(time.RFC3339))
 			}
+			path := rep.path
+			if at != "" {
+				if rep.atPath == "" {
+					return fmt.Errorf("--at applies to environments, targets and hosts, not %s", rep.name)
+				}
+				t, err := parseTimeFlag(at, now)
+				if err != nil {
+					return fmt.Errorf("--at: %w", err)
+				}
+				q.Set("at", t.UTC().Format(time.RFC3339Nano))
+				path = rep.atPath
+			}
 			if order != "" {
 				q.Set("order", order)
 			}
@@ -149,7 +166,7 @@ func newGetCmd() *cobra.Command {
 				q.Set("staleAfter", staleAfter.String())
 			}
 			c.notes = cmd.ErrOrStderr()
-			page, err := fetchReport(cmd.Context(), &c, rep.path, q, limit)
+			page, err := fetchReport(cmd.Context(), &c, path, q, limit)
 			if err != nil {
 				return err
 			}
@@ -190,6 +207,7 @@ func newGetCmd() *cobra.Command {
 	fl.StringVar(&f.Status, "status", "", "only this status: success, failure or in_progress")
 	fl.StringVar(&since, "since", "", "start of the time range: RFC 3339, or a duration ago (24h)")
 	fl.StringVar(&until, "until", "", "end of the time range: RFC 3339, or a duration ago")
+	fl.StringVar(&at, "at", "", "environments, targets, hosts: the fleet as it was at this time (RFC 3339, or a duration ago), from history")
 	fl.DurationVar(&staleAfter, "stale-after", 0, "drift: a host is stale after this long without a report (default: the hub's)")
 	fl.StringVar(&order, "order", "", "discrepancies: the promotion order, e.g. dev,qa,staging,prod (default: the hub's)")
 	fl.StringVarP(&output, "output", "o", "table", "table, json or yaml")

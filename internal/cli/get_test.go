@@ -278,3 +278,35 @@ func getter(t *testing.T, url string) func(args ...string) string {
 		return out
 	}
 }
+
+// --at reads the fleet as it was: before dev moved to 1.1.0, all three dev
+// hosts ran 1.0.0 successfully.
+func TestGetAt(t *testing.T) {
+	st := testenv.NewStore(t, "sqlite")
+	url := startHub(t, st)
+	mustPush(t, url, "/api/v1/deploymentdescriptors", fleetDescriptor("dev", "dev", "1.0.0", fleetSHA(1)))
+	mustPush(t, url, "/api/v1/reconcilers",
+		fleetReport("dev-1", "dev", fleetSHA(1), "success", "ready"),
+		fleetReport("dev-2", "dev", fleetSHA(1), "success", "ready"),
+		fleetReport("dev-3", "dev", fleetSHA(1), "success", "ready"))
+	then := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	mustPush(t, url, "/api/v1/deploymentdescriptors", fleetDescriptor("dev", "dev", "1.1.0", fleetSHA(2)))
+	mustPush(t, url, "/api/v1/reconcilers", fleetReport("dev-3", "dev", fleetSHA(2), "failure", "ImagePullBackOff"))
+	get := getter(t, url)
+
+	at := then.Format(time.RFC3339Nano)
+	if out := get("environments", "--at", at); tableRow(out, "dev", "acme", "shop", "api", "drone", "1.0.0", "1.0.0", "success", "3") == nil {
+		t.Errorf("environments --at %s:\n%s", at, out)
+	}
+	if out := get("environments"); tableRow(out, "dev", "acme", "shop", "api", "drone", "1.1.0", "1.0.0", "success", "2") == nil {
+		t.Errorf("environments now:\n%s", out)
+	}
+	if out := get("hosts", "--at", at, "--status", "success"); strings.Count(out, "\n") != 4 || tableRow(out, "dev-3", "dev", "acme", "shop", "api", "drone", "1.0.0") == nil {
+		t.Errorf("hosts --at %s --status success:\n%s", at, out)
+	}
+	code, _, errOut := runCLI(t, "", "get", "--server", url, "history", "--at", at)
+	if code == 0 || !strings.Contains(errOut, "--at applies to environments, targets and hosts, not history") {
+		t.Errorf("--at on history: exit %d %s", code, errOut)
+	}
+}
