@@ -370,6 +370,12 @@ func browserPages(b *browser, hub, dir string, phones bool) {
 			}
 		}
 	}
+	// At 1,280 px less a scrollbar the header still fits one line.
+	b.do(chromedp.EmulateViewport(1250, 800))
+	b.open(hub+"/environments", 200)
+	if d := eval[float64](b, `document.querySelector("#theme").getBoundingClientRect().top - document.querySelector(".brand").getBoundingClientRect().top`); d > 20 {
+		b.t.Errorf("at 1,250 px the header wraps: the theme switch is %v px below the brand", d)
+	}
 	b.device(false)
 	b.theme("light")
 	b.checkHost()
