@@ -279,24 +279,17 @@ func getter(t *testing.T, url string) func(args ...string) string {
 	}
 }
 
-// --at reads the fleet as it was: before dev moved to 1.1.0, all three dev
-// hosts ran 1.0.0 successfully.
+// --at reads the fleet as it was: before dev-3 reported 1.1.0 (failing),
+// all three dev hosts ran 1.0.0 successfully.
 func TestGetAt(t *testing.T) {
-	st := testenv.NewStore(t, "sqlite")
-	url := startHub(t, st)
-	mustPush(t, url, "/api/v1/deploymentdescriptors", fleetDescriptor("dev", "dev", "1.0.0", fleetSHA(1)))
-	mustPush(t, url, "/api/v1/reconcilers",
-		fleetReport("dev-1", "dev", fleetSHA(1), "success", "ready"),
-		fleetReport("dev-2", "dev", fleetSHA(1), "success", "ready"),
-		fleetReport("dev-3", "dev", fleetSHA(1), "success", "ready"))
+	url := waitHub(t)
 	then := time.Now().UTC()
 	time.Sleep(10 * time.Millisecond)
-	mustPush(t, url, "/api/v1/deploymentdescriptors", fleetDescriptor("dev", "dev", "1.1.0", fleetSHA(2)))
 	mustPush(t, url, "/api/v1/reconcilers", fleetReport("dev-3", "dev", fleetSHA(2), "failure", "ImagePullBackOff"))
 	get := getter(t, url)
 
 	at := then.Format(time.RFC3339Nano)
-	if out := get("environments", "--at", at); tableRow(out, "dev", "acme", "shop", "api", "drone", "1.0.0", "1.0.0", "success", "3") == nil {
+	if out := get("environments", "--at", at); tableRow(out, "dev", "acme", "shop", "api", "drone", "1.1.0", "1.0.0", "success", "3") == nil {
 		t.Errorf("environments --at %s:\n%s", at, out)
 	}
 	if out := get("environments"); tableRow(out, "dev", "acme", "shop", "api", "drone", "1.1.0", "1.0.0", "success", "2") == nil {

@@ -180,6 +180,16 @@ func TestSearchPages(t *testing.T) {
 	})
 }
 
+// stateLine is an Environment State row in a line: environment/target,
+// scheduled version (- for none), deployed version, status and hosts.
+func stateLine(r reports.EnvironmentStateRow) string {
+	sched := "-"
+	if r.Scheduled != nil {
+		sched = r.Scheduled.Version
+	}
+	return fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts)
+}
+
 func TestTimeTravel(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		f, start := uiFleet(t, st)
@@ -191,11 +201,7 @@ func TestTimeTravel(t *testing.T) {
 			}
 			var out []string
 			for _, r := range rows {
-				sched := "-"
-				if r.Scheduled != nil {
-					sched = r.Scheduled.Version
-				}
-				out = append(out, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+				out = append(out, stateLine(r))
 			}
 			return out
 		}
@@ -207,11 +213,7 @@ func TestTimeTravel(t *testing.T) {
 			}
 			var want []string
 			for _, r := range now {
-				sched := "-"
-				if r.Scheduled != nil {
-					sched = r.Scheduled.Version
-				}
-				want = append(want, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+				want = append(want, stateLine(r))
 			}
 			if got := state(start.Add(6*time.Hour), flt); !slices.Equal(got, want) {
 				t.Errorf("at now, %+v:\n%q\nEnvironment State:\n%q", flt, got, want)
@@ -234,11 +236,7 @@ func TestTimeTravel(t *testing.T) {
 							t.Errorf("at %s, limit %d: a page of %d rows over several targets", at.Sub(start), limit, len(rows))
 						}
 						for _, r := range rows {
-							sched := "-"
-							if r.Scheduled != nil {
-								sched = r.Scheduled.Version
-							}
-							paged = append(paged, fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts))
+							paged = append(paged, stateLine(r))
 						}
 						if next == "" {
 							break
