@@ -40,16 +40,16 @@ type getPage struct {
 var getReports = []getReport{
 	{name: "environments", aliases: []string{"environment", "env", "envs", "environment-state"}, path: "/api/v1/reports/environment-state",
 		atPath: "/api/v1/reports/environment-state-at",
-		about: "Environment State: per target, the scheduled version and the deployed versions with status and host counts",
-		print: printEnvironmentState},
+		about:  "Environment State: per target, the scheduled version and the deployed versions with status and host counts",
+		print:  printEnvironmentState},
 	{name: "targets", aliases: []string{"target"}, path: "/api/v1/reports/environment-state",
 		atPath: "/api/v1/reports/environment-state-at",
-		about: "one line per target: scheduled version and a summary of what its hosts deploy",
-		print: printTargets},
+		about:  "one line per target: scheduled version and a summary of what its hosts deploy",
+		print:  printTargets},
 	{name: "hosts", aliases: []string{"host", "host-state"}, path: "/api/v1/reports/host-state",
 		atPath: "/api/v1/reports/host-state-at",
-		about: "Host State: per host and target, the deployed version, commit, status and since when",
-		print: printHostState},
+		about:  "Host State: per host and target, the deployed version, commit, status and since when",
+		print:  printHostState},
 	{name: "history", aliases: []string{"environment-history"}, path: "/api/v1/reports/environment-history",
 		about: "Environment History: each assignment of each target with its host counts",
 		print: printHistory},
@@ -75,11 +75,11 @@ func findGetReport(name string) (getReport, bool) {
 
 func newGetCmd() *cobra.Command {
 	var (
-		c                           client
-		f                           reports.Filter
+		c                               client
+		f                               reports.Filter
 		since, until, at, output, order string
-		staleAfter                  time.Duration
-		limit                       int
+		staleAfter                      time.Duration
+		limit                           int
 	)
 	var names, long strings.Builder
 	for i, r := range getReports {
