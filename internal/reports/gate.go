@@ -71,13 +71,31 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 		return g, err
 	}
 
+	// The commits that count: those resolving to the assignment (a few),
+	// or the commit itself before the hub can place it. Each host's
+	// deployments of them are read by key: a reconciler on a branch has a
+	// deployment per commit it ever applied.
+	shas := []string{commit}
+	if assignmentID != 0 {
+		shas, err = store.Collect(ctx, s.st.Read(), `SELECT sha FROM resolutions WHERE target_id = $1 AND assignment_id = $2`,
+			[]any{t.id, assignmentID}, func(r store.Row) (string, error) {
+				var sha string
+				return sha, r.Scan(&sha)
+			})
+		if err != nil {
+			return g, err
+		}
+	}
+	a := store.Args{t.endpointID}
+	counted := "FALSE"
+	if len(shas) > 0 {
+		counted = store.In(s.st.Engine(), &a, "d.commit_sha", shas)
+	}
 	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, COALESCE(r.commit_sha, ''), d.commit_sha, d.status, d.message, d.status_since, d.last_changed
 		FROM reconcilers r JOIN hosts h ON h.id = r.host_id
-		LEFT JOIN deployments d ON d.reconciler_id = r.id AND (
-			($2 <> 0 AND EXISTS (SELECT 1 FROM resolutions res WHERE res.target_id = $3 AND res.sha = d.commit_sha AND res.assignment_id = $2))
-			OR ($2 = 0 AND d.commit_sha = $4))
+		LEFT JOIN deployments d ON d.reconciler_id = r.id AND `+counted+`
 		WHERE r.endpoint_id = $1 AND r.retired_at IS NULL
-		ORDER BY h.name, r.name`, t.endpointID, assignmentID, t.id, commit)
+		ORDER BY h.name, r.name`, a...)
 	if err != nil {
 		return g, err
 	}

@@ -185,7 +185,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 	var a store.Args
 	at = at.UTC()
 	arm := func(live string) string {
-		join, cond := "", store.InIDs(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
+		join, cond := "", store.In(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
 		if f.Host != "" {
 			join, cond = " JOIN hosts h ON h.id = r.host_id", cond+" AND h.name = "+a.Bind(f.Host)
 		}
@@ -368,7 +368,7 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 		}
 		err := collectEach(ctx, s.st.Read(), `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
 			FROM reconcilers r `+history+` JOIN deployments d ON d.id = dh.deployment_id
-			WHERE `+store.InIDs(engine, &a, "r.id", chunk), a, func(row store.Row) error {
+			WHERE `+store.In(engine, &a, "r.id", chunk), a, func(row store.Row) error {
 			var r, dep int64
 			var st pastState
 			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
@@ -396,7 +396,7 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	for chunk := range slices.Chunk(slices.Collect(maps.Keys(latest)), 1000) {
 		var a store.Args
 		err := collectEach(ctx, s.st.Read(), `SELECT deployment_id, id, status, changed_at FROM deployment_history
-			WHERE `+store.InIDs(engine, &a, "deployment_id", chunk)+` AND changed_at <= `+a.Bind(at), a, func(row store.Row) error {
+			WHERE `+store.In(engine, &a, "deployment_id", chunk)+` AND changed_at <= `+a.Bind(at), a, func(row store.Row) error {
 			var dep int64
 			var c change
 			if err := row.Scan(&dep, &c.id, &c.status, &c.at); err != nil {

@@ -106,7 +106,7 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE `+InIDs(engine, &a, "id", chunk), a,
+		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
 				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live)
@@ -284,11 +284,11 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	}{{scope.Reconcilers, "reconciler_id", "r.id"}, {scope.Targets, "target_id", "t.id"}} {
 		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
 			var a, b Args
-			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+InIDs(engine, &a, w.col, chunk),
+			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+In(engine, &a, w.col, chunk),
 				a, scanAssignmentState, add(old)); err != nil {
 				return nil, fmt.Errorf("read reconciler assignments: %w", err)
 			}
-			if err := collectEach(ctx, q, assignmentStatesSQL("", InIDs(engine, &b, w.freshCol, chunk)), b, scanAssignmentState, add(fresh)); err != nil {
+			if err := collectEach(ctx, q, assignmentStatesSQL("", In(engine, &b, w.freshCol, chunk)), b, scanAssignmentState, add(fresh)); err != nil {
 				return nil, fmt.Errorf("compute reconciler assignments: %w", err)
 			}
 		}
@@ -640,10 +640,10 @@ func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, ta
 	}{{reconcilers, "reconciler_id", "r.id"}, {targets, "target_id", "t.id"}} {
 		for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(w.ids))), 500) {
 			var a, b Args
-			if err := collectEach(ctx, q, `SELECT reconciler_id, target_id, kind, since FROM drift WHERE `+InIDs(engine, &a, w.col, chunk), a, scanDrift, keep(old)); err != nil {
+			if err := collectEach(ctx, q, `SELECT reconciler_id, target_id, kind, since FROM drift WHERE `+In(engine, &a, w.col, chunk), a, scanDrift, keep(old)); err != nil {
 				return fmt.Errorf("read drift: %w", err)
 			}
-			if err := collectEach(ctx, q, driftSQL(InIDs(engine, &b, w.freshOn, chunk)), b, scanDrift, keep(fresh)); err != nil {
+			if err := collectEach(ctx, q, driftSQL(In(engine, &b, w.freshOn, chunk)), b, scanDrift, keep(fresh)); err != nil {
 				return fmt.Errorf("classify drift: %w", err)
 			}
 		}

@@ -27,15 +27,19 @@ func BindList[T any](a *Args, vs []T) string {
 	return strings.Join(ph, ", ")
 }
 
-// InIDs is the condition "col is one of ids": one array parameter on
-// PostgreSQL, whose plan is the same whatever the number of ids (an IN
-// list of 500 placeholders costs more to plan than to run), an IN list on
-// SQLite. ids must not be empty.
-func InIDs(engine string, a *Args, col string, ids []int64) string {
+// In is the condition "col is one of vs" (ids or strings): one array
+// parameter on PostgreSQL, whose plan is the same whatever the number of
+// values (an IN list of 500 placeholders costs more to plan than to run),
+// an IN list on SQLite. vs must not be empty.
+func In[T int64 | string](engine string, a *Args, col string, vs []T) string {
 	if engine == "postgres" {
-		return col + " = ANY(" + a.Bind(ids) + "::bigint[])"
+		typ := "::bigint[]"
+		if _, ok := any(vs).([]string); ok {
+			typ = "::text[]"
+		}
+		return col + " = ANY(" + a.Bind(vs) + typ + ")"
 	}
-	return col + " IN (" + BindList(a, ids) + ")"
+	return col + " IN (" + BindList(a, vs) + ")"
 }
 
 // Collect runs a query and scans every row with scan.
