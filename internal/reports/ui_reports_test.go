@@ -562,3 +562,52 @@ func TestPagesJoinUp(t *testing.T) {
 		}
 	})
 }
+
+// Environment History pages by target, then assignment, newest first: any
+// page size walks the same rows as one page, with or without a status or
+// host filter.
+func TestHistoryPages(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, _ := uiFleet(t, st)
+		line := func(r reports.HistoryRow) string {
+			return fmt.Sprintf("%s/%s %s %s %d/%d/%d/%d", r.Environment, r.Target, r.Version, r.AssignedAt.Format(time.RFC3339),
+				r.Success, r.Failure, r.InProgress, r.NotReported)
+		}
+		for _, flt := range []reports.Filter{{}, {Status: "success"}, {Status: "failure"}, {Host: "prod-2"}, {Environment: "prod"}} {
+			all, next, err := f.rep.History(ctx, flt, reports.Page{})
+			if err != nil || next != "" {
+				t.Fatalf("%+v: %v, next %q", flt, err, next)
+			}
+			var whole []string
+			for _, r := range all {
+				whole = append(whole, line(r))
+			}
+			if len(whole) == 0 && flt.Status != "failure" {
+				t.Errorf("%+v: no rows", flt)
+			}
+			for _, limit := range []int{1, 2, 3} {
+				var paged []string
+				p := reports.Page{Limit: limit}
+				for range 20 {
+					rows, next, err := f.rep.History(ctx, flt, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(rows) > limit || (next != "" && len(rows) < limit) {
+						t.Errorf("%+v, limit %d: a page of %d rows, next %q", flt, limit, len(rows), next)
+					}
+					for _, r := range rows {
+						paged = append(paged, line(r))
+					}
+					if next == "" {
+						break
+					}
+					p.Cursor = next
+				}
+				if !slices.Equal(paged, whole) {
+					t.Errorf("%+v, limit %d: paged\n%q\nwhole\n%q", flt, limit, paged, whole)
+				}
+			}
+		}
+	})
+}
