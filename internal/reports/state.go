@@ -228,9 +228,7 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 		}
 		if groups > 0 {
 			t := targets[len(targets)-1]
-			row.TargetRef, row.Scheduled = t.ref, t.scheduled
 			row.Status = shownStatus(row.Status)
-			row.UpToDate = row.DeployedKnown && t.scheduled != nil && row.DeployedVersion == t.scheduled.Version
 			out[t.id] = append(out[t.id], row)
 		}
 		return nil
@@ -239,16 +237,36 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 		return nil, nil, err
 	}
 	for _, t := range targets {
-		rs := out[t.id]
-		slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
-			return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
-		})
-		if len(rs) == 0 && f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
-			rs = []EnvironmentStateRow{{TargetRef: t.ref, Scheduled: t.scheduled}}
-		}
-		out[t.id] = rs
+		out[t.id] = targetRows(f, t.ref, t.scheduled, out[t.id])
 	}
 	return targets, out, nil
+}
+
+// targetRows completes a target's Environment State rows (its hosts
+// grouped by deployed version and status): the target and its schedule on
+// each, whether each is up to date, most hosts first. A target without
+// hosts has one row with none, unless the filter names a host, status or
+// time (then it has no rows).
+func targetRows(f Filter, ref TargetRef, scheduled *Scheduled, rs []EnvironmentStateRow) []EnvironmentStateRow {
+	for i := range rs {
+		r := &rs[i]
+		r.TargetRef, r.Scheduled = ref, scheduled
+		r.UpToDate = r.DeployedKnown && scheduled != nil && r.DeployedVersion == scheduled.Version
+	}
+	slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
+		return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
+	})
+	if len(rs) == 0 && f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
+		rs = []EnvironmentStateRow{{TargetRef: ref, Scheduled: scheduled}}
+	}
+	return rs
+}
+
+// scheduledAt is the id of the assignment scheduled on target (a column)
+// at the time (a bound placeholder): its latest assignment by then.
+func scheduledAt(target, at string) string {
+	return `(SELECT a.id FROM assignments a WHERE a.target_id = ` + target + ` AND a.assigned_at <= ` + at + `
+			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)`
 }
 
 // hostRow is a HostStateRow with what Drift needs besides.

@@ -82,9 +82,8 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	// With a host, status or time filter only the targets with hosts that
 	// pass it have rows, which only their history tells: read targets in
 	// larger batches until the page is full.
-	idleShown := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
 	batch := limit + 1
-	if !idleShown {
+	if f.Host != "" || f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() {
 		batch = max(batch, 500)
 	}
 	var out []EnvironmentStateRow
@@ -100,10 +99,7 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 			return nil, "", err
 		}
 		for _, t := range targets {
-			rs := rows[t.id]
-			if len(rs) == 0 && idleShown {
-				rs = []EnvironmentStateRow{{TargetRef: t.ref, Scheduled: t.scheduled}}
-			}
+			rs := targetRows(f, t.ref, t.scheduled, rows[t.id])
 			if len(out) > 0 && len(out)+len(rs) > limit {
 				return out, encodeCursor("environment-state-at", *last), nil
 			}
@@ -147,8 +143,7 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, after *
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
 		FROM page p
-		LEFT JOIN assignments sa ON sa.id = (SELECT a.id FROM assignments a WHERE a.target_id = p.tid AND a.assigned_at <= `+atArg+`
-			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)
+		LEFT JOIN assignments sa ON sa.id = `+scheduledAt("p.tid", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
 		var t pastTarget
@@ -168,16 +163,15 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, after *
 }
 
 // targetRowsAt groups the hosts of each target by the version they
-// deployed at the time and its status, sorted like EnvironmentState's.
+// deployed at the time and its status (targetRows completes the rows).
 func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
 	out := map[int64][]EnvironmentStateRow{}
 	if len(targets) == 0 {
 		return out, nil
 	}
-	byID := make(map[int64]pastTarget, len(targets))
 	ids := make([]int64, len(targets))
 	for i, t := range targets {
-		byID[t.id], ids[i] = t, t.id
+		ids[i] = t.id
 	}
 	// The reconcilers live at the time: those live now (by the index of
 	// live reconcilers) and those retired since (by the index of retired
@@ -196,7 +190,6 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 	cands, err := store.Collect(ctx, s.st.Read(), live+` UNION ALL `+retired, a, func(r store.Row) (pastCandidate, error) {
 		var c pastCandidate
 		err := r.Scan(&c.reconcilerID, &c.key.TargetID)
-		c.row.TargetRef = byID[c.key.TargetID].ref
 		return c, err
 	})
 	if err != nil {
@@ -217,15 +210,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		counts[group{keys[i].TargetID, r.Version, r.VersionKnown, r.Status}]++
 	}
 	for g, n := range counts {
-		t := byID[g.target]
-		r := EnvironmentStateRow{TargetRef: t.ref, Scheduled: t.scheduled, DeployedVersion: g.version, DeployedKnown: g.known, Status: g.status, Hosts: n}
-		r.UpToDate = r.DeployedKnown && r.Scheduled != nil && r.DeployedVersion == r.Scheduled.Version
-		out[g.target] = append(out[g.target], r)
-	}
-	for _, rs := range out {
-		slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
-			return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
-		})
+		out[g.target] = append(out[g.target], EnvironmentStateRow{DeployedVersion: g.version, DeployedKnown: g.known, Status: g.status, Hosts: n})
 	}
 	return out, nil
 }
@@ -262,8 +247,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		FROM reconcilers r
 		JOIN hosts h ON h.id = r.host_id
 		JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
-		LEFT JOIN assignments sa ON sa.id = (SELECT a.id FROM assignments a WHERE a.target_id = t.id AND a.assigned_at <= `+atArg+`
-			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1)
+		LEFT JOIN assignments sa ON sa.id = `+scheduledAt("t.id", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		WHERE `+w.sql()+`
 		ORDER BY `+hostOrder+`, r.name, t.id LIMIT `+strconv.Itoa(limit+1), w.args...)

@@ -180,6 +180,26 @@ func TestSearchPages(t *testing.T) {
 	})
 }
 
+// walkPages reads every page of a report of the given size, following its
+// cursor (at most 20 pages).
+func walkPages[T any](t *testing.T, limit int, get func(reports.Page) ([]T, string, error)) [][]T {
+	t.Helper()
+	var pages [][]T
+	p := reports.Page{Limit: limit}
+	for range 20 {
+		rows, next, err := get(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, rows)
+		if next == "" {
+			break
+		}
+		p.Cursor = next
+	}
+	return pages
+}
+
 // stateLine is an Environment State row in a line: environment/target,
 // scheduled version (- for none), deployed version, status and hosts.
 func stateLine(r reports.EnvironmentStateRow) string {
@@ -226,22 +246,15 @@ func TestTimeTravel(t *testing.T) {
 				whole := state(at, flt)
 				for _, limit := range []int{1, 2, 3} {
 					var paged []string
-					p := reports.Page{Limit: limit}
-					for range 20 {
-						rows, next, err := f.rep.EnvironmentStateAt(ctx, flt, at, p)
-						if err != nil {
-							t.Fatal(err)
-						}
+					for _, rows := range walkPages(t, limit, func(p reports.Page) ([]reports.EnvironmentStateRow, string, error) {
+						return f.rep.EnvironmentStateAt(ctx, flt, at, p)
+					}) {
 						if len(rows) > limit && rows[0].TargetRef != rows[len(rows)-1].TargetRef {
 							t.Errorf("at %s, limit %d: a page of %d rows over several targets", at.Sub(start), limit, len(rows))
 						}
 						for _, r := range rows {
 							paged = append(paged, stateLine(r))
 						}
-						if next == "" {
-							break
-						}
-						p.Cursor = next
 					}
 					if !slices.Equal(paged, whole) {
 						t.Errorf("at %s, %+v, limit %d: paged\n%q\nwhole\n%q", at.Sub(start), flt, limit, paged, whole)
@@ -587,22 +600,14 @@ func TestHistoryPages(t *testing.T) {
 			}
 			for _, limit := range []int{1, 2, 3} {
 				var paged []string
-				p := reports.Page{Limit: limit}
-				for range 20 {
-					rows, next, err := f.rep.History(ctx, flt, p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(rows) > limit || (next != "" && len(rows) < limit) {
-						t.Errorf("%+v, limit %d: a page of %d rows, next %q", flt, limit, len(rows), next)
+				pages := walkPages(t, limit, func(p reports.Page) ([]reports.HistoryRow, string, error) { return f.rep.History(ctx, flt, p) })
+				for i, rows := range pages {
+					if next := i < len(pages)-1; len(rows) > limit || (next && len(rows) < limit) {
+						t.Errorf("%+v, limit %d: a page of %d rows, more after it: %v", flt, limit, len(rows), next)
 					}
 					for _, r := range rows {
 						paged = append(paged, line(r))
 					}
-					if next == "" {
-						break
-					}
-					p.Cursor = next
 				}
 				if !slices.Equal(paged, whole) {
 					t.Errorf("%+v, limit %d: paged\n%q\nwhole\n%q", flt, limit, paged, whole)
