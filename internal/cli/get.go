@@ -141,7 +141,7 @@ func newGetCmd() *cobra.Command {
 				if t.value == "" {
 					continue
 				}
-				at, err := parseTimeFlag(t.value, now)
+				at, err := reports.ParseTime(t.value, now)
 				if err != nil {
 					return fmt.Errorf("--%s: %w", t.flag, err)
 				}
@@ -152,7 +152,7 @@ func newGetCmd() *cobra.Command {
 				if rep.atPath == "" {
 					return fmt.Errorf("--at applies to environments, targets and hosts, not %s", rep.name)
 				}
-				t, err := parseTimeFlag(at, now)
+				t, err := reports.ParseTime(at, now)
 				if err != nil {
 					return fmt.Errorf("--at: %w", err)
 				}
@@ -205,25 +205,14 @@ func newGetCmd() *cobra.Command {
 	fl.StringVar(&f.Target, "target", "", "only this deployment target")
 	fl.StringVar(&f.Host, "host", "", "only this host")
 	fl.StringVar(&f.Status, "status", "", "only this status: success, failure or in_progress")
-	fl.StringVar(&since, "since", "", "start of the time range: RFC 3339, or a duration ago (24h)")
-	fl.StringVar(&until, "until", "", "end of the time range: RFC 3339, or a duration ago")
-	fl.StringVar(&at, "at", "", "environments, targets, hosts: the fleet as it was at this time (RFC 3339, or a duration ago), from history")
+	fl.StringVar(&since, "since", "", "start of the time range: RFC 3339, 2026-01-31T09:00 (UTC), a date, or a duration ago (24h, 7d)")
+	fl.StringVar(&until, "until", "", "end of the time range: RFC 3339, 2026-01-31T09:00 (UTC), a date, or a duration ago (24h, 7d)")
+	fl.StringVar(&at, "at", "", "environments, targets, hosts: the fleet as it was at this time (as --since), from history")
 	fl.DurationVar(&staleAfter, "stale-after", 0, "drift: a host is stale after this long without a report (default: the hub's)")
 	fl.StringVar(&order, "order", "", "discrepancies: the promotion order, e.g. dev,qa,staging,prod (default: the hub's)")
 	fl.StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	fl.IntVar(&limit, "limit", 0, "at most this many rows (0: every page)")
 	return cmd
-}
-
-// parseTimeFlag reads an RFC 3339 time, or a duration before now.
-func parseTimeFlag(v string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q: give an RFC 3339 time (2026-01-02T15:04:05Z) or a duration ago (36h)", v)
 }
 
 // getPageSize is the number of rows asked for per request.

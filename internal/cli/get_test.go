@@ -232,11 +232,11 @@ func TestParseTimeFlag(t *testing.T) {
 		"2026-01-02T15:04:05Z": time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC),
 		"36h":                  now.Add(-36 * time.Hour),
 	} {
-		if got, err := parseTimeFlag(in, now); err != nil || !got.Equal(want) {
+		if got, err := reports.ParseTime(in, now); err != nil || !got.Equal(want) {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
 	}
-	if _, err := parseTimeFlag("yesterday", now); err == nil {
+	if _, err := reports.ParseTime("yesterday", now); err == nil {
 		t.Error("yesterday was accepted")
 	}
 	for d, want := range map[time.Duration]string{42 * time.Second: "42s", 3*time.Minute + 5*time.Second: "3m05s",

@@ -648,7 +648,7 @@ func (s *Server) drift(r *http.Request) (*view, error) {
 	var stale time.Duration
 	staleText := q.Get("staleAfter")
 	if staleText != "" {
-		if stale, err = parseAgo(staleText); err != nil {
+		if stale, err = reports.ParseAgo(staleText); err != nil {
 			return nil, &inputError{"staleAfter", fmt.Sprintf("%q is not a duration such as 30m, 2h or 1d", staleText)}
 		}
 	} else if s.opts.StaleAfter > 0 {
