@@ -538,3 +538,62 @@ func testAssignmentFollowsLatestDeployment(t *testing.T, e *env) {
 		t.Errorf("%d assignment rows, want 2", n)
 	}
 }
+
+// testOutcomesFollowRetirement: an assignment's outcome counts live hosts
+// only. Retiring a failed host takes its failure out of the outcome (the
+// earliest failure, kept in place as hosts report, is computed again), and
+// a commit assigned after its only host retired still has an outcome, of
+// no hosts. The suite's check compares the maintained rows with their
+// recomputation after each step.
+func testOutcomesFollowRetirement(t *testing.T, e *env) {
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
+	e.clock.Advance(time.Minute)
+	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusFailure))
+	e.report(report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess))
+	e.checkMaintained()
+	if ok, err := e.ing.RetireReconciler(ctx, "h1", "flux-system"); err != nil || !ok {
+		t.Fatalf("retire: %v %v", ok, err)
+	}
+	e.checkMaintained()
+	var failures int
+	var firstFailure *time.Time
+	if err := e.st.Read().QueryRow(ctx, `SELECT failure, first_failure_at FROM assignment_outcomes`).Scan(&failures, &firstFailure); err != nil {
+		t.Fatal(err)
+	}
+	if failures != 0 || firstFailure != nil {
+		t.Errorf("after retiring the failed host: %d failures, first failure %v; want none", failures, firstFailure)
+	}
+
+	e.report(report(t, "h3", "drone", "dev", commit(2), model.StatusSuccess))
+	if ok, err := e.ing.RetireReconciler(ctx, "h3", "flux-system"); err != nil || !ok {
+		t.Fatalf("retire: %v %v", ok, err)
+	}
+	e.clock.Advance(time.Minute)
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.1.0", commit(2)))
+	e.checkMaintained()
+}
+
+// testReconcilerMovesEndpoint: a reconciler that moves to another path of
+// the branch counts for the target there only, with its state on that
+// endpoint, whether the move comes alone or in a batch with other reports
+// of it. The commit is branch-wide (it resolves on both targets), so a
+// deployment placed on the endpoint the reconciler left would show.
+func testReconcilerMovesEndpoint(t *testing.T, e *env) {
+	for _, target := range []string{"drone", "tank"} {
+		e.descriptor(descriptor(t, "api", "dev", target, "1.0.0", commit(1)))
+	}
+	e.clock.Advance(time.Minute)
+	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusSuccess))
+	e.report(report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess))
+	e.clock.Advance(time.Minute)
+	e.report(report(t, "h1", "tank", "dev", commit(1), model.StatusFailure))
+	e.checkMaintained()
+	moved := report(t, "h2", "tank", "dev", commit(1), model.StatusInProgress)
+	failed := moved
+	failed.Status = model.StatusFailure
+	if _, err := e.ing.ApplyReports(ctx, []model.Report{report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess), moved, failed}); err != nil {
+		t.Fatal(err)
+	}
+	e.checkMaintained()
+	e.wantVersions(map[string]string{"h1/api/tank": "1.0.0 failure", "h2/api/tank": "1.0.0 failure"})
+}

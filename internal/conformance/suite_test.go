@@ -56,6 +56,8 @@ func run(t *testing.T, open opener) {
 		"RegisteredReconciler":              testRegisteredReconciler,
 		"TextRules":                         testTextRules,
 		"AssignmentFollowsLatestDeployment": testAssignmentFollowsLatestDeployment,
+		"OutcomesFollowRetirement":          testOutcomesFollowRetirement,
+		"ReconcilerMovesEndpoint":           testReconcilerMovesEndpoint,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

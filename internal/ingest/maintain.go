@@ -17,6 +17,9 @@ type maintenance struct {
 	before  map[int64]store.ReconcilerFacts
 	touched map[int64]bool
 	scope   store.AssignmentScope
+	// known holds changed deployments as their writer left them (the
+	// maintained state then reads neither them nor their reconcilers).
+	known map[store.DeploymentKey]store.KnownDeployment
 	// Drift: reconcilers, targets, and (target, commit) pairs whose
 	// reconcilers at that commit classify again.
 	driftReconcilers map[int64]bool
@@ -26,7 +29,7 @@ type maintenance struct {
 }
 
 func newMaintenance() *maintenance {
-	return &maintenance{before: map[int64]store.ReconcilerFacts{}, touched: map[int64]bool{},
+	return &maintenance{before: map[int64]store.ReconcilerFacts{}, touched: map[int64]bool{}, known: map[store.DeploymentKey]store.KnownDeployment{},
 		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}}
 }
 
@@ -88,6 +91,11 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			return fmt.Errorf("lock reconcilers: %w", err)
 		}
 	}
+	for i, d := range m.scope.Deployments {
+		if k, ok := m.known[d]; ok {
+			m.scope.Deployments[i].Known = &k
+		}
+	}
 	outcomes, err := store.RefreshAssignments(ctx, q, engine, m.scope)
 	if err != nil {
 		return err
@@ -118,7 +126,7 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 	// Last, the rows that concurrent writers share: each assignment's
 	// outcome, then the endpoint counts. Their locks are held until commit,
 	// so taking them last keeps other writers waiting the least.
-	if err := store.RefreshOutcomes(ctx, q, engine, outcomes); err != nil {
+	if err := store.WriteOutcomes(ctx, q, engine, outcomes); err != nil {
 		return err
 	}
 	if len(m.touched) == 0 {

@@ -122,6 +122,17 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		return stored[k].ID
 	}
+	// A reconciler's endpoint after the batch: its last report's.
+	lastOf := map[model.ReconcilerKey]int{}
+	for i, k := range keys {
+		lastOf[k] = i
+	}
+	endpointOf := func(k model.ReconcilerKey) int64 {
+		if e, ok := endpoints[rs[lastOf[k]].Endpoint.Key()]; ok {
+			return e.ID
+		}
+		return stored[k].Endpoint.ID
+	}
 	// What the maintained state must follow.
 	for i, r := range rs {
 		if !res[i].Changed {
@@ -163,7 +174,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
 			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt}
 	}
-	lateWrites, err := store.WriteKnownReports(ctx, q, engine, known)
+	lateWrites, written, err := store.WriteKnownReports(ctx, q, engine, known)
 	if err != nil {
 		return fmt.Errorf("write reports: %w", err)
 	}
@@ -175,6 +186,16 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		r := rs[i]
 		if _, err := store.UpsertDeployment(ctx, q, idOf(keys[i]), r.Commit, r.Status, r.Message, r.MessageBytes, observedAt(r, now)); err != nil {
 			return &InputError{Kind: "report", Index: i, Err: fmt.Errorf("record deployment of %s: %w", r.Commit, err)}
+		}
+		delete(written, store.DeploymentKey{ReconcilerID: idOf(keys[i]), Commit: r.Commit})
+	}
+	// The maintained state takes the deployments written in the batch as
+	// they were left, on the endpoint their reconciler is on now.
+	for _, i := range writes {
+		k := store.DeploymentKey{ReconcilerID: idOf(keys[i]), Commit: rs[i].Commit}
+		if d, ok := written[k]; ok {
+			d.EndpointID = endpointOf(keys[i])
+			rsv.m.known[k] = d
 		}
 	}
 

@@ -96,28 +96,29 @@ type NewCommit struct {
 // with a history row for each change, and the reconcilers' current
 // deployment and report time. It returns the indexes of the reports older than
 // the last change of their deployment, which the caller writes one by one
-// (UpsertDeployment: history only). Their commits are the caller's to
-// record (RecordCommits).
+// (UpsertDeployment: history only), and, on PostgreSQL, the state of each
+// deployment it changed (their endpoints left to the caller). Their
+// commits are the caller's to record (RecordCommits).
 //
 // On PostgreSQL the batch is worked out in memory from one read of the
 // deployments it names, with the rules of UpsertDeployment, and written in
 // three statements whatever its size: each deployment and each reconciler
 // once however many of its reports the batch holds, and every history row.
-func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) ([]int, error) {
+func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) ([]int, map[DeploymentKey]KnownDeployment, error) {
 	if engine != "postgres" {
 		for _, r := range rs {
 			if err := TouchReconciler(ctx, q, r.ReconcilerID, r.ReportAt); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if _, err := UpsertDeployment(ctx, q, r.ReconcilerID, r.Commit, r.Status, r.Message, r.MessageBytes, r.At); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	deps, current, err := readDeployments(ctx, q, rs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	type reconcilerWrite struct {
 		current  deploymentKey
@@ -186,7 +187,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				return d, err
 			})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, d := range ids {
 			deps[d.key].id = d.id
@@ -202,7 +203,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::timestamptz[])`, ids, recIDs, statuses, messages, sizes, ats); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 
@@ -227,15 +228,21 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				current_deployment_id = u.dep, commit_sha = u.sha, status = u.st, status_since = u.since
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(id, dep, sha, st, since, report_at)
 			WHERE r.id = u.id`, recIDs, depIDs, recShas, recStatuses, recSinces, reportAts); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, id := range touchOnly {
 		if err := TouchReconciler(ctx, q, id, recs[id].reportAt); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return late, nil
+	written := map[DeploymentKey]KnownDeployment{}
+	for k, d := range deps {
+		if d.dirty {
+			written[DeploymentKey{ReconcilerID: k.reconciler, Commit: k.sha}] = KnownDeployment{Status: string(d.status), Since: d.since, Last: d.last, FirstFailure: d.firstFailure}
+		}
+	}
+	return late, written, nil
 }
 
 // deploymentKey names a deployment: a reconciler's of one commit.

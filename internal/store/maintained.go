@@ -20,8 +20,9 @@ import (
 //   - reconciler_assignments: each reconciler's latest state for each
 //     assignment of its targets, recomputed for the (reconciler, target,
 //     assignment) triples a change touches;
-//   - assignment_outcomes: per assignment, recomputed from
-//     reconciler_assignments under the outcome row's lock;
+//   - assignment_outcomes: per assignment, adjusted by deltas from the
+//     reconciler_assignments rows that change, or recomputed from them
+//     under the outcome row's lock (OutcomeChanges says when);
 //   - drift: per live (reconciler, target), recomputed for the reconcilers
 //     and targets a change touches.
 //
@@ -158,6 +159,19 @@ type AssignmentScope struct {
 type DeploymentKey struct {
 	ReconcilerID int64
 	Commit       string
+	// Known, when not nil, is the deployment's state as the writer left
+	// it, with its live reconciler's endpoint: its rows then need no read
+	// of the deployment and the reconciler.
+	Known *KnownDeployment
+}
+
+// KnownDeployment is a deployment's state as a writer of reports left it,
+// of a live reconciler on EndpointID.
+type KnownDeployment struct {
+	EndpointID   int64
+	Status       string
+	Since, Last  time.Time
+	FirstFailure *time.Time
 }
 
 // ResolutionChange is a commit of a target that resolves to another
@@ -216,15 +230,15 @@ func scanAssignmentState(r Row) (assignmentState, error) {
 const assignmentStateCols = `reconciler_id, target_id, assignment_id, status, status_since, last_changed, first_failure_at, live`
 
 // RefreshAssignments recomputes the reconciler_assignments rows of a scope
-// and returns the assignments whose rows changed, in id order: their
-// outcomes are the caller's to refresh (RefreshOutcomes).
-func RefreshAssignments(ctx context.Context, q Querier, engine string, scope AssignmentScope) ([]int64, error) {
+// and returns how the outcomes of their assignments follow: the caller's
+// to write (WriteOutcomes).
+func RefreshAssignments(ctx context.Context, q Querier, engine string, scope AssignmentScope) (OutcomeChanges, error) {
 	if scope.Empty() {
-		return nil, nil
+		return OutcomeChanges{}, nil
 	}
 	candidates, triples, err := scopeTriples(ctx, q, engine, scope)
 	if err != nil {
-		return nil, err
+		return OutcomeChanges{}, err
 	}
 	old := map[assignmentKey]assignmentState{}
 	fresh := map[assignmentKey]assignmentState{}
@@ -236,7 +250,10 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	// deployment among those resolving to the assignment, so a deployment
 	// that changed after the stored row's last change is the row's new
 	// state (its first failure the earlier of the two), with no need to
-	// read the others (an assignment may have many commits); any other row
+	// read the others (an assignment may have many commits). A row that
+	// does not exist yet had no deployment before this one (rows of
+	// reconcilers that moved, came back or were created meanwhile are all
+	// computed again below), so the deployment is its state. Any other row
 	// is computed again.
 	byKey := map[assignmentKey][]assignmentState{}
 	for _, c := range candidates {
@@ -253,18 +270,18 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		if err := collectEach(ctx, q, `SELECT `+prefixed("ra.", assignmentStateCols)+` FROM `+triplesTable(engine, &a, chunk)+`
 			JOIN reconciler_assignments ra ON ra.reconciler_id = s.rid AND ra.target_id = s.tid AND ra.assignment_id = s.aid`,
 			a, scanAssignmentState, add(old)); err != nil {
-			return nil, fmt.Errorf("read reconciler assignments: %w", err)
+			return OutcomeChanges{}, fmt.Errorf("read reconciler assignments: %w", err)
 		}
 	}
 	var recompute []assignmentKey
 	for k, cs := range byKey {
 		o, ok := old[k]
-		if len(cs) != 1 || !ok || resolved[k] || !cs[0].last.After(o.last) {
+		if len(cs) != 1 || resolved[k] || (ok && !cs[0].last.After(o.last)) {
 			recompute = append(recompute, k)
 			continue
 		}
 		n := cs[0]
-		if o.firstFailure != nil && (n.firstFailure == nil || o.firstFailure.Before(*n.firstFailure)) {
+		if ok && o.firstFailure != nil && (n.firstFailure == nil || o.firstFailure.Before(*n.firstFailure)) {
 			n.firstFailure = o.firstFailure
 		}
 		fresh[k] = n
@@ -275,7 +292,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		var b Args
 		if err := collectEach(ctx, q, assignmentStatesSQL(triplesTable(engine, &b, chunk), "res.assignment_id = s.aid"),
 			b, scanAssignmentState, add(fresh)); err != nil {
-			return nil, fmt.Errorf("compute reconciler assignments: %w", err)
+			return OutcomeChanges{}, fmt.Errorf("compute reconciler assignments: %w", err)
 		}
 	}
 	for _, w := range []struct {
@@ -286,16 +303,16 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 			var a, b Args
 			if err := collectEach(ctx, q, `SELECT `+assignmentStateCols+` FROM reconciler_assignments WHERE `+In(engine, &a, w.col, chunk),
 				a, scanAssignmentState, add(old)); err != nil {
-				return nil, fmt.Errorf("read reconciler assignments: %w", err)
+				return OutcomeChanges{}, fmt.Errorf("read reconciler assignments: %w", err)
 			}
 			if err := collectEach(ctx, q, assignmentStatesSQL("", In(engine, &b, w.freshCol, chunk)), b, scanAssignmentState, add(fresh)); err != nil {
-				return nil, fmt.Errorf("compute reconciler assignments: %w", err)
+				return OutcomeChanges{}, fmt.Errorf("compute reconciler assignments: %w", err)
 			}
 		}
 	}
 	// Write the differences, in key order.
 	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
-	touched := map[int64]bool{}
+	outcomes := OutcomeChanges{Deltas: map[int64]*OutcomeDelta{}, Recompute: map[int64]bool{}}
 	var gone []assignmentKey
 	var put []assignmentState
 	for _, k := range keys {
@@ -309,12 +326,87 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		default:
 			continue
 		}
-		touched[k.assignment] = true
+		outcomes.follow(k.assignment, o, hadOld, n, hasNew)
 	}
 	if err := writeAssignmentStates(ctx, q, engine, gone, put); err != nil {
-		return nil, err
+		return OutcomeChanges{}, err
 	}
-	return slices.Sorted(maps.Keys(touched)), nil
+	return outcomes, nil
+}
+
+// OutcomeChanges is how assignment_outcomes rows follow changed
+// reconciler_assignments rows. Most changes adjust a row in place: counts
+// move by deltas, and the earliest and latest success and the earliest
+// failure can only move outwards. A row is computed again when a
+// reconciler_assignments row that may have held one of those extremes
+// gives it up, or goes away (the outcome row may have to go with it).
+type OutcomeChanges struct {
+	Deltas    map[int64]*OutcomeDelta
+	Recompute map[int64]bool
+}
+
+// OutcomeDelta adjusts an assignment_outcomes row: counts to add, and
+// times the extremes take if they are earlier (First*) or later (Last*).
+type OutcomeDelta struct {
+	Success, Failure, InProgress int64
+	FirstSuccess, LastSuccess    *time.Time
+	FirstFailure                 *time.Time
+	created                      bool // a reconciler_assignments row was added: the outcome row may not exist yet
+}
+
+// follow records a reconciler_assignments row of an assignment going from
+// o (when hadOld) to n (when hasNew).
+func (c OutcomeChanges) follow(assignment int64, o assignmentState, hadOld bool, n assignmentState, hasNew bool) {
+	if c.Recompute[assignment] {
+		return
+	}
+	oldLive, newLive := hadOld && o.live, hasNew && n.live
+	keepsSuccess := !oldLive || o.status != string(model.StatusSuccess) ||
+		(newLive && n.status == o.status && n.since.Equal(o.since))
+	keepsFailure := !oldLive || o.firstFailure == nil ||
+		(newLive && n.firstFailure != nil && !n.firstFailure.After(*o.firstFailure))
+	if !hasNew || !keepsSuccess || !keepsFailure {
+		c.Recompute[assignment] = true
+		delete(c.Deltas, assignment)
+		return
+	}
+	d := c.Deltas[assignment]
+	if d == nil {
+		d = &OutcomeDelta{}
+		c.Deltas[assignment] = d
+	}
+	d.created = d.created || !hadOld
+	count := func(status string, by int64) {
+		switch model.Status(status) {
+		case model.StatusSuccess:
+			d.Success += by
+		case model.StatusFailure:
+			d.Failure += by
+		case model.StatusInProgress:
+			d.InProgress += by
+		}
+	}
+	if oldLive {
+		count(o.status, -1)
+	}
+	if newLive {
+		count(n.status, 1)
+		if n.status == string(model.StatusSuccess) {
+			d.FirstSuccess = earliest(d.FirstSuccess, &n.since)
+			if d.LastSuccess == nil || n.since.After(*d.LastSuccess) {
+				d.LastSuccess = &n.since
+			}
+		}
+		d.FirstFailure = earliest(d.FirstFailure, n.firstFailure)
+	}
+}
+
+// earliest is the earlier of two optional times.
+func earliest(a, b *time.Time) *time.Time {
+	if a == nil || (b != nil && b.Before(*a)) {
+		return b
+	}
+	return a
 }
 
 // writeAssignmentStates deletes and upserts reconciler_assignments rows:
@@ -378,25 +470,105 @@ func prefixed(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// RefreshOutcomes recomputes assignment_outcomes rows (ids in order) from
-// reconciler_assignments. The rows are locked first, in id order, so that
-// a concurrent writer's recomputation (a new statement, a new snapshot)
-// sees this one's rows once it commits. Writers of reports share these
-// rows (every host of a target counts in its assignment's row), so the
-// caller takes them as late in its transaction as it can.
-func RefreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
+// WriteOutcomes brings assignment_outcomes up to date with changes.
+// Writers of reports share these rows (every host of a target counts in
+// its assignment's row), so the caller takes them as late in its
+// transaction as it can, and each transaction locks them in one sweep in
+// id order: the upsert of the deltas alone, or, when some rows are
+// computed again, all of them first.
+func WriteOutcomes(ctx context.Context, q Querier, engine string, c OutcomeChanges) error {
+	deltas := slices.Sorted(maps.Keys(c.Deltas))
+	deltas = slices.DeleteFunc(deltas, func(id int64) bool { return c.Deltas[id].none() })
+	recompute := slices.Sorted(maps.Keys(c.Recompute))
+	if len(recompute) > 0 {
+		if err := lockOutcomes(ctx, q, engine, slices.Sorted(slices.Values(append(slices.Clone(deltas), recompute...)))); err != nil {
+			return err
+		}
+	}
+	if err := addOutcomeDeltas(ctx, q, engine, deltas, c.Deltas); err != nil {
+		return err
+	}
+	return recomputeOutcomes(ctx, q, engine, recompute)
+}
+
+// none reports whether a delta changes nothing, not even which rows exist.
+func (d *OutcomeDelta) none() bool {
+	return !d.created && d.Success == 0 && d.Failure == 0 && d.InProgress == 0 &&
+		d.FirstSuccess == nil && d.LastSuccess == nil && d.FirstFailure == nil
+}
+
+// outcomeDeltaSet adds an OutcomeDelta (the excluded row) to an
+// assignment_outcomes row: the same text on both engines.
+const outcomeDeltaSet = `success = assignment_outcomes.success + excluded.success,
+	failure = assignment_outcomes.failure + excluded.failure,
+	in_progress = assignment_outcomes.in_progress + excluded.in_progress,
+	first_success_at = CASE WHEN excluded.first_success_at IS NULL OR assignment_outcomes.first_success_at <= excluded.first_success_at
+		THEN assignment_outcomes.first_success_at ELSE excluded.first_success_at END,
+	last_success_at = CASE WHEN excluded.last_success_at IS NULL OR assignment_outcomes.last_success_at >= excluded.last_success_at
+		THEN assignment_outcomes.last_success_at ELSE excluded.last_success_at END,
+	first_failure_at = CASE WHEN excluded.first_failure_at IS NULL OR assignment_outcomes.first_failure_at <= excluded.first_failure_at
+		THEN assignment_outcomes.first_failure_at ELSE excluded.first_failure_at END`
+
+// addOutcomeDeltas upserts deltas into assignment_outcomes (ids in order):
+// one statement on PostgreSQL, which locks the rows in that order.
+func addOutcomeDeltas(ctx context.Context, q Querier, engine string, ids []int64, deltas map[int64]*OutcomeDelta) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	insert := `INSERT INTO assignment_outcomes (assignment_id, ` + outcomeCols + `) `
+	conflict := ` ON CONFLICT (assignment_id) DO UPDATE SET ` + outcomeDeltaSet
+	if engine != "postgres" {
+		for _, id := range ids {
+			d := deltas[id]
+			if _, err := q.Exec(ctx, insert+`VALUES ($1, $2, $3, $4, $5, $6, $7)`+conflict,
+				id, d.Success, d.Failure, d.InProgress, d.FirstSuccess, d.LastSuccess, d.FirstFailure); err != nil {
+				return fmt.Errorf("adjust assignment outcomes: %w", err)
+			}
+		}
+		return nil
+	}
+	n := len(ids)
+	success, failure, inProgress := make([]int64, n), make([]int64, n), make([]int64, n)
+	firstSuccess, lastSuccess, firstFailure := make([]*time.Time, n), make([]*time.Time, n), make([]*time.Time, n)
+	for i, id := range ids {
+		d := deltas[id]
+		success[i], failure[i], inProgress[i] = d.Success, d.Failure, d.InProgress
+		firstSuccess[i], lastSuccess[i], firstFailure[i] = d.FirstSuccess, d.LastSuccess, d.FirstFailure
+	}
+	if _, err := q.Exec(ctx, insert+`SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])`+conflict,
+		ids, success, failure, inProgress, firstSuccess, lastSuccess, firstFailure); err != nil {
+		return fmt.Errorf("adjust assignment outcomes: %w", err)
+	}
+	return nil
+}
+
+// lockOutcomes creates the missing assignment_outcomes rows of ids (in
+// order) and locks them all, so that a recomputation (a new statement, a
+// new snapshot) sees what concurrent writers of these rows committed.
+// SQLite writers hold the database's lock.
+func lockOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
+	if engine != "postgres" {
+		return nil
+	}
+	ids = slices.Compact(ids)
+	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT unnest($1::bigint[]) ON CONFLICT (assignment_id) DO NOTHING`, ids); err != nil {
+		return fmt.Errorf("lock assignment outcomes: %w", err)
+	}
+	if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id = ANY($1::bigint[]) ORDER BY assignment_id FOR UPDATE`, ids); err != nil {
+		return fmt.Errorf("lock assignment outcomes: %w", err)
+	}
+	return nil
+}
+
+// recomputeOutcomes computes assignment_outcomes rows (ids in order, locked
+// by the caller on PostgreSQL) again from reconciler_assignments, and
+// drops those of assignments left without rows.
+func recomputeOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
 	for chunk := range slices.Chunk(ids, 1000) {
 		var a Args
 		var table, unchanged string
 		if engine == "postgres" {
-			list := a.Bind(chunk)
-			if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT unnest(`+list+`::bigint[]) ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
-				return fmt.Errorf("lock assignment outcomes: %w", err)
-			}
-			if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id = ANY(`+list+`::bigint[]) ORDER BY assignment_id FOR UPDATE`, a...); err != nil {
-				return fmt.Errorf("lock assignment outcomes: %w", err)
-			}
-			table = `(SELECT unnest(` + list + `::bigint[]) AS id) u`
+			table = `(SELECT unnest(` + a.Bind(chunk) + `::bigint[]) AS id) u`
 			// Rows that stay as they are are not written.
 			unchanged = ` AND (o.` + strings.ReplaceAll(outcomeCols, ", ", ", o.") + `) IS DISTINCT FROM (x.` + strings.ReplaceAll(outcomeCols, ", ", ", x.") + `)`
 		} else {
@@ -405,7 +577,7 @@ func RefreshOutcomes(ctx context.Context, q Querier, engine string, ids []int64)
 				values[i] = "(" + a.Bind(id) + ")"
 			}
 			if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) VALUES `+strings.Join(values, ", ")+` ON CONFLICT (assignment_id) DO NOTHING`, a...); err != nil {
-				return fmt.Errorf("lock assignment outcomes: %w", err)
+				return fmt.Errorf("refresh assignment outcomes: %w", err)
 			}
 			table = `(SELECT column1 AS id FROM (VALUES ` + strings.Join(values, ", ") + `)) u`
 		}
@@ -456,7 +628,38 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 		return k, err
 	}
 	var candidates []assignmentState
-	for chunk := range slices.Chunk(scope.Deployments, 1000) {
+	known := slices.DeleteFunc(slices.Clone(scope.Deployments), func(d DeploymentKey) bool { return d.Known == nil })
+	slices.SortFunc(known, func(a, b DeploymentKey) int {
+		return cmp.Or(cmp.Compare(a.ReconcilerID, b.ReconcilerID), cmp.Compare(a.Commit, b.Commit))
+	})
+	known = slices.CompactFunc(known, func(a, b DeploymentKey) bool { return a.ReconcilerID == b.ReconcilerID && a.Commit == b.Commit })
+	for chunk := range slices.Chunk(known, 1000) {
+		rows := make([][]any, len(chunk))
+		for i, d := range chunk {
+			rows[i] = []any{int64(i), d.Known.EndpointID, d.Commit}
+		}
+		var a Args
+		type placed struct{ i, target, assignment int64 }
+		ps, err := Collect(ctx, q, `SELECT s.i, t.id, res.assignment_id
+			FROM `+valuesTable(engine, &a, []string{"i", "ep", "sha"}, []string{"bigint", "bigint", "text"}, rows)+`
+			JOIN targets t ON t.endpoint_id = s.ep
+			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL`, a,
+			func(r Row) (placed, error) {
+				var p placed
+				err := r.Scan(&p.i, &p.target, &p.assignment)
+				return p, err
+			})
+		if err != nil {
+			return nil, nil, fmt.Errorf("find the assignments of deployments: %w", err)
+		}
+		for _, p := range ps {
+			d := chunk[p.i]
+			candidates = append(candidates, assignmentState{key: assignmentKey{d.ReconcilerID, p.target, p.assignment},
+				status: d.Known.Status, since: d.Known.Since, last: d.Known.Last, firstFailure: d.Known.FirstFailure, live: true})
+		}
+	}
+	unknown := slices.DeleteFunc(slices.Clone(scope.Deployments), func(d DeploymentKey) bool { return d.Known != nil })
+	for chunk := range slices.Chunk(unknown, 1000) {
 		rows := make([][]any, len(chunk))
 		for i, d := range chunk {
 			rows[i] = []any{d.ReconcilerID, d.Commit}
