@@ -314,6 +314,17 @@ func testRetireAndRestore(t *testing.T, e *env) {
 	}
 	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusSuccess))
 	e.wantVersions(map[string]string{"h1/api/drone": "1.0.0 success", "h2/api/drone": "1.0.0 success"})
+	// Behind the next version, retired, then back on the same commit and
+	// status: it drifts again.
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.1.0", commit(2)))
+	if ok, err := e.ing.RetireReconciler(ctx, "h1", "flux-system"); err != nil || !ok {
+		t.Fatalf("retire: %v %v", ok, err)
+	}
+	e.checkMaintained()
+	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusSuccess))
+	if n := e.count("drift"); n != 2 {
+		t.Errorf("drift rows after h1 came back behind: %d, want 2 (h1 and h2)", n)
+	}
 }
 
 func testConcurrentWriters(t *testing.T, e *env) {
@@ -596,4 +607,51 @@ func testReconcilerMovesEndpoint(t *testing.T, e *env) {
 	}
 	e.checkMaintained()
 	e.wantVersions(map[string]string{"h1/api/tank": "1.0.0 failure", "h2/api/tank": "1.0.0 failure"})
+}
+
+// testDriftFollowsReports: drift is kept as it is through status changes
+// that cannot move it, and follows those that can: a failure of the
+// scheduled version and its end, a late report that moves the first
+// sighting of a commit behind, a move to a target scheduled elsewhere.
+// The suite's check compares the maintained rows with their recomputation
+// after each step.
+func testDriftFollowsReports(t *testing.T, e *env) {
+	start := e.clock.Now()
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
+	e.descriptor(descriptor(t, "api", "dev", "drone", "1.1.0", commit(2)))
+	e.descriptor(descriptor(t, "api", "dev", "tank", "1.0.0", commit(1)))
+	e.clock.Advance(10 * time.Minute)
+	behind := report(t, "h1", "drone", "dev", commit(1), model.StatusInProgress)
+	e.report(behind)
+	e.clock.Advance(time.Minute)
+	behind.Status = model.StatusSuccess
+	e.report(behind) // status only: its drift stays
+	e.checkMaintained()
+	late := report(t, "h1", "drone", "dev", commit(1), model.StatusInProgress)
+	late.ObservedAt = start.Add(5 * time.Minute)
+	e.report(late) // behind since earlier
+	e.checkMaintained()
+
+	scheduled := report(t, "h2", "drone", "dev", commit(2), model.StatusInProgress)
+	e.report(scheduled)
+	e.clock.Advance(time.Minute)
+	scheduled.Status = model.StatusFailure
+	e.report(scheduled) // the scheduled version failing
+	e.checkMaintained()
+	e.clock.Advance(time.Minute)
+	scheduled.Status = model.StatusInProgress
+	e.report(scheduled) // no longer failing
+	e.checkMaintained()
+	e.clock.Advance(time.Minute)
+	scheduled.Status = model.StatusSuccess
+	e.report(scheduled)
+
+	onTank := report(t, "h3", "tank", "dev", commit(1), model.StatusSuccess)
+	e.report(onTank) // tank runs 1.0.0: no drift
+	e.clock.Advance(time.Minute)
+	e.report(report(t, "h3", "drone", "dev", commit(1), model.StatusSuccess)) // drone is at 1.1.0: behind
+	e.checkMaintained()
+	if n := e.count("drift"); n != 2 {
+		t.Errorf("drift rows: %d, want 2 (h1 and h3 behind on drone)", n)
+	}
 }

@@ -58,6 +58,7 @@ func run(t *testing.T, open opener) {
 		"AssignmentFollowsLatestDeployment": testAssignmentFollowsLatestDeployment,
 		"OutcomesFollowRetirement":          testOutcomesFollowRetirement,
 		"ReconcilerMovesEndpoint":           testReconcilerMovesEndpoint,
+		"DriftFollowsReports":               testDriftFollowsReports,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {

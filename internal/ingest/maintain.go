@@ -36,14 +36,24 @@ func newMaintenance() *maintenance {
 // reconciler notes a reconciler whose state changes; before is what it
 // was, when it existed.
 func (m *maintenance) reconciler(id int64, before store.ReconcilerFacts, existed bool) {
+	m.status(id, before)
+	if !existed {
+		delete(m.before, id)
+	}
+	m.drift(id)
+}
+
+// status notes a stored reconciler whose state changes in a way that
+// leaves its drift as it is (see driftKept); before is what it was.
+func (m *maintenance) status(id int64, before store.ReconcilerFacts) {
 	if !m.touched[id] {
 		m.touched[id] = true
-		if existed {
-			m.before[id] = before
-		}
+		m.before[id] = before
 	}
-	m.driftReconcilers[id] = true
 }
+
+// drift notes a reconciler whose drift may change.
+func (m *maintenance) drift(id int64) { m.driftReconcilers[id] = true }
 
 // allAssignments notes that every assignment row of a reconciler may change
 // (retired, restored, moved to another endpoint).

@@ -144,7 +144,12 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		id := idOf(k)
 		if st, ok := stored[k]; ok {
-			rsv.m.reconciler(id, store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}, true)
+			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}
+			if driftKept(st, states[k]) {
+				rsv.m.status(id, facts)
+			} else {
+				rsv.m.reconciler(id, facts, true)
+			}
 			if st.Retired || st.EndpointKey != r.Endpoint.Key() {
 				rsv.m.allAssignments(id)
 			}
@@ -188,6 +193,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			return &InputError{Kind: "report", Index: i, Err: fmt.Errorf("record deployment of %s: %w", r.Commit, err)}
 		}
 		delete(written, store.DeploymentKey{ReconcilerID: idOf(keys[i]), Commit: r.Commit})
+		rsv.m.drift(idOf(keys[i])) // it may move the first sighting of the commit
 	}
 	// The maintained state takes the deployments written in the batch as
 	// they were left, on the endpoint their reconciler is on now.
@@ -220,6 +226,17 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		rsv.commit(byID[c.EndpointID], c.SHA, c.Seen)
 	}
 	return nil
+}
+
+// driftKept reports whether a reconciler's drift stays as it is from state
+// before to state after a batch. Drift follows the reconciler's endpoint,
+// commit (with its first sighting, which only a late report moves: those
+// mark drift themselves), whether it is live, and whether it is failing
+// (the scheduled version failing drifts, since it failed): a move between
+// other statuses of the same commit changes none of these.
+func driftKept(before, after store.ReconcilerState) bool {
+	return !before.Retired && !after.Retired && before.EndpointKey == after.EndpointKey && before.Commit == after.Commit &&
+		before.Status != model.StatusFailure && after.Status != model.StatusFailure
 }
 
 // sighting is a report's commit, to record on the endpoint it named.
