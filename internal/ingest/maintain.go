@@ -36,9 +36,10 @@ func newMaintenance() *maintenance {
 // reconciler notes a reconciler whose state changes; before is what it
 // was, when it existed.
 func (m *maintenance) reconciler(id int64, before store.ReconcilerFacts, existed bool) {
-	m.status(id, before)
-	if !existed {
-		delete(m.before, id)
+	if existed {
+		m.status(id, before)
+	} else {
+		m.touched[id] = true
 	}
 	m.drift(id)
 }

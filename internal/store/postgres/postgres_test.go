@@ -53,6 +53,36 @@ func TestConcurrentMigrators(t *testing.T) {
 	}
 }
 
+// TestJITOff: the hub's sessions run without JIT compilation (it cost a
+// report's query hundreds of milliseconds whenever the planner's estimate
+// crossed the thresholds), unless the database URL asks for it.
+func TestJITOff(t *testing.T) {
+	pg := testenv.SharedPostgres(t)
+	url := pg.NewDatabase(t)
+	for _, c := range []struct{ url, want string }{{url, "off"}, {url + sep(url) + "jit=on", "on"}} {
+		d, err := postgres.Open(context.Background(), c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var jit string
+		if err := d.Pool().QueryRow(context.Background(), "SHOW jit").Scan(&jit); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if jit != c.want {
+			t.Errorf("%s: jit = %s, want %s", c.url, jit, c.want)
+		}
+	}
+}
+
+// sep is what joins another parameter to a URL.
+func sep(url string) string {
+	if strings.Contains(url, "?") {
+		return "&"
+	}
+	return "?"
+}
+
 // Unavailable tells an outage (the server stopped, connections terminated
 // by an administrator, no connection slot left) from a failed request,
 // on the errors a real server returns.

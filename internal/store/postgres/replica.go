@@ -38,7 +38,7 @@ type Replica struct {
 // connect: a replica that is down when the hub starts is measured as such
 // and reads go to the primary until it answers.
 func OpenReplica(url string) (*Replica, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read replica URL: %w", err)
 	}
