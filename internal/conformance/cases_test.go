@@ -302,9 +302,7 @@ func testRetireAndRestore(t *testing.T, e *env) {
 	e.descriptor(descriptor(t, "api", "dev", "drone", "1.0.0", commit(1)))
 	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusSuccess))
 	e.report(report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess))
-	if ok, err := e.ing.RetireReconciler(ctx, "h1", "flux-system"); err != nil || !ok {
-		t.Fatalf("retire: %v %v", ok, err)
-	}
+	e.retire("h1")
 	e.wantVersions(map[string]string{"h2/api/drone": "1.0.0 success"})
 	if n := e.count("deployment_history"); n != 2 {
 		t.Errorf("history lost on retire: %d rows", n)
@@ -317,9 +315,7 @@ func testRetireAndRestore(t *testing.T, e *env) {
 	// Behind the next version, retired, then back on the same commit and
 	// status: it drifts again.
 	e.descriptor(descriptor(t, "api", "dev", "drone", "1.1.0", commit(2)))
-	if ok, err := e.ing.RetireReconciler(ctx, "h1", "flux-system"); err != nil || !ok {
-		t.Fatalf("retire: %v %v", ok, err)
-	}
+	e.retire("h1")
 	e.checkMaintained()
 	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusSuccess))
 	if n := e.count("drift"); n != 2 {
@@ -562,9 +558,7 @@ func testOutcomesFollowRetirement(t *testing.T, e *env) {
 	e.report(report(t, "h1", "drone", "dev", commit(1), model.StatusFailure))
 	e.report(report(t, "h2", "drone", "dev", commit(1), model.StatusSuccess))
 	e.checkMaintained()
-	if ok, err := e.ing.RetireReconciler(ctx, "h1", "flux-system"); err != nil || !ok {
-		t.Fatalf("retire: %v %v", ok, err)
-	}
+	e.retire("h1")
 	e.checkMaintained()
 	var failures int
 	var firstFailure *time.Time
@@ -576,9 +570,7 @@ func testOutcomesFollowRetirement(t *testing.T, e *env) {
 	}
 
 	e.report(report(t, "h3", "drone", "dev", commit(2), model.StatusSuccess))
-	if ok, err := e.ing.RetireReconciler(ctx, "h3", "flux-system"); err != nil || !ok {
-		t.Fatalf("retire: %v %v", ok, err)
-	}
+	e.retire("h3")
 	e.clock.Advance(time.Minute)
 	e.descriptor(descriptor(t, "api", "dev", "drone", "1.1.0", commit(2)))
 	e.checkMaintained()

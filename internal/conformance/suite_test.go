@@ -137,6 +137,14 @@ func (e *env) report(r model.Report) ingest.ReportResult {
 	return res
 }
 
+// retire retires a host's reconciler, which must be live.
+func (e *env) retire(host string) {
+	e.t.Helper()
+	if ok, err := e.ing.RetireReconciler(context.Background(), host, "flux-system"); err != nil || !ok {
+		e.t.Fatalf("retire %s: %v %v", host, ok, err)
+	}
+}
+
 // versions maps "host/target" to the deployed version ("?" when unknown)
 // and status.
 func (e *env) versions() map[string]string {
