@@ -628,7 +628,14 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 		return k, err
 	}
 	var candidates []assignmentState
-	known := slices.DeleteFunc(slices.Clone(scope.Deployments), func(d DeploymentKey) bool { return d.Known == nil })
+	var known, unknown []DeploymentKey
+	for _, d := range scope.Deployments {
+		if d.Known != nil {
+			known = append(known, d)
+		} else {
+			unknown = append(unknown, d)
+		}
+	}
 	slices.SortFunc(known, func(a, b DeploymentKey) int {
 		return cmp.Or(cmp.Compare(a.ReconcilerID, b.ReconcilerID), cmp.Compare(a.Commit, b.Commit))
 	})
@@ -658,7 +665,6 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 				status: d.Known.Status, since: d.Known.Since, last: d.Known.Last, firstFailure: d.Known.FirstFailure, live: true})
 		}
 	}
-	unknown := slices.DeleteFunc(slices.Clone(scope.Deployments), func(d DeploymentKey) bool { return d.Known != nil })
 	for chunk := range slices.Chunk(unknown, 1000) {
 		rows := make([][]any, len(chunk))
 		for i, d := range chunk {
