@@ -23,14 +23,21 @@ const (
 // ParseStatus accepts the canonical statuses case-insensitively, with "-" or
 // " " for "_".
 func ParseStatus(s string) (Status, error) {
-	n := strings.ToLower(strings.TrimSpace(s))
-	n = strings.NewReplacer("-", "_", " ", "_").Replace(n)
+	switch Status(s) {
+	case StatusSuccess, StatusFailure, StatusInProgress:
+		return Status(s), nil // already in stored form: the common case
+	}
+	n := statusSeparators.Replace(strings.ToLower(strings.TrimSpace(s)))
 	switch Status(n) {
 	case StatusSuccess, StatusFailure, StatusInProgress:
 		return Status(n), nil
 	}
 	return "", fmt.Errorf("status %s is not one of success, failure, in_progress", Quote(s))
 }
+
+// statusSeparators spells a status's separators as stored ("in-progress",
+// "in progress" -> "in_progress").
+var statusSeparators = strings.NewReplacer("-", "_", " ", "_")
 
 // Host types.
 const (
