@@ -21,11 +21,20 @@ func reportKeys(rs []model.Report) []model.ReconcilerKey {
 	return keys
 }
 
+// endpointKeys are the reports' endpoints' keys, worked out once a batch.
+func endpointKeys(rs []model.Report) []string {
+	keys := make([]string, len(rs))
+	for i, r := range rs {
+		keys[i] = r.Endpoint.Key()
+	}
+	return keys
+}
+
 // allUnchanged reports whether every report repeats the stored state.
-func (s *Service) allUnchanged(rs []model.Report, states map[model.ReconcilerKey]store.ReconcilerState, now time.Time) bool {
-	for _, r := range rs {
+func (s *Service) allUnchanged(rs []model.Report, eks []string, states map[model.ReconcilerKey]store.ReconcilerState, now time.Time) bool {
+	for i, r := range rs {
 		cur, ok := states[model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}]
-		if !ok || !s.unchanged(cur, r, now) {
+		if !ok || !s.unchanged(cur, r, eks[i], now) {
 			return false
 		}
 	}
@@ -55,7 +64,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		return nil
 	}
 	engine := s.store.Engine()
-	keys := reportKeys(rs)
+	keys, eks := reportKeys(rs), endpointKeys(rs)
 	// The targets of the reconcilers' endpoints first (shared), then the
 	// reconcilers (for update), each in id order: a descriptor's
 	// transaction on one of those targets commits first.
@@ -81,15 +90,15 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		k := keys[i]
 		cur, known := states[k]
 		at := observedAt(r, now)
-		if known && s.unchanged(cur, r, now) {
+		if known && s.unchanged(cur, r, eks[i], now) {
 			continue
 		}
 		res[i].Changed = true
-		same := known && !cur.Retired && s.sameReconciler(cur, r)
+		same := known && !cur.Retired && s.sameReconciler(cur, r, eks[i])
 		if same && !r.Registered() && cur.Commit == r.Commit && cur.Status == r.Status && cur.Message == r.Message && !at.Before(cur.FirstSeen) {
 			if _, ok := stored[k]; ok {
 				touch = append(touch, cur.ID) // the heartbeat: only the last-report time moves
-				states[k] = after(cur, known, r, at, now)
+				states[k] = after(cur, known, r, eks[i], at, now)
 				continue
 			}
 		}
@@ -98,8 +107,8 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			ensure[k] = i
 		}
 		if !r.Registered() {
-			if !(known && cur.EndpointKey == r.Endpoint.Key() && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
-				sightings = append(sightings, sighting{endpoint: r.Endpoint.Key(), sha: r.Commit, at: at})
+			if !(known && cur.EndpointKey == eks[i] && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
+				sightings = append(sightings, sighting{endpoint: eks[i], sha: r.Commit, at: at})
 			}
 			if lateKeys[k] || (known && at.Before(cur.LastChanged)) {
 				late = append(late, i)
@@ -108,11 +117,11 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 				writes = append(writes, i)
 			}
 		}
-		states[k] = after(cur, known, r, at, now)
+		states[k] = after(cur, known, r, eks[i], at, now)
 	}
 
 	// Reconcilers that are new or changed.
-	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, ensure, now, rsv)
+	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, eks, ensure, now, rsv)
 	if err != nil {
 		return err
 	}
@@ -128,7 +137,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		lastOf[k] = i
 	}
 	endpointOf := func(k model.ReconcilerKey) int64 {
-		if e, ok := endpoints[rs[lastOf[k]].Endpoint.Key()]; ok {
+		if e, ok := endpoints[eks[lastOf[k]]]; ok {
 			return e.ID
 		}
 		return stored[k].Endpoint.ID
@@ -150,7 +159,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			} else {
 				rsv.m.reconciler(id, facts, true)
 			}
-			if st.Retired || st.EndpointKey != r.Endpoint.Key() {
+			if st.Retired || st.EndpointKey != eks[i] {
 				rsv.m.allAssignments(id)
 			}
 		} else if before := recs[k].Before; before != nil {
@@ -246,13 +255,14 @@ type sighting struct {
 	at       time.Time
 }
 
-// after is a reconciler's state after report r (known: it had state cur).
-func after(cur store.ReconcilerState, known bool, r model.Report, at, now time.Time) store.ReconcilerState {
+// after is a reconciler's state after report r, naming endpoint (known: it
+// had state cur).
+func after(cur store.ReconcilerState, known bool, r model.Report, endpoint string, at, now time.Time) store.ReconcilerState {
 	if !known {
 		cur = store.ReconcilerState{}
 	}
 	cur.Retired = false
-	cur.Type, cur.EndpointKey = r.ReconcilerType, r.Endpoint.Key()
+	cur.Type, cur.EndpointKey = r.ReconcilerType, endpoint
 	if r.Source != "" {
 		cur.Source = r.Source
 	}
@@ -280,9 +290,10 @@ func after(cur store.ReconcilerState, known bool, r model.Report, at, now time.T
 }
 
 // ensureReconcilers creates or updates reconcilers (ensure: the last report
-// giving each), with their hosts and endpoints, table by table in name
-// order. It returns them, and the endpoints by key.
-func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, ensure map[model.ReconcilerKey]int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]store.Upserted, map[string]store.EndpointRow, error) {
+// giving each; eks: the reports' endpoint keys), with their hosts and
+// endpoints, table by table in name order. It returns them, and the
+// endpoints by key.
+func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, eks []string, ensure map[model.ReconcilerKey]int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]store.Upserted, map[string]store.EndpointRow, error) {
 	engine := s.store.Engine()
 	endpoints := map[string]store.EndpointRow{}
 	if len(ensure) == 0 {
@@ -307,8 +318,8 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 		if r.HostLabels != nil {
 			h.Labels = r.HostLabels
 		}
-		if prev, ok := eps[r.Endpoint.Key()]; !ok || prev.Joined {
-			eps[r.Endpoint.Key()] = r.Endpoint // the split form tells more
+		if prev, ok := eps[eks[i]]; !ok || prev.Joined {
+			eps[eks[i]] = r.Endpoint // the split form tells more
 		}
 	}
 	facts := make([]store.HostFacts, 0, len(hosts))
@@ -331,7 +342,7 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 	for _, k := range order {
 		r := rs[ensure[k]]
 		ups = append(ups, store.ReconcilerUpsert{HostID: hostIDs[k.Host], Name: k.Name, Type: r.ReconcilerType, Source: r.Source,
-			EndpointID: endpoints[r.Endpoint.Key()].ID, ReportAt: now})
+			EndpointID: endpoints[eks[ensure[k]]].ID, ReportAt: now})
 	}
 	byHost, err := store.UpsertReconcilers(ctx, q, engine, ups)
 	if err != nil {
@@ -356,8 +367,8 @@ func observedAt(r model.Report, now time.Time) time.Time {
 // unchanged reports whether a report repeats what is stored, so that
 // storing it would change nothing but the reconciler's last-report time,
 // and that time is younger than the heartbeat.
-func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.Time) bool {
-	if cur.Retired || !s.sameReconciler(cur, r) {
+func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, endpoint string, now time.Time) bool {
+	if cur.Retired || !s.sameReconciler(cur, r, endpoint) {
 		return false
 	}
 	if r.Registered() {
@@ -372,8 +383,8 @@ func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, now time.
 
 // sameReconciler reports whether the report's host and reconciler facts
 // (type, endpoint, source, host type and labels) are those stored.
-func (s *Service) sameReconciler(cur store.ReconcilerState, r model.Report) bool {
-	if cur.Type != r.ReconcilerType || cur.EndpointKey != r.Endpoint.Key() {
+func (s *Service) sameReconciler(cur store.ReconcilerState, r model.Report, endpoint string) bool {
+	if cur.Type != r.ReconcilerType || cur.EndpointKey != endpoint {
 		return false
 	}
 	if r.Source != "" && cur.Source != r.Source {
