@@ -35,6 +35,7 @@ type Service struct {
 	now       func() time.Time
 	heartbeat time.Duration
 	log       *slog.Logger
+	seen      *seenReports
 }
 
 // Option configures a Service.
@@ -51,7 +52,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // New returns a Service writing to st.
 func New(st *store.Store, opts ...Option) *Service {
-	s := &Service{store: st, now: time.Now, heartbeat: DefaultHeartbeat, log: slog.Default()}
+	s := &Service{store: st, now: time.Now, heartbeat: DefaultHeartbeat, log: slog.Default(), seen: newSeenReports()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -123,13 +124,16 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 		return Result{}, err
 	}
 	now := s.now().UTC()
-	if len(b.Descriptors) == 0 && len(b.Retire) == 0 {
+	eks := endpointKeys(b.Reports)
+	keys, digests := s.seen.digests(b.Reports, eks)
+	if len(b.Descriptors) == 0 && len(b.Retire) == 0 && !s.seen.changes(keys, digests) {
 		// Replays are the common case: read first, write only changes.
 		states, err := store.GetReconcilerStates(ctx, s.store.Primary(), s.store.Engine(), reportKeys(b.Reports), false)
 		if err != nil {
 			return Result{}, fmt.Errorf("read reconcilers: %w", err)
 		}
-		if s.allUnchanged(b.Reports, states, now) {
+		if s.allUnchanged(b.Reports, eks, states, now) {
+			s.seen.remember(keys, digests)
 			return Result{Reports: make([]ReportResult, len(b.Reports))}, nil
 		}
 	}
@@ -142,6 +146,7 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	s.seen.remember(keys, digests)
 	return res, nil
 }
 

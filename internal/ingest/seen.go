@@ -1,0 +1,106 @@
+package ingest
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// seenCapacity bounds the reconcilers whose last report a Service
+// remembers (about 20 bytes each); past it, it forgets them all and starts
+// again.
+const seenCapacity = 1 << 20
+
+// seenReports remembers a digest of the last report this hub stored, or
+// found stored, for each reconciler, so that a batch holding a report that
+// differs from it goes straight to its transaction instead of first reading
+// the reconcilers to find out whether anything changed (that read pays off
+// for replays, which are the common case, not for batches of changes).
+//
+// It is a hint and never decides what is stored: a wrong digest (another
+// hub changed the reconciler, two digests collide, the memory was cleared)
+// costs either the read that is skipped today or, for a replay taken for a
+// change, the transaction's row locks; what the transaction writes is
+// worked out from the stored state either way.
+type seenReports struct {
+	seed maphash.Seed
+	mu   sync.Mutex
+	last map[uint64]uint64 // reconciler digest -> report digest
+}
+
+func newSeenReports() *seenReports {
+	return &seenReports{seed: maphash.MakeSeed(), last: map[uint64]uint64{}}
+}
+
+// digests are the reconcilers' and the reports' digests (eks: the reports'
+// endpoint keys). A registration's report digest is 0: it says nothing
+// about the reconciler's deployment.
+func (s *seenReports) digests(rs []model.Report, eks []string) (keys, reports []uint64) {
+	keys, reports = make([]uint64, len(rs)), make([]uint64, len(rs))
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	for i, r := range rs {
+		h.Reset()
+		field(&h, r.Host)
+		field(&h, r.Reconciler)
+		keys[i] = h.Sum64()
+		if r.Registered() {
+			continue
+		}
+		// What unchanged compares, but for the times.
+		for _, f := range []string{r.ReconcilerType, eks[i], r.Source, r.HostType, r.Commit, string(r.Status), r.Message} {
+			field(&h, f)
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.HostLabels)) {
+			field(&h, k)
+			field(&h, r.HostLabels[k])
+		}
+		reports[i] = h.Sum64() | 1 // never 0
+	}
+	return keys, reports
+}
+
+// field writes a length-prefixed string, so that fields cannot run into
+// each other.
+func field(h *maphash.Hash, s string) {
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+	h.Write(n[:])
+	h.WriteString(s)
+}
+
+// changes reports whether some report certainly differs from the last one
+// seen for its reconciler. A reconciler never seen, or a registration,
+// might repeat what is stored: only reading tells.
+func (s *seenReports) changes(keys, reports []uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range keys {
+		if reports[i] == 0 {
+			continue
+		}
+		if last, ok := s.last[k]; ok && last != reports[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// remember records the reports as the last seen for their reconcilers, in
+// order.
+func (s *seenReports) remember(keys, reports []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.last)+len(keys) > seenCapacity {
+		clear(s.last)
+	}
+	for i, k := range keys {
+		if reports[i] != 0 {
+			s.last[k] = reports[i]
+		}
+	}
+}
