@@ -162,25 +162,33 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 	}
 
-	// Deployments, in key order (the lock order).
+	// Deployments, in key order: those stored change in place by id (an
+	// update costs half an upsert's work, which locks the row it finds
+	// first), new ones are inserted.
 	keys := slices.SortedFunc(maps.Keys(deps), compareDeploymentKeys)
-	var rids []int64
-	var shas, statuses, messages []string
-	var sizes []int32
-	var firstSeens, sinces, lasts []time.Time
-	var fails []*time.Time
+	var stored, fresh deploymentColumns
 	for _, k := range keys {
-		if d := deps[k]; d.dirty {
-			rids, shas, statuses, messages = append(rids, k.reconciler), append(shas, k.sha), append(statuses, string(d.status)), append(messages, d.message)
-			sizes, firstSeens, sinces, lasts, fails = append(sizes, int32(d.bytes)), append(firstSeens, d.firstSeen), append(sinces, d.since), append(lasts, d.last), append(fails, d.firstFailure)
+		if d := deps[k]; d.dirty && d.id != 0 {
+			stored.add(k, d)
+		} else if d.dirty {
+			fresh.add(k, d)
 		}
 	}
-	if len(rids) > 0 {
+	if len(stored.rids) > 0 {
+		if _, err := q.Exec(ctx, `UPDATE deployments d SET status = u.status, message = u.message, message_bytes = u.bytes,
+				status_since = u.since, last_changed = u.last, first_failure_at = u.failure
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
+				AS u(id, status, message, bytes, since, last, failure)
+			WHERE d.id = u.id`, stored.ids, stored.statuses, stored.messages, stored.sizes, stored.sinces, stored.lasts, stored.fails); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(fresh.rids) > 0 {
 		ids, err := Collect(ctx, q, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
 			ON CONFLICT (reconciler_id, commit_sha) DO UPDATE SET status = excluded.status, message = excluded.message, message_bytes = excluded.message_bytes,
 				status_since = excluded.status_since, last_changed = excluded.last_changed, first_failure_at = excluded.first_failure_at
-			RETURNING reconciler_id, commit_sha, id`, []any{rids, shas, statuses, messages, sizes, firstSeens, sinces, lasts, fails},
+			RETURNING reconciler_id, commit_sha, id`, []any{fresh.rids, fresh.shas, fresh.statuses, fresh.messages, fresh.sizes, fresh.firstSeens, fresh.sinces, fresh.lasts, fresh.fails},
 			func(r Row) (deploymentRow, error) {
 				var d deploymentRow
 				err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id)
@@ -243,6 +251,20 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 	}
 	return late, written, nil
+}
+
+// deploymentColumns are deployments to write, a column each.
+type deploymentColumns struct {
+	ids, rids                 []int64
+	shas, statuses, messages  []string
+	sizes                     []int32
+	firstSeens, sinces, lasts []time.Time
+	fails                     []*time.Time
+}
+
+func (c *deploymentColumns) add(k deploymentKey, d *deploymentRow) {
+	c.ids, c.rids, c.shas, c.statuses, c.messages = append(c.ids, d.id), append(c.rids, k.reconciler), append(c.shas, k.sha), append(c.statuses, string(d.status)), append(c.messages, d.message)
+	c.sizes, c.firstSeens, c.sinces, c.lasts, c.fails = append(c.sizes, int32(d.bytes)), append(c.firstSeens, d.firstSeen), append(c.sinces, d.since), append(c.lasts, d.last), append(c.fails, d.firstFailure)
 }
 
 // deploymentKey names a deployment: a reconciler's of one commit.
