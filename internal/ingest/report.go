@@ -182,11 +182,16 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	for j, i := range writes {
 		r := rs[i]
 		reportAt := now // the last-report time, to the heartbeat's precision
-		if st, ok := stored[keys[i]]; ok && !st.Retired && now.Sub(st.LastReportAt) < s.heartbeat {
+		st, ok := stored[keys[i]]
+		if ok && !st.Retired && now.Sub(st.LastReportAt) < s.heartbeat {
 			reportAt = st.LastReportAt
 		}
+		current := st.Commit
+		if before := recs[keys[i]].Before; before != nil {
+			current = before.Commit // created meanwhile by a concurrent writer
+		}
 		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
-			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt}
+			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt, Current: current}
 	}
 	lateWrites, written, err := store.WriteKnownReports(ctx, q, engine, known)
 	if err != nil {

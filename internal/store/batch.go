@@ -81,6 +81,9 @@ type KnownReport struct {
 	MessageBytes int
 	At           time.Time // when the reconciler reached the state
 	ReportAt     time.Time // when the hub received it
+	// Current is the commit of the reconciler's current deployment before
+	// the batch ("" none), as the caller read it with its lock.
+	Current string
 }
 
 // NewCommit is a commit first seen on an endpoint (or seen earlier than
@@ -323,28 +326,26 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 // (absent: none).
 func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[deploymentKey]*deploymentRow, map[int64]string, error) {
 	seen := map[deploymentKey]bool{}
+	current := map[int64]string{}
 	for _, r := range rs {
 		seen[deploymentKey{r.ReconcilerID, r.Commit}] = true
+		if r.Current != "" {
+			seen[deploymentKey{r.ReconcilerID, r.Current}] = true
+			current[r.ReconcilerID] = r.Current
+		}
 	}
 	var rids []int64
 	var shas []string
 	for k := range seen {
 		rids, shas = append(rids, k.reconciler), append(shas, k.sha)
 	}
-	current := map[int64]string{}
-	rows, err := Collect(ctx, q, `WITH cur AS (SELECT id, commit_sha FROM reconcilers WHERE id = ANY($1::bigint[]) AND current_deployment_id IS NOT NULL)
-		SELECT d.reconciler_id, d.commit_sha, d.id, d.status, d.message, d.message_bytes, d.first_seen, d.status_since, d.last_changed, d.first_failure_at,
-			EXISTS (SELECT 1 FROM cur WHERE cur.id = d.reconciler_id AND cur.commit_sha = d.commit_sha)
-		FROM (SELECT * FROM unnest($1::bigint[], $2::text[]) UNION SELECT * FROM cur) AS k(rid, sha)
+	rows, err := Collect(ctx, q, `SELECT d.reconciler_id, d.commit_sha, d.id, d.status, d.message, d.message_bytes, d.first_seen, d.status_since, d.last_changed, d.first_failure_at
+		FROM unnest($1::bigint[], $2::text[]) AS k(rid, sha)
 		JOIN deployments d ON d.reconciler_id = k.rid AND d.commit_sha = k.sha`,
 		[]any{rids, shas}, func(r Row) (*deploymentRow, error) {
 			var d deploymentRow
-			var isCurrent bool
-			err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id, &d.status, &d.message, &d.bytes, &d.firstSeen, &d.since, &d.last, &d.firstFailure, &isCurrent)
+			err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id, &d.status, &d.message, &d.bytes, &d.firstSeen, &d.since, &d.last, &d.firstFailure)
 			d.firstSeen, d.since, d.last = d.firstSeen.UTC(), d.since.UTC(), d.last.UTC()
-			if isCurrent {
-				current[d.key.reconciler] = d.key.sha
-			}
 			return &d, err
 		})
 	if err != nil {
