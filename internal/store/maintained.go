@@ -314,21 +314,23 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
 	outcomes := OutcomeChanges{Deltas: map[int64]*OutcomeDelta{}, Recompute: map[int64]bool{}}
 	var gone []assignmentKey
-	var put []assignmentState
+	var changed, added []assignmentState
 	for _, k := range keys {
 		o, hadOld := old[k]
 		n, hasNew := fresh[k]
 		switch {
 		case hadOld && !hasNew:
 			gone = append(gone, k)
-		case hasNew && (!hadOld || !sameAssignmentState(o, n)):
-			put = append(put, n)
+		case hasNew && !hadOld:
+			added = append(added, n)
+		case hasNew && !sameAssignmentState(o, n):
+			changed = append(changed, n)
 		default:
 			continue
 		}
 		outcomes.follow(k.assignment, o, hadOld, n, hasNew)
 	}
-	if err := writeAssignmentStates(ctx, q, engine, gone, put); err != nil {
+	if err := writeAssignmentStates(ctx, q, engine, gone, changed, added); err != nil {
 		return OutcomeChanges{}, err
 	}
 	return outcomes, nil
@@ -409,10 +411,12 @@ func earliest(a, b *time.Time) *time.Time {
 	return a
 }
 
-// writeAssignmentStates deletes and upserts reconciler_assignments rows:
-// a statement each on PostgreSQL, a statement a row on SQLite.
-func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone []assignmentKey, put []assignmentState) error {
+// writeAssignmentStates deletes, updates (changed: stored rows) and inserts
+// (added) reconciler_assignments rows: a statement each on PostgreSQL, a
+// statement a row on SQLite.
+func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone []assignmentKey, changed, added []assignmentState) error {
 	if engine != "postgres" {
+		put := append(slices.Clone(changed), added...)
 		for _, k := range gone {
 			if _, err := q.Exec(ctx, `DELETE FROM reconciler_assignments WHERE reconciler_id = $1 AND target_id = $2 AND assignment_id = $3`,
 				k.reconciler, k.target, k.assignment); err != nil {
@@ -440,21 +444,35 @@ func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone [
 			return fmt.Errorf("delete reconciler assignments: %w", err)
 		}
 	}
-	if len(put) > 0 {
-		n := len(put)
-		rids, tids, aids := make([]int64, n), make([]int64, n), make([]int64, n)
-		statuses, lives := make([]string, n), make([]bool, n)
-		sinces, lasts, fails := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
-		for i, p := range put {
-			rids[i], tids[i], aids[i], statuses[i], sinces[i], lasts[i], fails[i], lives[i] =
-				p.key.reconciler, p.key.target, p.key.assignment, p.status, p.since, p.last, p.firstFailure, p.live
-		}
-		if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`)
+	// Stored rows change in place (an update costs half an upsert's work);
+	// new ones are inserted.
+	for _, w := range []struct {
+		rows []assignmentState
+		sql  string
+	}{
+		{changed, `UPDATE reconciler_assignments ra SET status = u.status, status_since = u.since, last_changed = u.last,
+				first_failure_at = u.failure, live = u.live
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
+				AS u(rid, tid, aid, status, since, last, failure, live)
+			WHERE ra.reconciler_id = u.rid AND ra.target_id = u.tid AND ra.assignment_id = u.aid`},
+		{added, `INSERT INTO reconciler_assignments (` + assignmentStateCols + `)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
 			ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
 				status_since = excluded.status_since, last_changed = excluded.last_changed,
-				first_failure_at = excluded.first_failure_at, live = excluded.live`,
-			rids, tids, aids, statuses, sinces, lasts, fails, lives); err != nil {
+				first_failure_at = excluded.first_failure_at, live = excluded.live`},
+	} {
+		n := len(w.rows)
+		if n == 0 {
+			continue
+		}
+		rids, tids, aids := make([]int64, n), make([]int64, n), make([]int64, n)
+		statuses, lives := make([]string, n), make([]bool, n)
+		sinces, lasts, fails := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		for i, p := range w.rows {
+			rids[i], tids[i], aids[i], statuses[i], sinces[i], lasts[i], fails[i], lives[i] =
+				p.key.reconciler, p.key.target, p.key.assignment, p.status, p.since, p.last, p.firstFailure, p.live
+		}
+		if _, err := q.Exec(ctx, w.sql, rids, tids, aids, statuses, sinces, lasts, fails, lives); err != nil {
 			return fmt.Errorf("write reconciler assignments: %w", err)
 		}
 	}
