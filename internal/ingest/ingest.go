@@ -112,6 +112,8 @@ type ReportResult struct {
 	// Changed is false when the report repeated what was stored: nothing
 	// was written.
 	Changed bool
+
+	reconciler int64 // its reconciler's id
 }
 
 // Apply stores a batch in one transaction: every input or none. Inputs are
@@ -125,33 +127,44 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	}
 	now := s.now().UTC()
 	eks := endpointKeys(b.Reports)
-	keys, digests := s.seen.digests(b.Reports, eks)
-	if len(b.Descriptors) == 0 && len(b.Retire) == 0 && !s.seen.changes(keys, digests) {
+	digests, reports := s.seen.digests(b.Reports, eks)
+	known := s.seen.ids(digests)
+	if len(b.Descriptors) == 0 && len(b.Retire) == 0 && !s.seen.changes(digests, reports) {
 		// Replays are the common case: read first, write only changes.
-		states, err := store.GetReconcilerStates(ctx, s.store.Primary(), s.store.Engine(), reportKeys(b.Reports), false)
+		keys := reportKeys(b.Reports)
+		states, err := s.readReconcilers(ctx, s.store.Primary(), keys, known, false)
 		if err != nil {
 			return Result{}, fmt.Errorf("read reconcilers: %w", err)
 		}
 		if s.allUnchanged(b.Reports, eks, states, now) {
-			s.seen.remember(keys, digests)
+			ids := make([]int64, len(keys))
+			for i, k := range keys {
+				ids[i] = states[k].ID
+			}
+			s.seen.remember(digests, reports, ids)
 			return Result{Reports: make([]ReportResult, len(b.Reports))}, nil
 		}
 	}
 	var res Result
 	err = s.store.Tx(ctx, func(q store.Querier) error {
 		var err error
-		res, err = s.apply(ctx, q, b, now)
+		res, err = s.apply(ctx, q, b, now, known)
 		return err
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	s.seen.remember(keys, digests)
+	ids := make([]int64, len(res.Reports))
+	for i, r := range res.Reports {
+		ids[i] = r.reconciler
+	}
+	s.seen.remember(digests, reports, ids)
 	return res, nil
 }
 
-// apply stores a checked batch inside transaction q.
-func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.Time) (Result, error) {
+// apply stores a checked batch inside transaction q (known: the ids of the
+// reports' reconcilers, or nil).
+func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.Time, known []int64) (Result, error) {
 	res := Result{Descriptors: make([]DescriptorResult, len(b.Descriptors)), Reports: make([]ReportResult, len(b.Reports)),
 		Retired: make([]bool, len(b.Retire))}
 	rs := newResolver(s.store.Engine())
@@ -162,7 +175,7 @@ func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.
 		}
 		res.Descriptors[i] = r
 	}
-	if err := s.applyReports(ctx, q, b.Reports, res.Reports, now, rs); err != nil {
+	if err := s.applyReports(ctx, q, b.Reports, known, res.Reports, now, rs); err != nil {
 		return res, err
 	}
 	for i, k := range b.Retire {

@@ -41,8 +41,8 @@ func (s *Service) allUnchanged(rs []model.Report, eks []string, states map[model
 	return true
 }
 
-// applyReports stores checked reports inside transaction q, writing their
-// results into res.
+// applyReports stores checked reports inside transaction q (ids: their
+// reconcilers' ids, or nil), writing their results into res.
 //
 // Reports that repeat stored state write nothing but, once the heartbeat
 // has passed, the reconciler's last-report time. The others are written in
@@ -59,19 +59,13 @@ func (s *Service) allUnchanged(rs []model.Report, eks []string, states map[model
 // name; deployments; commits by (endpoint, sha); resolutions by target
 // (resolver.run). So concurrent batches wait for each other instead of
 // deadlocking.
-func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, res []ReportResult, now time.Time, rsv *resolver) error {
+func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, ids []int64, res []ReportResult, now time.Time, rsv *resolver) error {
 	if len(rs) == 0 {
 		return nil
 	}
 	engine := s.store.Engine()
 	keys, eks := reportKeys(rs), endpointKeys(rs)
-	// The targets of the reconcilers' endpoints first (shared), then the
-	// reconcilers (for update), each in id order: a descriptor's
-	// transaction on one of those targets commits first.
-	if err := store.LockReconcilerTargetsShared(ctx, q, engine, keys); err != nil {
-		return fmt.Errorf("lock targets: %w", err)
-	}
-	stored, err := store.GetReconcilerStates(ctx, q, engine, keys, true)
+	stored, err := s.readReconcilers(ctx, q, keys, ids, true)
 	if err != nil {
 		return fmt.Errorf("read reconcilers: %w", err)
 	}
@@ -130,6 +124,9 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			return e.ID
 		}
 		return stored[k].ID
+	}
+	for i, k := range keys {
+		res[i].reconciler = idOf(k)
 	}
 	// A reconciler's endpoint after the batch: its last report's.
 	lastOf := map[model.ReconcilerKey]int{}
@@ -240,6 +237,43 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		rsv.commit(byID[c.EndpointID], c.SHA, c.Seen)
 	}
 	return nil
+}
+
+// readReconcilers reads the stored state of reconcilers (keys; known: their
+// ids, or nil), by id when all are known, else by name. An id that names
+// another reconciler, or none, is found out here: the reconcilers are then
+// read by name. forUpdate first locks the targets of the reconcilers'
+// endpoints (shared), then the reconcilers (for update), each in id order:
+// a descriptor's transaction on one of those targets commits first.
+func (s *Service) readReconcilers(ctx context.Context, q store.Querier, keys []model.ReconcilerKey, known []int64, forUpdate bool) (map[model.ReconcilerKey]store.ReconcilerState, error) {
+	engine := s.store.Engine()
+	if known != nil {
+		if forUpdate {
+			if err := store.LockTargetsOfReconcilersShared(ctx, q, engine, known); err != nil {
+				return nil, fmt.Errorf("lock targets: %w", err)
+			}
+		}
+		states, err := store.GetReconcilerStatesByID(ctx, q, engine, known, forUpdate)
+		if err != nil {
+			return nil, err
+		}
+		found := true
+		for i, k := range keys {
+			if st, ok := states[k]; !ok || st.ID != known[i] {
+				found = false
+				break
+			}
+		}
+		if found {
+			return states, nil
+		}
+	}
+	if forUpdate {
+		if err := store.LockReconcilerTargetsShared(ctx, q, engine, keys); err != nil {
+			return nil, fmt.Errorf("lock targets: %w", err)
+		}
+	}
+	return store.GetReconcilerStates(ctx, q, engine, keys, forUpdate)
 }
 
 // driftKept reports whether a reconciler's drift stays as it is from state

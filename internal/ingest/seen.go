@@ -15,25 +15,35 @@ import (
 // again.
 const seenCapacity = 1 << 20
 
-// seenReports remembers a digest of the last report this hub stored, or
-// found stored, for each reconciler, so that a batch holding a report that
-// differs from it goes straight to its transaction instead of first reading
-// the reconcilers to find out whether anything changed (that read pays off
-// for replays, which are the common case, not for batches of changes).
+// seenReports remembers, for each reconciler, its id and a digest of the
+// last report this hub stored, or found stored, for it. A batch holding a
+// report that differs from it goes straight to its transaction instead of
+// first reading the reconcilers to find out whether anything changed (that
+// read pays off for replays, which are the common case, not for batches of
+// changes); a batch whose reconcilers all have an id finds them by id
+// rather than by name.
 //
 // It is a hint and never decides what is stored: a wrong digest (another
 // hub changed the reconciler, two digests collide, the memory was cleared)
 // costs either the read that is skipped today or, for a replay taken for a
-// change, the transaction's row locks; what the transaction writes is
-// worked out from the stored state either way.
+// change, the transaction's row locks; an id that names another reconciler
+// (two digests collide) or none is found out by the read, which then looks
+// the reconciler up by name. What the transaction writes is worked out from
+// the stored state either way.
 type seenReports struct {
 	seed maphash.Seed
 	mu   sync.Mutex
-	last map[uint64]uint64 // reconciler digest -> report digest
+	last map[uint64]seen // by reconciler digest
+}
+
+// seen is what a Service remembers of a reconciler.
+type seen struct {
+	report uint64 // the last report's digest; 0: none
+	id     int64  // 0: unknown
 }
 
 func newSeenReports() *seenReports {
-	return &seenReports{seed: maphash.MakeSeed(), last: map[uint64]uint64{}}
+	return &seenReports{seed: maphash.MakeSeed(), last: map[uint64]seen{}}
 }
 
 // digests are the reconcilers' and the reports' digests (eks: the reports'
@@ -83,24 +93,42 @@ func (s *seenReports) changes(keys, reports []uint64) bool {
 		if reports[i] == 0 {
 			continue
 		}
-		if last, ok := s.last[k]; ok && last != reports[i] {
+		if last := s.last[k].report; last != 0 && last != reports[i] {
 			return true
 		}
 	}
 	return false
 }
 
+// ids returns the reconcilers' ids, or nil unless all are known.
+func (s *seenReports) ids(keys []uint64) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, len(keys))
+	for i, k := range keys {
+		if ids[i] = s.last[k].id; ids[i] == 0 {
+			return nil
+		}
+	}
+	return ids
+}
+
 // remember records the reports as the last seen for their reconcilers, in
-// order.
-func (s *seenReports) remember(keys, reports []uint64) {
+// order, with their ids (0: unknown).
+func (s *seenReports) remember(keys, reports []uint64, ids []int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.last)+len(keys) > seenCapacity {
 		clear(s.last)
 	}
 	for i, k := range keys {
+		e := s.last[k]
 		if reports[i] != 0 {
-			s.last[k] = reports[i]
+			e.report = reports[i]
 		}
+		if ids[i] != 0 {
+			e.id = ids[i]
+		}
+		s.last[k] = e
 	}
 }

@@ -1,9 +1,13 @@
 package ingest
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
 // A report's digest follows every fact that makes it a change, and no
@@ -57,16 +61,20 @@ func TestSeenDigests(t *testing.T) {
 }
 
 // Only a report that differs from the one last seen for its reconciler is
-// certainly a change; what is forgotten might be a replay.
+// certainly a change; what is forgotten might be a replay. Ids are given
+// only when every reconciler's is known.
 func TestSeenChanges(t *testing.T) {
 	s := newSeenReports()
 	keys, reports := []uint64{1, 2}, []uint64{10, 20}
-	if s.changes(keys, reports) {
-		t.Error("reconcilers never seen: a change")
+	if s.changes(keys, reports) || s.ids(keys) != nil {
+		t.Error("reconcilers never seen: a change, or known ids")
 	}
-	s.remember(keys, reports)
+	s.remember(keys, reports, []int64{100, 0})
 	if s.changes(keys, reports) {
 		t.Error("the reports last seen: a change")
+	}
+	if s.ids(keys) != nil {
+		t.Error("ids given with one unknown")
 	}
 	if !s.changes(keys, []uint64{10, 21}) {
 		t.Error("a report that differs: not a change")
@@ -74,19 +82,72 @@ func TestSeenChanges(t *testing.T) {
 	if s.changes(keys, []uint64{10, 0}) {
 		t.Error("a registration: a change")
 	}
-	s.remember([]uint64{2, 2}, []uint64{21, 22}) // in order: the last one stays
+	s.remember([]uint64{2, 2}, []uint64{21, 22}, []int64{0, 200}) // in order: the last one stays
 	if s.changes([]uint64{2}, []uint64{22}) || !s.changes([]uint64{2}, []uint64{21}) {
 		t.Error("remember kept another report than the last")
 	}
-	s.remember([]uint64{3}, []uint64{0})
-	if _, ok := s.last[3]; ok {
-		t.Error("a registration was remembered")
+	if ids := s.ids(keys); len(ids) != 2 || ids[0] != 100 || ids[1] != 200 {
+		t.Errorf("ids %v, want [100 200]", ids)
+	}
+	s.remember([]uint64{3}, []uint64{0}, []int64{300})
+	if e := s.last[3]; e.report != 0 || e.id != 300 {
+		t.Errorf("a registration is remembered as %+v, want its id only", e)
+	}
+	s.remember([]uint64{1}, []uint64{0}, []int64{0})
+	if e := s.last[1]; e.report != 10 || e.id != 100 {
+		t.Errorf("a registration of a known reconciler left %+v, want it as it was", e)
 	}
 	for k := range uint64(seenCapacity) {
-		s.last[k+100] = 1
+		s.last[k+100] = seen{report: 1}
 	}
-	s.remember([]uint64{5}, []uint64{50})
-	if len(s.last) != 1 || s.changes(keys, []uint64{11, 21}) {
+	s.remember([]uint64{5}, []uint64{50}, []int64{500})
+	if len(s.last) != 1 || s.changes(keys, []uint64{11, 21}) || s.ids(keys) != nil {
 		t.Errorf("past its capacity it holds %d reconcilers, want only the last", len(s.last))
 	}
+}
+
+// An id remembered for the wrong reconciler (two digests collide), or for
+// none, costs only the lookup by name: the reports land on their own
+// reconcilers.
+func TestSeenWrongIDs(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		s := New(st)
+		ep, _ := model.NewEndpoint("git", "https://github.com/acme/gitops", "main", "apps")
+		report := func(host, commit string) model.Report {
+			return model.Report{Host: host, Reconciler: "flux-system/apps", ReconcilerType: "flux", Endpoint: ep,
+				Commit: commit, Status: model.StatusSuccess}
+		}
+		a, b := report("aks-a", strings.Repeat("a", 40)), report("aks-b", strings.Repeat("b", 40))
+		if _, err := s.ApplyReports(ctx, []model.Report{a, b}); err != nil {
+			t.Fatal(err)
+		}
+		digests, _ := s.seen.digests([]model.Report{a, b}, endpointKeys([]model.Report{a, b}))
+		ids := s.seen.ids(digests)
+		if ids == nil || ids[0] == ids[1] {
+			t.Fatalf("ids %v after storing two reconcilers", ids)
+		}
+		for name, wrong := range map[string]int64{"another reconciler's": ids[1], "no reconciler's": ids[0] + ids[1] + 1000} {
+			s.seen.last[digests[0]] = seen{id: wrong}
+			a.Commit = strings.Repeat("c", 40)
+			if name != "another reconciler's" {
+				a.Commit = strings.Repeat("d", 40)
+			}
+			if _, err := s.ApplyReports(ctx, []model.Report{a}); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []model.Report{a, b} {
+				got, err := store.GetReconcilerState(ctx, st.Read(), want.Host, want.Reconciler)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Commit != want.Commit {
+					t.Errorf("with %s id: %s runs %s, want %s", name, want.Host, got.Commit, want.Commit)
+				}
+			}
+			if got := s.seen.ids(digests[:1]); len(got) != 1 || got[0] != ids[0] {
+				t.Errorf("with %s id: remembered %v, want %d", name, got, ids[0])
+			}
+		}
+	})
 }

@@ -70,6 +70,39 @@ func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []m
 	return out, rows.Err()
 }
 
+// GetReconcilerStatesByID is GetReconcilerStates for reconcilers known by
+// id (they are never deleted, so an id stays theirs): the same rows, found
+// by primary key instead of by name. Ids with no reconciler are absent.
+func GetReconcilerStatesByID(ctx context.Context, q Querier, engine string, ids []int64, forUpdate bool) (map[model.ReconcilerKey]ReconcilerState, error) {
+	out := make(map[model.ReconcilerKey]ReconcilerState, len(ids))
+	lock := ""
+	if forUpdate && engine == "postgres" {
+		lock = " ORDER BY r.id FOR UPDATE OF r"
+	}
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
+		var a Args
+		rows, err := q.Query(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+reconcilerStateFrom+`
+			WHERE `+In(engine, &a, "r.id", chunk)+lock, a...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k model.ReconcilerKey
+			st, err := scanReconcilerState(rows, &k)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = st
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // KnownReport is a report of a stored reconciler whose host, type and
 // endpoint are unchanged, no older than its current deployment.
 type KnownReport struct {

@@ -1058,6 +1058,17 @@ func LockReconcilerTargetsShared(ctx context.Context, q Querier, engine string, 
 	return err
 }
 
+// LockTargetsOfReconcilersShared is LockReconcilerTargetsShared for
+// reconcilers known by id.
+func LockTargetsOfReconcilersShared(ctx context.Context, q Querier, engine string, ids []int64) error {
+	if engine != "postgres" || len(ids) == 0 {
+		return nil
+	}
+	_, err := q.Exec(ctx, `SELECT t.id FROM targets t WHERE t.endpoint_id IN (SELECT endpoint_id FROM reconcilers WHERE id = ANY($1::bigint[]))
+		ORDER BY t.id FOR SHARE`, ids)
+	return err
+}
+
 // LockReconcilersShared takes shared locks on the live reconcilers of
 // endpoints, in id order: a descriptor's transaction reads their state
 // after their writers commit.
