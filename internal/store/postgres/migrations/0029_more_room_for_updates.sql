@@ -1,6 +1,7 @@
 -- Every report rewrites its reconciler's row, every status change its
--- rows of reconciler_assignments, and a deployment is rewritten when its
--- status moves (in progress, then success or failure). An update is
+-- rows of reconciler_assignments and the counts of its endpoint and
+-- assignment, and a deployment is rewritten when its status moves (in
+-- progress, then success or failure). An update is
 -- heap-only (HOT: no new entry in every index of the table) only when the
 -- row's page has room for the new version. With several batches in flight
 -- the old versions cannot be pruned at once, and 20-30 % free space filled
@@ -15,3 +16,5 @@
 ALTER TABLE reconcilers SET (fillfactor = 50);
 ALTER TABLE reconciler_assignments SET (fillfactor = 60);
 ALTER TABLE deployments SET (fillfactor = 50);
+ALTER TABLE endpoint_counts SET (fillfactor = 50);
+ALTER TABLE assignment_outcomes SET (fillfactor = 50);
