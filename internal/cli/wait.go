@@ -209,13 +209,18 @@ func progressLine(g reports.Gate) string {
 // when a rollout fails, those still pending when the wait times out.
 func printHosts(out io.Writer, g reports.Gate, heading string, states ...string) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, heading+"\tRECONCILER\tCOMMIT\tSINCE\tMESSAGE")
+	fmt.Fprintln(tw, heading+"\tRECONCILER\tVERSION\tCOMMIT\tSINCE\tMESSAGE")
 	for _, h := range g.Hosts {
 		if !slices.Contains(states, h.State) {
 			continue
 		}
 		msg := strings.Join(strings.Fields(h.Message), " ")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Host, h.Reconciler, shortSHA(h.Commit), formatTime(h.Since), msg)
+		ran := "" // what its version means: nothing run yet, or a commit
+		if h.Commit == "" {
+			ran = reports.StatusNotReported
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, h.Reconciler, deployedVersion(h.Version, h.Version != "", ran),
+			shortSHA(h.Commit), formatTime(h.Since), msg)
 	}
 	tw.Flush()
 }

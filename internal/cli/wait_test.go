@@ -87,7 +87,7 @@ func TestWaitFails(t *testing.T) {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "1/3 hosts succeeded · 1 failed · 0 in progress · 1 pending\n") ||
-		tableRow(out, "dev-2", "api", c2[:7]) == nil || !strings.Contains(out, "health check failed: ImagePullBackOff") ||
+		tableRow(out, "dev-2", "api", "1.1.0", c2[:7]) == nil || !strings.Contains(out, "health check failed: ImagePullBackOff") ||
 		!strings.Contains(errOut, "1 of 3 hosts failed") {
 		t.Errorf("output:\n%s\n%s", out, errOut)
 	}
@@ -100,9 +100,9 @@ func TestWaitTimesOut(t *testing.T) {
 	if code != 2 || strings.Count(out, "0/3 hosts succeeded") != 1 || !strings.Contains(errOut, "timed out after 300ms") {
 		t.Errorf("exit %d, want 2\n%s\n%s", code, out, errOut)
 	}
-	// It names the hosts it was still waiting for.
-	if !strings.Contains(out, "PENDING HOST") || strings.Count(out, "\ndev-") != 3 {
-		t.Errorf("the pending hosts are not listed:\n%s", out)
+	// It names the hosts it was still waiting for, with what they run.
+	if !strings.Contains(out, "PENDING HOST") || strings.Count(out, "\ndev-") != 3 || tableRow(out, "dev-3", "api", "1.0.0", fleetSHA(1)[:7]) == nil {
+		t.Errorf("the pending hosts are not listed with the version they run:\n%s", out)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("wait --timeout 300ms took %s", d)

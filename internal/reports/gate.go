@@ -86,13 +86,20 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 			return g, err
 		}
 	}
-	a := store.Args{t.endpointID}
+	// Each host's deployments of them, and what it runs now (its current
+	// deployment, and the version that resolves to on the target).
+	a := store.Args{t.endpointID, t.id}
 	counted := "FALSE"
 	if len(shas) > 0 {
 		counted = store.In(s.st.Engine(), &a, "d.commit_sha", shas)
 	}
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, COALESCE(r.commit_sha, ''), d.commit_sha, d.status, d.message, d.status_since, d.last_changed
+	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, COALESCE(r.commit_sha, ''), COALESCE(cv.version, ''), COALESCE(cd.message, ''), cd.status_since,
+			d.commit_sha, d.status, d.message, d.status_since, d.last_changed
 		FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+		LEFT JOIN deployments cd ON cd.id = r.current_deployment_id
+		LEFT JOIN resolutions res ON res.target_id = $2 AND res.sha = r.commit_sha
+		LEFT JOIN assignments ca ON ca.id = res.assignment_id
+		LEFT JOIN workload_versions cv ON cv.id = ca.version_id
 		LEFT JOIN deployments d ON d.reconciler_id = r.id AND `+counted+`
 		WHERE r.endpoint_id = $1 AND r.retired_at IS NULL
 		ORDER BY h.name, r.name`, a...)
@@ -109,22 +116,24 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	for rows.Next() {
 		var h GateHost
 		var c, status, msg *string
-		var since, last *time.Time
-		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Commit, &c, &status, &msg, &since, &last); err != nil {
+		var runningSince, since, last *time.Time
+		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Commit, &h.Version, &h.Message, &runningSince, &c, &status, &msg, &since, &last); err != nil {
 			return g, err
 		}
 		k := h.Host + "\x00" + h.Reconciler
 		cur, ok := hosts[k]
 		if !ok {
-			// Until it reports the version, a host shows the commit it
-			// runs now (none before its first report).
+			// Until it reports the version, a host shows what it runs now.
 			h.State = "not_reported"
+			if runningSince != nil {
+				h.Since = runningSince.UTC()
+			}
 			cur = &seen{host: h}
 			hosts[k] = cur
 			order = append(order, k)
 		}
 		if status != nil && (cur.host.State == "not_reported" || last.After(cur.last)) {
-			cur.host.Commit, cur.host.Message, cur.host.Since, cur.last = *c, *msg, since.UTC(), *last
+			cur.host.Commit, cur.host.Version, cur.host.Message, cur.host.Since, cur.last = *c, g.Version, *msg, since.UTC(), *last
 			cur.host.State = map[string]string{"success": "succeeded", "failure": "failed", "in_progress": "in_progress"}[*status]
 		}
 	}

@@ -50,9 +50,13 @@ func TestGate(t *testing.T) {
 			if h.Host == hs[2] && (h.State != "failed" || h.Message != "health check failed") {
 				t.Errorf("failed host: %+v", h)
 			}
-			// A host that has not reported the version shows what it runs.
-			if h.Host == hs[3] && (h.State != "not_reported" || h.Commit != sha("19")) {
-				t.Errorf("pending host: %+v, want not_reported on %s", h, sha("19"))
+			if h.Host == hs[1] && (h.Version != "1.10.0" || !h.Since.Equal(f.now)) {
+				t.Errorf("succeeded host: %+v, want 1.10.0 since %s", h, f.now)
+			}
+			// A host that has not reported the version shows what it
+			// runs: its version and since when.
+			if h.Host == hs[3] && (h.State != "not_reported" || h.Commit != sha("19") || h.Version != "1.9.0" || !h.Since.Equal(f.now.Add(-time.Hour))) {
+				t.Errorf("pending host: %+v, want not_reported on 1.9.0 (%s) since %s", h, sha("19"), f.now.Add(-time.Hour))
 			}
 		}
 		for _, h := range hs {
@@ -71,9 +75,15 @@ func TestGate(t *testing.T) {
 			t.Errorf("after a branch-wide commit: %+v", g)
 		}
 		// A commit the hub cannot place yet: hosts reporting it count.
+		f.report(hs[1], shop, "prod", "eu", sha("77"), model.StatusInProgress, "")
 		g = gate(t, f, reports.GateQuery{Target: "eu", Commit: sha("77")})
-		if counts(g) != [5]int{4, 0, 0, 0, 4} {
+		if counts(g) != [5]int{4, 0, 0, 1, 3} {
 			t.Errorf("unplaced commit: %+v", g)
+		}
+		for _, h := range g.Hosts {
+			if (h.Host == hs[1]) != (h.Version == "") {
+				t.Errorf("unplaced commit: host %s runs version %q", h.Host, h.Version)
+			}
 		}
 		// Errors name the parameter.
 		f.assign(workload{"acme", "shop", "web", shop.repo}, "prod", "eu", "3.0.0", sha("30"))

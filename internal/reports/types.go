@@ -215,10 +215,15 @@ type Gate struct {
 
 // GateHost is one host of a gate.
 type GateHost struct {
-	Host       string    `json:"host"`
-	Reconciler string    `json:"reconciler"`
-	State      string    `json:"state"` // succeeded, failed, in_progress, not_reported
-	Commit     string    `json:"commit,omitempty"`
-	Message    string    `json:"message,omitempty"`
-	Since      time.Time `json:"since,omitzero"`
+	Host       string `json:"host"`
+	Reconciler string `json:"reconciler"`
+	State      string `json:"state"` // succeeded, failed, in_progress, not_reported
+	// Commit, Version, Message and Since are those of the deployment
+	// counted; for a not_reported host, of what it runs now (nothing before
+	// its first report; no version when its commit resolves to none on the
+	// target).
+	Commit  string    `json:"commit,omitempty"`
+	Version string    `json:"version,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
 }

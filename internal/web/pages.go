@@ -814,8 +814,8 @@ func (s *Server) rollout(r *http.Request) (*view, error) {
 	v.Title = fmt.Sprintf("Rollout of %s %s to %s/%s", g.Workload, orUnknown(g.Version), g.Environment, g.Target)
 	v.Refresh = refreshRollout
 	v.Tables = map[string]table{
-		"rollout-hosts": listTable("Hosts", []string{"host", "reconciler", "state", "commit", "message", "since"}, one(func(h reports.GateHost) []string {
-			return []string{h.Host, h.Reconciler, h.State, h.Commit, h.Message, timeCSV(h.Since)}
+		"rollout-hosts": listTable("Hosts", []string{"host", "reconciler", "state", "version", "commit", "message", "since"}, one(func(h reports.GateHost) []string {
+			return []string{h.Host, h.Reconciler, h.State, h.Version, h.Commit, h.Message, timeCSV(h.Since)}
 		}), g.Hosts),
 	}
 	return v, nil
