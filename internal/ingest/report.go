@@ -185,7 +185,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		current := st.Commit
 		if before := recs[keys[i]].Before; before != nil {
-			current = before.Commit // created meanwhile by a concurrent writer
+			current = before.Commit // as locked when ensured: it may have been created meanwhile
 		}
 		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
 			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt, Current: current}
