@@ -8,7 +8,9 @@
 -- up: a third of reconciler updates and over half of deployment updates
 -- went through every index (OTLP benchmark, single writer: updating 1,000
 -- deployments 9.5 -> 3.2 ms with half-full pages). Half-full pages make
--- nearly all of them heap-only. The price is space: deployments, the
+-- nearly all of them heap-only, and since PostgreSQL prunes a page once
+-- its free space falls below the fillfactor's target, the chains of old
+-- versions that readers step over stay short. The price is space: deployments, the
 -- largest table, take up to 1.4 times the room (their pages are left
 -- alone once their reconcilers move on), less the index entries that
 -- non-HOT updates no longer add. New pages keep the space; old ones gain
