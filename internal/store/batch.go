@@ -200,7 +200,8 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 
 	// Deployments, in key order: those stored change in place by id (an
 	// update costs half an upsert's work, which locks the row it finds
-	// first), new ones are inserted.
+	// first), new ones are inserted (no one else writes the deployments of
+	// a locked reconciler, so they cannot exist meanwhile).
 	keys := slices.SortedFunc(maps.Keys(deps), compareDeploymentKeys)
 	var stored, fresh deploymentColumns
 	for _, k := range keys {
@@ -222,8 +223,6 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	if len(fresh.rids) > 0 {
 		ids, err := Collect(ctx, q, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
-			ON CONFLICT (reconciler_id, commit_sha) DO UPDATE SET status = excluded.status, message = excluded.message, message_bytes = excluded.message_bytes,
-				status_since = excluded.status_since, last_changed = excluded.last_changed, first_failure_at = excluded.first_failure_at
 			RETURNING reconciler_id, commit_sha, id`, []any{fresh.rids, fresh.shas, fresh.statuses, fresh.messages, fresh.sizes, fresh.firstSeens, fresh.sinces, fresh.lasts, fresh.fails},
 			func(r Row) (deploymentRow, error) {
 				var d deploymentRow
