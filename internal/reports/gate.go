@@ -86,20 +86,13 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 			return g, err
 		}
 	}
-	// Each host's deployments of them, and what it runs now (its current
-	// deployment, and the version that resolves to on the target).
-	a := store.Args{t.endpointID, t.id}
+	a := store.Args{t.endpointID}
 	counted := "FALSE"
 	if len(shas) > 0 {
 		counted = store.In(s.st.Engine(), &a, "d.commit_sha", shas)
 	}
-	rows, err := s.st.Read().Query(ctx, `SELECT h.name, r.name, COALESCE(r.commit_sha, ''), COALESCE(cv.version, ''), COALESCE(cd.message, ''), cd.status_since,
-			d.commit_sha, d.status, d.message, d.status_since, d.last_changed
+	rows, err := s.st.Read().Query(ctx, `SELECT r.id, h.name, r.name, COALESCE(r.commit_sha, ''), d.commit_sha, d.status, d.message, d.status_since, d.last_changed
 		FROM reconcilers r JOIN hosts h ON h.id = r.host_id
-		LEFT JOIN deployments cd ON cd.id = r.current_deployment_id
-		LEFT JOIN resolutions res ON res.target_id = $2 AND res.sha = r.commit_sha
-		LEFT JOIN assignments ca ON ca.id = res.assignment_id
-		LEFT JOIN workload_versions cv ON cv.id = ca.version_id
 		LEFT JOIN deployments d ON d.reconciler_id = r.id AND `+counted+`
 		WHERE r.endpoint_id = $1 AND r.retired_at IS NULL
 		ORDER BY h.name, r.name`, a...)
@@ -108,27 +101,25 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	}
 	defer rows.Close()
 	type seen struct {
-		host GateHost
-		last time.Time
+		host       GateHost
+		reconciler int64
+		last       time.Time
 	}
 	var order []string
 	hosts := map[string]*seen{}
 	for rows.Next() {
 		var h GateHost
+		var id int64
 		var c, status, msg *string
-		var runningSince, since, last *time.Time
-		if err := rows.Scan(&h.Host, &h.Reconciler, &h.Commit, &h.Version, &h.Message, &runningSince, &c, &status, &msg, &since, &last); err != nil {
+		var since, last *time.Time
+		if err := rows.Scan(&id, &h.Host, &h.Reconciler, &h.Commit, &c, &status, &msg, &since, &last); err != nil {
 			return g, err
 		}
 		k := h.Host + "\x00" + h.Reconciler
 		cur, ok := hosts[k]
 		if !ok {
-			// Until it reports the version, a host shows what it runs now.
 			h.State = "not_reported"
-			if runningSince != nil {
-				h.Since = runningSince.UTC()
-			}
-			cur = &seen{host: h}
+			cur = &seen{host: h, reconciler: id}
 			hosts[k] = cur
 			order = append(order, k)
 		}
@@ -139,6 +130,46 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return g, err
+	}
+	// Until it reports the version, a host shows what it runs now: its
+	// current deployment and the version that resolves to on the target
+	// (read only while some host is pending).
+	var pending []int64
+	for _, k := range order {
+		if h := hosts[k]; h.host.State == "not_reported" && h.host.Commit != "" {
+			pending = append(pending, h.reconciler)
+		}
+	}
+	if len(pending) > 0 {
+		type running struct {
+			reconciler int64
+			host       GateHost
+		}
+		b := store.Args{t.id}
+		rs, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
+			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
+			LEFT JOIN resolutions res ON res.target_id = $1 AND res.sha = r.commit_sha
+			LEFT JOIN assignments ra ON ra.id = res.assignment_id
+			LEFT JOIN workload_versions v ON v.id = ra.version_id
+			WHERE `+store.In(s.st.Engine(), &b, "r.id", pending), b, func(r store.Row) (running, error) {
+			var x running
+			err := r.Scan(&x.reconciler, &x.host.Version, &x.host.Message, &x.host.Since)
+			x.host.Since = x.host.Since.UTC()
+			return x, err
+		})
+		if err != nil {
+			return g, err
+		}
+		byID := make(map[int64]GateHost, len(rs))
+		for _, x := range rs {
+			byID[x.reconciler] = x.host
+		}
+		for _, k := range order {
+			if h := hosts[k]; h.host.State == "not_reported" {
+				r := byID[h.reconciler]
+				h.host.Version, h.host.Message, h.host.Since = r.Version, r.Message, r.Since
+			}
+		}
 	}
 	g.Hosts = make([]GateHost, 0, len(order))
 	for _, k := range order {
