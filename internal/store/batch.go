@@ -152,7 +152,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 		return nil, nil, nil
 	}
-	deps, current, err := readDeployments(ctx, q, rs)
+	deps, err := readDeployments(ctx, q, rs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -173,8 +173,8 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		rec := recs[r.ReconcilerID]
 		if rec == nil {
 			rec = &reconcilerWrite{}
-			if c, ok := current[r.ReconcilerID]; ok {
-				rec.current, rec.has = deploymentKey{r.ReconcilerID, c}, true
+			if c := (deploymentKey{r.ReconcilerID, r.Current}); deps[c] != nil {
+				rec.current, rec.has = c, true
 			}
 			recs[r.ReconcilerID] = rec
 		}
@@ -354,16 +354,13 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 }
 
 // readDeployments reads the stored deployments that reports name and the
-// reconcilers' current ones, by key, and each reconciler's current commit
-// (absent: none).
-func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[deploymentKey]*deploymentRow, map[int64]string, error) {
+// reconcilers' current ones, by key.
+func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[deploymentKey]*deploymentRow, error) {
 	seen := map[deploymentKey]bool{}
-	current := map[int64]string{}
 	for _, r := range rs {
 		seen[deploymentKey{r.ReconcilerID, r.Commit}] = true
 		if r.Current != "" {
 			seen[deploymentKey{r.ReconcilerID, r.Current}] = true
-			current[r.ReconcilerID] = r.Current
 		}
 	}
 	var rids []int64
@@ -381,13 +378,13 @@ func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[depl
 			return &d, err
 		})
 	if err != nil {
-		return nil, nil, fmt.Errorf("read deployments: %w", err)
+		return nil, fmt.Errorf("read deployments: %w", err)
 	}
 	out := make(map[deploymentKey]*deploymentRow, len(rows))
 	for _, d := range rows {
 		out[d.key] = d
 	}
-	return out, current, nil
+	return out, nil
 }
 
 // RecordCommits notes when commits were seen on endpoints (see
