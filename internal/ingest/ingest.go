@@ -126,19 +126,18 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 		return Result{}, err
 	}
 	now := s.now().UTC()
-	eks := endpointKeys(b.Reports)
-	digests, reports := s.seen.digests(b.Reports, eks)
-	known := s.seen.ids(digests)
+	x := indexReports(b.Reports)
+	digests, reports := s.seen.digests(b.Reports, x.endpoints)
+	x.ids = s.seen.ids(digests)
 	if len(b.Descriptors) == 0 && len(b.Retire) == 0 && !s.seen.changes(digests, reports) {
 		// Replays are the common case: read first, write only changes.
-		keys := reportKeys(b.Reports)
-		states, err := s.readReconcilers(ctx, s.store.Primary(), keys, known, false)
+		states, err := s.readReconcilers(ctx, s.store.Primary(), x.keys, x.ids, false)
 		if err != nil {
 			return Result{}, fmt.Errorf("read reconcilers: %w", err)
 		}
-		if s.allUnchanged(b.Reports, eks, states, now) {
-			ids := make([]int64, len(keys))
-			for i, k := range keys {
+		if s.allUnchanged(b.Reports, x, states, now) {
+			ids := make([]int64, len(x.keys))
+			for i, k := range x.keys {
 				ids[i] = states[k].ID
 			}
 			s.seen.remember(digests, reports, ids)
@@ -148,7 +147,7 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	var res Result
 	err = s.store.Tx(ctx, func(q store.Querier) error {
 		var err error
-		res, err = s.apply(ctx, q, b, now, known)
+		res, err = s.apply(ctx, q, b, x, now)
 		return err
 	})
 	if err != nil {
@@ -162,9 +161,9 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	return res, nil
 }
 
-// apply stores a checked batch inside transaction q (known: the ids of the
-// reports' reconcilers, or nil).
-func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.Time, known []int64) (Result, error) {
+// apply stores a checked batch inside transaction q (x: its reports'
+// index).
+func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, x reportIndex, now time.Time) (Result, error) {
 	res := Result{Descriptors: make([]DescriptorResult, len(b.Descriptors)), Reports: make([]ReportResult, len(b.Reports)),
 		Retired: make([]bool, len(b.Retire))}
 	rs := newResolver(s.store.Engine())
@@ -175,7 +174,7 @@ func (s *Service) apply(ctx context.Context, q store.Querier, b Batch, now time.
 		}
 		res.Descriptors[i] = r
 	}
-	if err := s.applyReports(ctx, q, b.Reports, known, res.Reports, now, rs); err != nil {
+	if err := s.applyReports(ctx, q, b.Reports, x, res.Reports, now, rs); err != nil {
 		return res, err
 	}
 	for i, k := range b.Retire {

@@ -13,36 +13,35 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
-func reportKeys(rs []model.Report) []model.ReconcilerKey {
-	keys := make([]model.ReconcilerKey, len(rs))
-	for i, r := range rs {
-		keys[i] = model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}
-	}
-	return keys
+// reportIndex is what a batch's reports are looked up by, worked out once.
+type reportIndex struct {
+	keys      []model.ReconcilerKey // each report's reconciler
+	endpoints []string              // each report's endpoint key
+	ids       []int64               // the reconcilers' ids when this hub knows them all, else nil
 }
 
-// endpointKeys are the reports' endpoints' keys, worked out once a batch.
-func endpointKeys(rs []model.Report) []string {
-	keys := make([]string, len(rs))
+func indexReports(rs []model.Report) reportIndex {
+	x := reportIndex{keys: make([]model.ReconcilerKey, len(rs)), endpoints: make([]string, len(rs))}
 	for i, r := range rs {
-		keys[i] = r.Endpoint.Key()
+		x.keys[i] = model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}
+		x.endpoints[i] = r.Endpoint.Key()
 	}
-	return keys
+	return x
 }
 
 // allUnchanged reports whether every report repeats the stored state.
-func (s *Service) allUnchanged(rs []model.Report, eks []string, states map[model.ReconcilerKey]store.ReconcilerState, now time.Time) bool {
+func (s *Service) allUnchanged(rs []model.Report, x reportIndex, states map[model.ReconcilerKey]store.ReconcilerState, now time.Time) bool {
 	for i, r := range rs {
-		cur, ok := states[model.ReconcilerKey{Host: r.Host, Name: r.Reconciler}]
-		if !ok || !s.unchanged(cur, r, eks[i], now) {
+		cur, ok := states[x.keys[i]]
+		if !ok || !s.unchanged(cur, r, x.endpoints[i], now) {
 			return false
 		}
 	}
 	return true
 }
 
-// applyReports stores checked reports inside transaction q (ids: their
-// reconcilers' ids, or nil), writing their results into res.
+// applyReports stores checked reports (x: their index) inside transaction
+// q, writing their results into res.
 //
 // Reports that repeat stored state write nothing but, once the heartbeat
 // has passed, the reconciler's last-report time. The others are written in
@@ -59,13 +58,13 @@ func (s *Service) allUnchanged(rs []model.Report, eks []string, states map[model
 // name; deployments; commits by (endpoint, sha); resolutions by target
 // (resolver.run). So concurrent batches wait for each other instead of
 // deadlocking.
-func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, ids []int64, res []ReportResult, now time.Time, rsv *resolver) error {
+func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.Report, x reportIndex, res []ReportResult, now time.Time, rsv *resolver) error {
 	if len(rs) == 0 {
 		return nil
 	}
 	engine := s.store.Engine()
-	keys, eks := reportKeys(rs), endpointKeys(rs)
-	stored, err := s.readReconcilers(ctx, q, keys, ids, true)
+	keys, eks := x.keys, x.endpoints
+	stored, err := s.readReconcilers(ctx, q, keys, x.ids, true)
 	if err != nil {
 		return fmt.Errorf("read reconcilers: %w", err)
 	}

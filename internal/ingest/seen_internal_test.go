@@ -19,7 +19,7 @@ func TestSeenDigests(t *testing.T) {
 		Commit: "0123456789abcdef0123456789abcdef01234567", Status: model.StatusSuccess, Message: "ok",
 		HostLabels: map[string]string{"region": "eu", "tier": "1"}}
 	digest := func(r model.Report) (uint64, uint64) {
-		k, d := s.digests([]model.Report{r}, endpointKeys([]model.Report{r}))
+		k, d := s.digests([]model.Report{r}, indexReports([]model.Report{r}).endpoints)
 		return k[0], d[0]
 	}
 	key, want := digest(base)
@@ -122,7 +122,7 @@ func TestSeenWrongIDs(t *testing.T) {
 		if _, err := s.ApplyReports(ctx, []model.Report{a, b}); err != nil {
 			t.Fatal(err)
 		}
-		digests, _ := s.seen.digests([]model.Report{a, b}, endpointKeys([]model.Report{a, b}))
+		digests, _ := s.seen.digests([]model.Report{a, b}, indexReports([]model.Report{a, b}).endpoints)
 		ids := s.seen.ids(digests)
 		if ids == nil || ids[0] == ids[1] {
 			t.Fatalf("ids %v after storing two reconcilers", ids)
