@@ -215,11 +215,11 @@ func printHosts(out io.Writer, g reports.Gate, heading string, states ...string)
 			continue
 		}
 		msg := strings.Join(strings.Fields(h.Message), " ")
-		ran := "" // what its version means: nothing run yet, or a commit
+		status := "" // a host that has run nothing yet prints as not reported
 		if h.Commit == "" {
-			ran = reports.StatusNotReported
+			status = reports.StatusNotReported
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, h.Reconciler, deployedVersion(h.Version, h.Version != "", ran),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Host, h.Reconciler, deployedVersion(h.Version, h.Version != "", status),
 			shortSHA(h.Commit), formatTime(h.Since), msg)
 	}
 	tw.Flush()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,41 +136,30 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	// Until it reports the version, a host shows what it runs now: its
 	// current deployment and the version that resolves to on the target
 	// (read only while some host is pending).
-	var pending []int64
-	for _, k := range order {
-		if h := hosts[k]; h.host.State == "not_reported" && h.host.Commit != "" {
-			pending = append(pending, h.reconciler)
+	pending := map[int64]*GateHost{}
+	for _, h := range hosts {
+		if h.host.State == "not_reported" && h.host.Commit != "" {
+			pending[h.reconciler] = &h.host
 		}
 	}
 	if len(pending) > 0 {
-		type running struct {
-			reconciler int64
-			host       GateHost
-		}
 		b := store.Args{t.id}
-		rs, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
+		_, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
 			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
 			LEFT JOIN resolutions res ON res.target_id = $1 AND res.sha = r.commit_sha
 			LEFT JOIN assignments ra ON ra.id = res.assignment_id
 			LEFT JOIN workload_versions v ON v.id = ra.version_id
-			WHERE `+store.In(s.st.Engine(), &b, "r.id", pending), b, func(r store.Row) (running, error) {
-			var x running
-			err := r.Scan(&x.reconciler, &x.host.Version, &x.host.Message, &x.host.Since)
-			x.host.Since = x.host.Since.UTC()
-			return x, err
+			WHERE `+store.In(s.st.Engine(), &b, "r.id", slices.Sorted(maps.Keys(pending))), b, func(r store.Row) (struct{}, error) {
+			var id int64
+			var h GateHost
+			err := r.Scan(&id, &h.Version, &h.Message, &h.Since)
+			if p := pending[id]; err == nil && p != nil {
+				p.Version, p.Message, p.Since = h.Version, h.Message, h.Since.UTC()
+			}
+			return struct{}{}, err
 		})
 		if err != nil {
 			return g, err
-		}
-		byID := make(map[int64]GateHost, len(rs))
-		for _, x := range rs {
-			byID[x.reconciler] = x.host
-		}
-		for _, k := range order {
-			if h := hosts[k]; h.host.State == "not_reported" {
-				r := byID[h.reconciler]
-				h.host.Version, h.host.Message, h.host.Since = r.Version, r.Message, r.Since
-			}
 		}
 	}
 	g.Hosts = make([]GateHost, 0, len(order))
