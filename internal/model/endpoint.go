@@ -72,12 +72,14 @@ func ParseEndpoint(storageType, joined string) (Endpoint, error) {
 // "https://github.com/org/repo.git/dev/drone" both give
 // "github.com/org/repo/dev/drone".
 func (e Endpoint) Key() string {
-	joined := e.Repo
-	if e.Branch != "" {
-		joined += "/" + e.Branch
-	}
-	if e.Path != "" {
-		joined += "/" + e.Path
+	joined := e.Repo // one concatenation: every report's key is computed
+	switch {
+	case e.Branch != "" && e.Path != "":
+		joined = e.Repo + "/" + e.Branch + "/" + e.Path
+	case e.Branch != "":
+		joined = e.Repo + "/" + e.Branch
+	case e.Path != "":
+		joined = e.Repo + "/" + e.Path
 	}
 	return endpointKey(joined)
 }
@@ -110,6 +112,15 @@ func endpointKey(normalized string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		s = s[i+3:]
 	}
+	if isOwnKey(s) {
+		return s // the common case, without building a copy
+	}
+	return keySegments(s)
+}
+
+// keySegments joins the segments of s, each without its trailing ".git",
+// leaving out empty and "." ones.
+func keySegments(s string) string {
 	parts := strings.Split(s, "/")
 	out := parts[:0]
 	for _, p := range parts {
@@ -120,6 +131,21 @@ func endpointKey(normalized string) string {
 		out = append(out, p)
 	}
 	return strings.Join(out, "/")
+}
+
+// isOwnKey reports whether keySegments would keep every segment of s as
+// it is.
+func isOwnKey(s string) bool {
+	for {
+		seg, rest, more := strings.Cut(s, "/")
+		if seg == "" || seg == "." || trimGit(seg) != seg {
+			return false
+		}
+		if !more {
+			return true
+		}
+		s = rest
+	}
 }
 
 // trimGit removes every trailing ".git" (and space) from a path or segment.

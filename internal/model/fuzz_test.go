@@ -30,6 +30,13 @@ func FuzzEndpointKey(f *testing.F) {
 			return
 		}
 		k := ep.Key()
+		// A string endpointKey returns as it is would come out of the
+		// segments unchanged.
+		for _, s := range []string{repo, branch, p, k} {
+			if isOwnKey(s) && keySegments(s) != s {
+				t.Fatalf("%q is not its own key: %q", s, keySegments(s))
+			}
+		}
 		// The key of a normalized endpoint is stable under re-normalization.
 		again, err := NewEndpoint("git", ep.Repo, ep.Branch, ep.Path)
 		if err != nil || again.Key() != k {
