@@ -199,58 +199,104 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		since = until.Add(-DefaultDORAWindow)
 	}
 	limit := p.limit()
+	q := s.st.Read()
 
 	// The page's (workload, environment) groups with an assignment in the
-	// range (by the targets' assignments index)...
+	// range (by the targets' assignments index), then their targets, each
+	// with its names and live hosts: the names once a target, not once an
+	// assignment.
 	w := &where{}
 	hostJoin := ""
 	if f.Host != "" {
 		hostJoin = `
 		JOIN hosts hid ON hid.name = ` + w.bind("?", f.Host)
 	}
+	const onHost = `hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL`
 	w.targetFilter(f)
 	if f.Host != "" {
-		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE hr.endpoint_id = t.endpoint_id AND hr.host_id = hid.id AND hr.retired_at IS NULL)`)
+		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE ` + onHost + `)`)
 	}
-	targetsWhere := w.sql()
-	gw := &where{args: w.args}
-	gw.conds = append(gw.conds, targetsWhere)
-	gw.add("EXISTS (SELECT 1 FROM assignments ga WHERE ga.target_id = t.id AND ga.assigned_at >= ? AND ga.assigned_at <= ?)", since.UTC(), until.UTC())
+	w.add("EXISTS (SELECT 1 FROM assignments ga WHERE ga.target_id = t.id AND ga.assigned_at >= ? AND ga.assigned_at <= ?)", since.UTC(), until.UTC())
 	if hasAfter {
-		gw.add("(ws.name, app.name, wl.name, env.name) > (?, ?, ?, ?)", after.Ws, after.App, after.Wl, after.Env)
+		w.add("(ws.name, app.name, wl.name, env.name) > (?, ?, ?, ?)", after.Ws, after.App, after.Wl, after.Env)
 	}
-	// ...then their targets, each with its live hosts, and their
-	// assignments from the range on (later ones may restore a failure),
-	// with outcomes: one query.
-	aw := &where{args: gw.args}
-	aw.add("a.assigned_at >= ?", since.UTC())
-	cols := outcomeColumnsTotal(aw, f.Host, "pt.total")
-	as, err := store.Collect(ctx, s.st.Read(), `WITH g AS (
-			SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env, wl.id AS wid, env.id AS eid
+	// A group's targets pass the filter's workspace, application, workload
+	// and environment as the group does: only the target's own conditions
+	// are left.
+	tw := &where{args: w.args}
+	if f.Target != "" {
+		tw.add("t.name = ?", f.Target)
+	}
+	total := targetHosts
+	if f.Host != "" {
+		tw.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE ` + onHost + `)`)
+		total = `(SELECT count(*) FROM reconcilers hr WHERE ` + onHost + `)`
+	}
+	targets := map[int64]*doraTarget{}
+	var tids []int64
+	err = collectEach(ctx, q, `SELECT g.ws, g.app, g.wl, g.env, t.id, `+total+`
+		FROM (SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env, wl.id AS wid, env.id AS eid
 			FROM targets t`+targetJoins+hostJoin+`
-			WHERE `+gw.sql()+`
+			WHERE `+w.sql()+`
 			ORDER BY ws, app, wl, env LIMIT `+strconv.Itoa(limit+1)+`
-		), pt AS MATERIALIZED (
-			SELECT t.id AS tid, `+targetHosts+` AS total
-			FROM g JOIN targets t ON t.workload_id = g.wid AND t.environment_id = g.eid`+targetJoins+hostJoin+`
-			WHERE `+targetsWhere+`
-		)
-		SELECT `+assignmentCols+`, `+cols+`
-		FROM pt JOIN targets t ON t.id = pt.tid`+targetJoins+hostJoin+`
-		JOIN assignments a ON a.target_id = t.id
-		JOIN workload_versions v ON v.id = a.version_id
-		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id
-		WHERE `+aw.sql()+`
-		ORDER BY tid, assigned_at, aid`, aw.args, scanAssignmentRow)
+		) g JOIN targets t ON t.workload_id = g.wid AND t.environment_id = g.eid`+hostJoin+`
+		WHERE `+tw.sql(), tw.args, func(r store.Row) error {
+		t := &doraTarget{}
+		if err := r.Scan(&t.key.Ws, &t.key.App, &t.key.Wl, &t.key.Env, &t.id, &t.total); err != nil {
+			return err
+		}
+		targets[t.id] = t
+		tids = append(tids, t.id)
+		return nil
+	})
 	if err != nil {
 		return nil, "", err
 	}
+	// Their assignments from the range on (later ones may restore a
+	// failure), with outcomes: ids, times and counts alone.
+	slices.Sort(tids)
+	var as []doraAssignment
+	engine := s.st.Engine()
+	for chunk := range slices.Chunk(tids, 1000) {
+		var a store.Args
+		join, outcome := `
+			LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id`, `COALESCE(o.success, 0), o.last_success_at, o.first_failure_at`
+		if f.Host != "" {
+			join = `
+			JOIN hosts hid ON hid.name = ` + a.Bind(f.Host)
+			ra := func(sel, cond string) string {
+				return `(SELECT ` + sel + ` FROM reconciler_assignments ra JOIN reconcilers hr ON hr.id = ra.reconciler_id
+				WHERE ra.assignment_id = a.id AND ra.live AND hr.host_id = hid.id` + cond + `)`
+			}
+			outcome = ra("count(*)", " AND ra.status = 'success'") + ", " + ra("max(ra.status_since)", " AND ra.status = 'success'") + ", " +
+				ra("min(ra.first_failure_at)", "")
+		}
+		from := a.Bind(since.UTC())
+		err := collectEach(ctx, q, `SELECT a.target_id, a.assigned_at, v.build_time, `+outcome+`
+			FROM assignments a JOIN workload_versions v ON v.id = a.version_id`+join+`
+			WHERE `+store.In(engine, &a, "a.target_id", chunk)+` AND a.assigned_at >= `+from+`
+			ORDER BY a.target_id, a.assigned_at, a.id`, a, func(r store.Row) error {
+			var x doraAssignment
+			if err := r.Scan(&x.tid, &x.assignedAt, &x.buildTime, &x.success, &x.lastSuccess, &x.firstFailure); err != nil {
+				return err
+			}
+			as = append(as, x)
+			return nil
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
 	// The groups in order; one more than the page says there is a next.
+	// as holds each target's assignments together, in time order: a
+	// target's first one says whether it has one in the range.
 	var groups []doraKey
 	seen := map[doraKey]bool{}
-	for _, a := range as {
-		k := doraKey{a.Workspace, a.Application, a.Workload, a.Environment}
-		if !seen[k] && !a.AssignedAt.After(until) {
+	for i, a := range as {
+		if i > 0 && as[i-1].tid == a.tid || a.assignedAt.After(until) {
+			continue
+		}
+		if k := targets[a.tid].key; !seen[k] {
 			seen[k] = true
 			groups = append(groups, k)
 		}
@@ -265,59 +311,26 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	if len(groups) > limit {
 		groups = groups[:limit]
 		next = encodeCursor("dora", groups[limit-1])
-		last := groups[limit-1]
-		as = slices.DeleteFunc(as, func(a assignmentRow) bool {
-			return cmp.Or(cmp.Compare(a.Workspace, last.Ws), cmp.Compare(a.Application, last.App), cmp.Compare(a.Workload, last.Wl), cmp.Compare(a.Environment, last.Env)) > 0
-		})
 	}
-	byTarget := map[int64][]assignmentRow{}
-	for _, a := range as {
-		byTarget[a.TargetID] = append(byTarget[a.TargetID], a)
+	accs := make(map[doraKey]*doraAcc, len(groups))
+	for _, k := range groups {
+		accs[k] = &doraAcc{}
 	}
-	type acc struct {
-		deployments, changes, failed int
-		lead, restore                []float64
+	for _, t := range targets {
+		t.acc = accs[t.key] // nil: a group after the page
 	}
-	accs := map[doraKey]*acc{}
 	days := until.Sub(since).Hours() / 24
-	for _, a := range as {
-		if a.AssignedAt.After(until) {
-			continue
+	for start, end := 0, 0; start < len(as); start = end {
+		t := targets[as[start].tid]
+		for end = start + 1; end < len(as) && as[end].tid == t.id; end++ {
 		}
-		k := doraKey{a.Workspace, a.Application, a.Workload, a.Environment}
-		c := accs[k]
-		if c == nil {
-			c = &acc{}
-			accs[k] = c
-		}
-		c.changes++
-		if a.allSucceeded() {
-			c.deployments++
-			if a.BuildTime != nil {
-				c.lead = append(c.lead, a.LastSuccess.Sub(*a.BuildTime).Seconds())
-			}
-		}
-		if a.FirstFailure != nil {
-			c.failed++
-			// Restored when this or a later assignment of the target last
-			// reached success on every host after the failure.
-			for _, later := range byTarget[a.TargetID] {
-				if later.AssignedAt.Before(a.AssignedAt) {
-					continue
-				}
-				if later.allSucceeded() && later.LastSuccess.After(*a.FirstFailure) {
-					c.restore = append(c.restore, later.LastSuccess.Sub(*a.FirstFailure).Seconds())
-					break
-				}
-			}
+		if t.acc != nil {
+			t.acc.add(as[start:end], t.total, until)
 		}
 	}
 	rows := make([]DORARow, 0, len(groups))
 	for _, k := range groups {
 		c := accs[k]
-		if c == nil {
-			continue
-		}
 		r := DORARow{Workspace: k.Ws, Application: k.App, Workload: k.Wl, Environment: k.Env,
 			Deployments: c.deployments, Changes: c.changes, Failed: c.failed,
 			LeadTimeSeconds: median(c.lead), TimeToRestoreSeconds: median(c.restore)}
@@ -335,6 +348,63 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Environment, b.Environment))
 	})
 	return rows, next, nil
+}
+
+// doraTarget is a target of a DORA page: its group, live hosts (with a
+// host filter: whether it is that host's) and its group's metrics (nil:
+// a group after the page).
+type doraTarget struct {
+	id    int64
+	key   doraKey
+	total int
+	acc   *doraAcc
+}
+
+// doraAssignment is what DORA reads of an assignment: its target, times
+// and how many of the target's hosts succeeded.
+type doraAssignment struct {
+	tid                                  int64
+	assignedAt                           time.Time
+	buildTime, lastSuccess, firstFailure *time.Time
+	success                              int
+}
+
+// doraAcc accumulates a group's DORA metrics.
+type doraAcc struct {
+	deployments, changes, failed int
+	lead, restore                []float64
+}
+
+// add counts a target's assignments up to until (as: in time order, from
+// the range's start on; total: the target's live hosts).
+func (c *doraAcc) add(as []doraAssignment, total int, until time.Time) {
+	allSucceeded := func(a doraAssignment) bool { return total > 0 && a.success == total }
+	for _, a := range as {
+		if a.assignedAt.After(until) {
+			continue
+		}
+		c.changes++
+		if allSucceeded(a) {
+			c.deployments++
+			if a.buildTime != nil {
+				c.lead = append(c.lead, a.lastSuccess.Sub(*a.buildTime).Seconds())
+			}
+		}
+		if a.firstFailure != nil {
+			c.failed++
+			// Restored when this or a later assignment of the target last
+			// reached success on every host after the failure.
+			for _, later := range as {
+				if later.assignedAt.Before(a.assignedAt) {
+					continue
+				}
+				if allSucceeded(later) && later.lastSuccess.After(*a.firstFailure) {
+					c.restore = append(c.restore, later.lastSuccess.Sub(*a.firstFailure).Seconds())
+					break
+				}
+			}
+		}
+	}
 }
 
 func median(xs []float64) *float64 {
