@@ -45,16 +45,19 @@ func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []m
 	for i, k := range keys {
 		hosts[i], names[i] = k.Host, k.Name
 	}
-	lock := ""
-	if forUpdate {
-		lock = " ORDER BY r.id FOR UPDATE OF r"
-	}
-	rows, err := q.Query(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+`
-		FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(host, name)
+	const named = `FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS k(host, name)
 		JOIN hosts h ON h.name = k.host
-		JOIN reconcilers r ON r.host_id = h.id AND r.name = k.name
+		JOIN reconcilers r ON r.host_id = h.id AND r.name = k.name`
+	if forUpdate {
+		ids, err := Collect(ctx, q, `SELECT r.id `+named+` ORDER BY r.id FOR UPDATE OF r`, []any{hosts, names}, scanID)
+		if err != nil {
+			return nil, err
+		}
+		return GetReconcilerStatesByID(ctx, q, engine, ids, false)
+	}
+	rows, err := q.Query(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+` `+named+`
 		JOIN endpoints e ON e.id = r.endpoint_id
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id`+lock, hosts, names)
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id`, hosts, names)
 	if err != nil {
 		return nil, err
 	}
@@ -73,16 +76,23 @@ func GetReconcilerStates(ctx context.Context, q Querier, engine string, keys []m
 // GetReconcilerStatesByID is GetReconcilerStates for reconcilers known by
 // id (they are never deleted, so an id stays theirs): the same rows, found
 // by primary key instead of by name. Ids with no reconciler are absent.
+//
+// On PostgreSQL forUpdate locks the reconcilers first and reads them in a
+// second statement: a locking read that waits for another writer gets the
+// new version of the row it locks but the rows it joins (the current
+// deployment, the host) as they were before that writer committed, and a
+// batch would compare its reports with a state that is gone.
 func GetReconcilerStatesByID(ctx context.Context, q Querier, engine string, ids []int64, forUpdate bool) (map[model.ReconcilerKey]ReconcilerState, error) {
 	out := make(map[model.ReconcilerKey]ReconcilerState, len(ids))
-	lock := ""
-	if forUpdate && engine == "postgres" {
-		lock = " ORDER BY r.id FOR UPDATE OF r"
-	}
 	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
+		if forUpdate && engine == "postgres" {
+			if _, err := q.Exec(ctx, `SELECT id FROM reconcilers WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE`, chunk); err != nil {
+				return nil, err
+			}
+		}
 		var a Args
 		rows, err := q.Query(ctx, `SELECT h.name, r.name, `+reconcilerStateCols+reconcilerStateFrom+`
-			WHERE `+In(engine, &a, "r.id", chunk)+lock, a...)
+			WHERE `+In(engine, &a, "r.id", chunk), a...)
 		if err != nil {
 			return nil, err
 		}
