@@ -119,6 +119,10 @@ type object struct {
 								Name string `json:"name"`
 								Key  string `json:"key"`
 							} `json:"secretKeyRef"`
+							ResourceFieldRef *struct {
+								ContainerName string `json:"containerName"`
+								Resource      string `json:"resource"`
+							} `json:"resourceFieldRef"`
 						} `json:"valueFrom"`
 					} `json:"env"`
 				} `json:"containers"`
@@ -407,6 +411,16 @@ func TestDeployments(t *testing.T) {
 	api := deployment(t, objs, "api")
 	if r := api.Spec.Replicas; r == nil || *r != 3 {
 		t.Errorf("api replicas = %s, want 3", deref(r))
+	}
+	var memLimit bool
+	for _, e := range api.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil &&
+			e.ValueFrom.ResourceFieldRef.ContainerName == "api" && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
+			memLimit = true
+		}
+	}
+	if !memLimit {
+		t.Error("api: GOMEMLIMIT is not the container's memory limit")
 	}
 	ctrl := deployment(t, objs, "controller")
 	if args := ctrl.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--leader-elect") {

@@ -33,6 +33,7 @@ rollout gate.`,
 		Example: `  tidemark bench --database postgres://postgres@127.0.0.1:5432/bench --hosts 10000 --reconcilers-per-host 10 --history 10`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			st, err := openStore(ctx, database)

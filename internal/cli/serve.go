@@ -56,6 +56,7 @@ history older than it (whole months on PostgreSQL).`,
     --history-retention 400d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			log, err := newLogger(logLevel)
 			if err != nil {
 				return err
