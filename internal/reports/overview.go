@@ -71,34 +71,36 @@ var DriftedKinds = []string{DriftVersion, DriftUnknown, DriftUnplaced}
 // Overview answers the landing view: a page of the Discrepancies matrix
 // with each cell's state.
 func (s *Service) Overview(ctx context.Context, f Filter, order []string, p Page) (Overview, string, error) {
-	d, next, rows, err := s.discrepancies(ctx, f, order, p)
+	d, next, targets, err := s.discrepancies(ctx, f, order, p)
 	if err != nil {
 		return Overview{}, "", err
 	}
 	type cellKey struct{ ws, app, wl, env string }
 	states := map[cellKey]*CellState{}
-	for _, r := range rows {
-		k := cellKey{r.Workspace, r.Application, r.Workload, r.Environment}
-		c := states[k]
-		if c == nil {
-			c = &CellState{}
-			states[k] = c
-		}
-		c.Hosts += r.Hosts
-		switch {
-		case r.Hosts == 0:
-		case r.Status == "failure":
-			c.Failed += r.Hosts
-		case r.Status == "in_progress":
-			c.InProgress += r.Hosts
-		case r.Status != "success":
-			c.NotReported += r.Hosts
-		case r.UpToDate:
-			c.UpToDate += r.Hosts
-		case !r.DeployedKnown:
-			c.Unknown += r.Hosts
-		default:
-			c.Behind += r.Hosts
+	for _, t := range targets {
+		for _, r := range t.rows {
+			k := cellKey{r.Workspace, r.Application, r.Workload, r.Environment}
+			c := states[k]
+			if c == nil {
+				c = &CellState{}
+				states[k] = c
+			}
+			c.Hosts += r.Hosts
+			switch {
+			case r.Hosts == 0:
+			case r.Status == "failure":
+				c.Failed += r.Hosts
+			case r.Status == "in_progress":
+				c.InProgress += r.Hosts
+			case r.Status != "success":
+				c.NotReported += r.Hosts
+			case r.UpToDate:
+				c.UpToDate += r.Hosts
+			case !r.DeployedKnown:
+				c.Unknown += r.Hosts
+			default:
+				c.Behind += r.Hosts
+			}
 		}
 	}
 	out := Overview{Environments: d.Environments, Items: make([]OverviewRow, 0, len(d.Items))}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -87,7 +86,7 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	if hasAfter {
 		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
 	}
-	targets, rows, err := s.targetStates(ctx, f, w, limit+1)
+	targets, err := s.targetStates(ctx, f, w, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -96,17 +95,23 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 		targets = targets[:limit]
 	}
 	// At most limit rows, in whole targets (at least one).
+	n := 0
+	for _, t := range targets {
+		n += len(t.rows)
+	}
 	var out []EnvironmentStateRow
+	if n > 0 {
+		out = make([]EnvironmentStateRow, 0, min(n, limit))
+	}
 	next := ""
 	for i, t := range targets {
-		rs := rows[t.id]
-		if i > 0 && len(out)+len(rs) > limit {
-			next = encodeCursor("environment-state", targets[i-1].key)
+		if i > 0 && len(out)+len(t.rows) > limit {
+			next = encodeCursor("environment-state", targets[i-1].key())
 			break
 		}
-		out = append(out, rs...)
+		out = append(out, t.rows...)
 		if i == len(targets)-1 && more {
-			next = encodeCursor("environment-state", t.key)
+			next = encodeCursor("environment-state", t.key())
 		}
 	}
 	return out, next, nil
@@ -119,12 +124,19 @@ type targetKey struct {
 	ID                     int64
 }
 
-// pagedTarget is a target of a page with its scheduled version.
+// pagedTarget is a target of a page with its scheduled version and its
+// Environment State rows.
 type pagedTarget struct {
 	id, endpointID int64
-	key            targetKey
-	ref            TargetRef
-	scheduled      *Scheduled
+	// workload and environment, read by Discrepancies (which names them)
+	workloadID, environmentID int64
+	ref                       TargetRef
+	scheduled                 *Scheduled
+	rows                      []EnvironmentStateRow
+}
+
+func (t *pagedTarget) key() targetKey {
+	return targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
 }
 
 // targetOrder sorts targets by targetKey.
@@ -133,7 +145,11 @@ const targetOrder = `env.name, ws.name, app.name, wl.name, t.name, t.id`
 // targetsOf selects the targets a filter names, and, with a host, status or
 // time filter, only those with hosts that pass it.
 func targetsOf(f Filter) *where {
-	w := &where{}
+	return targetsOfOn(&where{}, f)
+}
+
+// targetsOfOn adds targetsOf's conditions to w.
+func targetsOfOn(w *where, f Filter) *where {
 	w.targetFilter(f)
 	switch {
 	case f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero():
@@ -168,7 +184,7 @@ func reconcilerExists(f Filter, w *where) string {
 // status: from the maintained counts, or, with a host or time filter, from
 // those hosts' reconcilers. A target without hosts (in the filter) has
 // one row with no hosts, unless the filter names a host, status or time.
-func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit int) ([]pagedTarget, map[int64][]EnvironmentStateRow, error) {
+func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit int) ([]pagedTarget, error) {
 	// The page first, then its scheduled assignments (not every target's).
 	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said,
 			env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
@@ -177,7 +193,20 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 	if limit > 0 {
 		page += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	cw := &where{args: w.args}
+	return s.readTargetStates(ctx, f, w.args, page, `p.env, p.ws, p.app, p.wl, p.tname`, `p.env, p.ws, p.app, p.wl, p.tname, p.tid`,
+		func(t *pagedTarget) []any {
+			return []any{&t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target}
+		}, func(*pagedTarget) {})
+}
+
+// readTargetStates reads the targets of page (a query of their id tid,
+// endpoint eid and scheduled assignment said, with args) and their hosts
+// grouped by deployed version and status (see targetStates), in order;
+// cols are the page's further columns, read into dests of each target,
+// and named is called on each target once they are read.
+func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, page, cols, order string,
+	dests func(*pagedTarget) []any, named func(*pagedTarget)) ([]pagedTarget, error) {
+	cw := &where{args: args}
 	var counts string
 	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
@@ -191,55 +220,72 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit in
 		}
 	}
 	var targets []pagedTarget
-	out := map[int64][]EnvironmentStateRow{}
-	// The groups are counted by target id alone, then joined to the page's
-	// names.
+	// The targets' rows, one after the other: target i's from first[i] on.
+	var all []EnvironmentStateRow
+	var first []int
+	// One row a target and counted (commit, status), in the target's order:
+	// the deployed commit's version is the scheduled one's when it
+	// resolves to the scheduled assignment (most hosts), else looked up.
+	// The rows are grouped by version here, as they come.
+	var (
+		cur             pagedTarget
+		sched           Scheduled
+		at              *time.Time
+		counted, hosts  int
+		known           bool
+		status, version string
+	)
+	dst := append(append([]any{&cur.id, &cur.endpointID}, dests(&cur)...), &sched.Version, &sched.Commit, &at, &counted, &status, &hosts, &known, &version)
 	err := collectEach(ctx, s.st.Read(), `WITH page AS (`+page+`)
-		SELECT p.tid, p.eid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
-			COALESCE(g.version, ''), COALESCE(g.known, FALSE), COALESCE(g.status, ''), CASE WHEN g.tid IS NULL THEN 0 ELSE 1 END, COALESCE(g.hosts, 0)
+		SELECT p.tid, p.eid, `+cols+`, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
+			CASE WHEN c.endpoint_id IS NULL THEN 0 ELSE 1 END, COALESCE(c.status, ''), COALESCE(c.hosts, 0), res.assignment_id IS NOT NULL,
+			COALESCE(CASE WHEN res.assignment_id = p.said THEN sv.version
+				ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')
 		FROM page p
 		LEFT JOIN assignments sa ON sa.id = p.said
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		LEFT JOIN (
-			SELECT c.tid, COALESCE(v.version, '') AS version, res.assignment_id IS NOT NULL AS known, c.status, sum(c.hosts) AS hosts
-			FROM (SELECT p2.tid, cc.commit_sha, cc.status, cc.hosts FROM page p2 JOIN `+counts+` cc ON cc.endpoint_id = p2.eid) c
-			LEFT JOIN resolutions res ON res.target_id = c.tid AND res.sha = c.commit_sha
-			LEFT JOIN assignments a ON a.id = res.assignment_id
-			LEFT JOIN workload_versions v ON v.id = a.version_id
-			GROUP BY c.tid, v.version, res.assignment_id IS NOT NULL, c.status
-		) g ON g.tid = p.tid
-		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, cw.args, func(r store.Row) error {
-		var t pagedTarget
-		var sched Scheduled
-		var at *time.Time
-		var row EnvironmentStateRow
-		var groups int
-		if err := r.Scan(&t.id, &t.endpointID, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
-			&sched.Version, &sched.Commit, &at, &row.DeployedVersion, &row.DeployedKnown, &row.Status, &groups, &row.Hosts); err != nil {
+		LEFT JOIN `+counts+` c ON c.endpoint_id = p.eid
+		LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha
+		ORDER BY `+order, cw.args, func(r store.Row) error {
+		if err := r.Scan(dst...); err != nil {
 			return err
 		}
-		if n := len(targets); n == 0 || targets[n-1].id != t.id {
-			t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
+		if n := len(targets); n == 0 || targets[n-1].id != cur.id {
+			targets = append(targets, cur)
+			t := &targets[n]
+			named(t)
 			if at != nil {
-				sched.AssignedAt = at.UTC()
-				t.scheduled = &sched
+				s := sched
+				s.AssignedAt = at.UTC()
+				t.scheduled = &s
 			}
-			targets = append(targets, t)
+			first = append(first, len(all))
 		}
-		if groups > 0 {
-			t := targets[len(targets)-1]
-			row.Status = shownStatus(row.Status)
-			out[t.id] = append(out[t.id], row)
+		if counted == 0 {
+			return nil
 		}
+		status := shownStatus(status)
+		for i := first[len(first)-1]; i < len(all); i++ {
+			if r := &all[i]; r.DeployedVersion == version && r.DeployedKnown == known && r.Status == status {
+				r.Hosts += hosts
+				return nil
+			}
+		}
+		all = append(all, EnvironmentStateRow{DeployedVersion: version, DeployedKnown: known, Status: status, Hosts: hosts})
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	for _, t := range targets {
-		out[t.id] = targetRows(f, t.ref, t.scheduled, out[t.id])
+	for i := range targets {
+		t := &targets[i]
+		end := len(all)
+		if i+1 < len(first) {
+			end = first[i+1]
+		}
+		t.rows = targetRows(f, t.ref, t.scheduled, all[first[i]:end:end])
 	}
-	return targets, out, nil
+	return targets, nil
 }
 
 // targetRows completes a target's Environment State rows (its hosts
@@ -379,74 +425,112 @@ func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p
 	return d, next, err
 }
 
-// discrepancies is Discrepancies with the Environment State rows of the
-// page's targets.
-func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, []EnvironmentStateRow, error) {
+// discrepancies is Discrepancies with the page's targets and their
+// Environment State rows.
+func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, []pagedTarget, error) {
 	var after workloadKey
 	hasAfter, err := decodeCursor("discrepancies", p.Cursor, &after)
 	if err != nil {
 		return Discrepancies{}, "", nil, err
 	}
-	envs, err := s.Environments(ctx, order)
+	q := s.st.Read()
+	envNames := map[int64]string{}
+	var envs []string
+	err = collectEach(ctx, q, `SELECT id, name FROM environments`, nil, func(r store.Row) error {
+		var id int64
+		var name string
+		if err := r.Scan(&id, &name); err != nil {
+			return err
+		}
+		envNames[id] = name
+		envs = append(envs, name)
+		return nil
+	})
 	if err != nil {
 		return Discrepancies{}, "", nil, err
 	}
+	if len(order) == 0 {
+		order = s.promotion
+	}
+	envs = OrderEnvironments(envs, order)
 	if f.Environment != "" {
 		envs = slices.DeleteFunc(envs, func(e string) bool { return e != f.Environment })
 	}
-	// The page's workloads, then their targets' rows.
-	w := targetsOf(f)
+	// The page's workloads (those with a target the filter names), then
+	// their targets' rows. The workspace, application and workload filters
+	// are the workload's; the others, the target's.
+	w := &where{}
+	w.targetFilter(Filter{Workspace: f.Workspace, Application: f.Application, Workload: f.Workload})
 	if hasAfter {
 		w.add("(ws.name, app.name, wl.name) > (?, ?, ?)", after.Ws, after.App, after.Wl)
 	}
+	tf := f
+	tf.Workspace, tf.Application, tf.Workload = "", "", ""
+	tw := targetsOfOn(&where{args: w.args}, tf)
+	w.args = tw.args
+	w.add("EXISTS (SELECT 1 FROM targets t WHERE t.workload_id = wl.id AND " + tw.sql() + ")")
 	limit := p.limit()
-	keys, err := store.Collect(ctx, s.st.Read(), `SELECT DISTINCT ws.name, app.name, wl.name FROM targets t`+targetJoins+`
-		WHERE `+w.sql()+` ORDER BY ws.name, app.name, wl.name LIMIT `+strconv.Itoa(limit+1), w.args, func(r store.Row) (workloadKey, error) {
-		var k workloadKey
-		err := r.Scan(&k.Ws, &k.App, &k.Wl)
+	type pagedWorkload struct {
+		key workloadKey
+		id  int64
+	}
+	wls, err := store.Collect(ctx, q, `SELECT ws.name, app.name, wl.name, wl.id FROM workloads wl
+		JOIN applications app ON app.id = wl.application_id
+		JOIN workspaces ws ON ws.id = app.workspace_id
+		WHERE `+w.sql()+` ORDER BY ws.name, app.name, wl.name LIMIT `+strconv.Itoa(limit+1), w.args, func(r store.Row) (pagedWorkload, error) {
+		var k pagedWorkload
+		err := r.Scan(&k.key.Ws, &k.key.App, &k.key.Wl, &k.id)
 		return k, err
 	})
 	if err != nil {
 		return Discrepancies{}, "", nil, err
 	}
 	next := ""
-	if len(keys) > limit {
-		keys = keys[:limit]
-		next = encodeCursor("discrepancies", keys[limit-1])
+	if len(wls) > limit {
+		wls = wls[:limit]
+		next = encodeCursor("discrepancies", wls[limit-1].key)
 	}
 	col := map[string]int{}
 	for i, e := range envs {
 		col[e] = i
 	}
-	items := make([]DiscrepancyRow, len(keys))
-	index := map[workloadKey]int{}
-	for i, k := range keys {
-		index[k] = i
-		items[i] = DiscrepancyRow{Workspace: k.Ws, Application: k.App, Workload: k.Wl, Cells: make([]DiscrepancyCell, len(envs))}
+	items := make([]DiscrepancyRow, len(wls))
+	index := map[int64]int{}
+	for i, k := range wls {
+		index[k.id] = i
+		items[i] = DiscrepancyRow{Workspace: k.key.Ws, Application: k.key.App, Workload: k.key.Wl, Cells: make([]DiscrepancyCell, len(envs))}
 		for j, e := range envs {
 			items[i].Cells[j] = DiscrepancyCell{Environment: e, Targets: []string{}, Scheduled: []string{}, Deployed: []VersionHosts{}}
 		}
 	}
 	var targets []pagedTarget
-	var byTarget map[int64][]EnvironmentStateRow
-	if len(keys) > 0 {
-		tw := targetsOf(f)
-		var in []string
-		for _, k := range keys {
-			in = append(in, tw.bind("(?, ?, ?)", k.Ws, k.App, k.Wl))
+	if len(wls) > 0 {
+		// The workloads' targets by workload id and the target's own
+		// conditions. Each target is named from its workload and
+		// environment, not once a row.
+		tw := targetsOf(tf)
+		ids := make([]int64, len(wls))
+		for i, k := range wls {
+			ids[i] = k.id
 		}
-		tw.conds = append(tw.conds, "(ws.name, app.name, wl.name) IN (VALUES "+strings.Join(in, ", ")+")")
-		if targets, byTarget, err = s.targetStates(ctx, f, tw, 0); err != nil {
+		a := store.Args(tw.args)
+		tw.conds = append(tw.conds, store.In(s.st.Engine(), &a, "t.workload_id", ids))
+		tw.args = a
+		page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said, t.workload_id AS wid, t.environment_id AS envid, t.name AS tname
+			FROM targets t WHERE ` + tw.sql()
+		targets, err = s.readTargetStates(ctx, f, tw.args, page, `p.wid, p.envid, p.tname`, `p.wid, p.envid, p.tname, p.tid`,
+			func(t *pagedTarget) []any { return []any{&t.workloadID, &t.environmentID, &t.ref.Target} },
+			func(t *pagedTarget) {
+				k := wls[index[t.workloadID]].key
+				t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Environment = k.Ws, k.App, k.Wl, envNames[t.environmentID]
+			})
+		if err != nil {
 			return Discrepancies{}, "", nil, err
 		}
 	}
-	var all []EnvironmentStateRow
 	for _, t := range targets {
-		all = append(all, byTarget[t.id]...)
-	}
-	for _, t := range targets {
-		dr := &items[index[workloadKey{t.ref.Workspace, t.ref.Application, t.ref.Workload}]]
-		for _, r := range byTarget[t.id] {
+		dr := &items[index[t.workloadID]]
+		for _, r := range t.rows {
 			i, ok := col[r.Environment]
 			if !ok {
 				continue
@@ -486,7 +570,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 			}
 		}
 	}
-	return Discrepancies{Environments: envs, Items: items}, next, all, nil
+	return Discrepancies{Environments: envs, Items: items}, next, targets, nil
 }
 
 // workloadKey is the sort key of a workload.

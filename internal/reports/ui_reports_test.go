@@ -529,6 +529,16 @@ func TestPagesJoinUp(t *testing.T) {
 				d, next, err := f.rep.Discrepancies(ctx, reports.Filter{}, nil, p)
 				return d.Items, next, err
 			},
+			// A workload filter and a target filter (environment, host)
+			// with the page's cursor.
+			"discrepancies prod": func(p reports.Page) (any, string, error) {
+				d, next, err := f.rep.Discrepancies(ctx, reports.Filter{Environment: "prod", Application: "shop"}, nil, p)
+				return d.Items, next, err
+			},
+			"overview host": func(p reports.Page) (any, string, error) {
+				o, next, err := f.rep.Overview(ctx, reports.Filter{Host: "prod-1"}, nil, p)
+				return o.Items, next, err
+			},
 			"compare": func(p reports.Page) (any, string, error) {
 				c, next, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "prod", p)
 				return c.Items, next, err
@@ -555,6 +565,9 @@ func TestPagesJoinUp(t *testing.T) {
 				t.Fatalf("%s: %v, next %q", name, err, next)
 			}
 			whole := rows(v)
+			if len(whole) < 2 {
+				t.Errorf("%s: %d rows, too few to page", name, len(whole))
+			}
 			for _, limit := range []int{1, 2} {
 				var got []string
 				p := reports.Page{Limit: limit}
