@@ -13,18 +13,22 @@ import (
 )
 
 // liveFrom is every live reconciler (r) that has reported, with its host
-// (h), each target (t) on the endpoint it applies, the version its current
-// commit resolves to for that target (v, NULL when unknown) and the target's
-// scheduled version (sa, sv).
+// (h), each target (t) on the endpoint it applies, how its current commit
+// resolves for that target (res; the version: liveVersion) and the
+// target's scheduled version (sa, sv).
 const liveFrom = `
 	FROM reconcilers r
 	JOIN hosts h ON h.id = r.host_id
 	JOIN targets t ON t.endpoint_id = r.endpoint_id` + targetJoins + `
 	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
-	LEFT JOIN assignments a ON a.id = res.assignment_id
-	LEFT JOIN workload_versions v ON v.id = a.version_id
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
+
+// liveVersion is the version of the assignment a commit resolves to
+// (res, from liveFrom), "" when unknown: the scheduled version (sv) when it
+// is the scheduled assignment, as it is for most hosts, else looked up.
+const liveVersion = `COALESCE(CASE WHEN res.assignment_id = t.scheduled_assignment_id THEN sv.version
+	ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')`
 
 // Host names have any length, so no index orders them whole: hosts are
 // ordered by an indexed prefix, then by the whole name (the same order,
@@ -332,7 +336,7 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
 	q := `SELECT h.name, h.type, r.name, ws.name, app.name, wl.name, env.name, t.name, t.id,
-			COALESCE(v.version, ''), CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
+			` + liveVersion + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
 			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), COALESCE(r.status_since, r.created_at),
 			r.last_report_at, COALESCE(d.first_seen, r.created_at),
 			COALESCE(sv.version, ''), sa.assigned_at

@@ -629,3 +629,42 @@ func TestHistoryPages(t *testing.T) {
 		}
 	})
 }
+
+// Host State and Environment State name the version a host deploys: the
+// scheduled one when its commit resolves to the scheduled assignment, the
+// earlier one it resolves to, or none (unknown).
+func TestDeployedVersions(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		f, start := uiFleet(t, st)
+		// A commit first seen before any assignment of its target: unknown.
+		f.report("dev-3", shop, "dev", "ap", sha("0bad"), model.StatusFailure, "")
+		f.at(start.Add(7*time.Hour)).assign(shop, "dev", "eu", "1.2.0", sha("d120"))
+		f.assign(shop, "dev", "ap", "1.2.0", sha("d1a0"))
+		f.report("dev-2", shop, "dev", "eu", sha("d120"), model.StatusSuccess, "")
+		dev := reports.Filter{Environment: "dev"}
+		rows, _, err := f.rep.HostState(ctx, dev, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, fmt.Sprintf("%s %s %q %v %v %s", r.Host, r.Target, r.Version, r.VersionKnown, r.UpToDate, r.Scheduled))
+		}
+		want := []string{`dev-1 eu "1.1.0" true false 1.2.0`, `dev-2 eu "1.2.0" true true 1.2.0`, `dev-3 ap "" false false 1.2.0`}
+		if !slices.Equal(got, want) {
+			t.Errorf("host state:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		es, _, err := f.rep.EnvironmentState(ctx, dev, reports.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, r := range es {
+			got = append(got, fmt.Sprintf("%s %q %v %v %s %d", r.Target, r.DeployedVersion, r.DeployedKnown, r.UpToDate, r.Status, r.Hosts))
+		}
+		want = []string{`ap "" false false failure 1`, `eu "1.1.0" true false success 1`, `eu "1.2.0" true true success 1`}
+		if !slices.Equal(got, want) {
+			t.Errorf("environment state:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
