@@ -15,11 +15,12 @@ import (
 // liveFrom is every live reconciler (r) that has reported, with its host
 // (h), each target (t) on the endpoint it applies, how its current commit
 // resolves for that target (res; the version: liveVersion) and the
-// target's scheduled version (sa, sv).
+// target's scheduled version (sa, sv). The target's names are read apart
+// (namesOf).
 const liveFrom = `
 	FROM reconcilers r
 	JOIN hosts h ON h.id = r.host_id
-	JOIN targets t ON t.endpoint_id = r.endpoint_id` + targetJoins + `
+	JOIN targets t ON t.endpoint_id = r.endpoint_id
 	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
@@ -39,11 +40,20 @@ const (
 	hostOrder       = hostOrderPrefix + ", h.name"
 )
 
-// liveFilter filters live host-target rows.
-func liveFilter(f Filter) *where {
-	w := reconcilerFilter(f)
+// liveFilter filters live host-target rows (liveFrom); joins are the
+// joins its conditions need besides.
+func liveFilter(f Filter) (w *where, joins string) {
+	w = reconcilerFilter(f)
+	// A workload-level filter joins the names it compares, as before:
+	// asked as a workload id in a subquery instead, one workload's page
+	// took 33 ms instead of 1.3 ms at 1,000 hosts.
+	if f.Workspace != "" || f.Application != "" || f.Workload != "" {
+		joins = `
+	JOIN workloads wl ON wl.id = t.workload_id
+	JOIN applications app ON app.id = wl.application_id`
+	}
 	w.targetFilter(f)
-	return w
+	return w, joins
 }
 
 // reconcilerFilter filters live reconcilers (r), including those registered
@@ -330,39 +340,43 @@ type hostRow struct {
 // hostRows reads live host-target rows in (host, reconciler, target) order.
 // after, when set, is the keyset cursor (host, reconciler, target id).
 func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
-	w := liveFilter(f)
+	w, joins := liveFilter(f)
 	if after != nil {
 		w.add(hostOrderPrefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
 			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
-	q := `SELECT h.name, h.type, r.name, ws.name, app.name, wl.name, env.name, t.name, t.id,
+	q := `SELECT h.name, h.type, r.name, t.workload_id, t.environment_id, t.name, t.id,
 			` + liveVersion + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
 			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), COALESCE(r.status_since, r.created_at),
 			r.last_report_at, COALESCE(d.first_seen, r.created_at),
 			COALESCE(sv.version, ''), sa.assigned_at
-		` + liveFrom + `
+		` + liveFrom + joins + `
 		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE ` + w.sql() + `
 		ORDER BY ` + hostOrder + `, r.name, t.id`
 	if limit > 0 {
 		q += " LIMIT " + strconv.Itoa(limit)
 	}
-	rows, err := s.st.Read().Query(ctx, q, w.args...)
+	db := s.st.Read()
+	rows, err := db.Query(ctx, q, w.args...)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []hostRow
 	var keys []hostKey
+	var wids, envIDs []int64
 	for rows.Next() {
 		var h hostRow
 		var k hostKey
 		var known int
-		if err := rows.Scan(&h.Host, &h.HostType, &h.Reconciler, &h.Workspace, &h.Application, &h.Workload, &h.Environment, &h.Target, &k.TargetID,
+		var wid, envID int64
+		if err := rows.Scan(&h.Host, &h.HostType, &h.Reconciler, &wid, &envID, &h.Target, &k.TargetID,
 			&h.Version, &known, &h.Commit, &h.Status, &h.Message, &h.MessageBytes, &h.StatusSince, &h.LastReportAt, &h.FirstSeen,
 			&h.Scheduled, &h.ScheduledAt); err != nil {
 			return nil, nil, err
 		}
+		wids, envIDs = append(wids, wid), append(envIDs, envID)
 		h.Status = shownStatus(h.Status)
 		h.StatusSince, h.LastReportAt, h.FirstSeen = h.StatusSince.UTC(), h.LastReportAt.UTC(), h.FirstSeen.UTC()
 		h.VersionKnown = known == 1
@@ -372,7 +386,49 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 		out = append(out, h)
 		keys = append(keys, k)
 	}
-	return out, keys, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows.Close()
+	workloads, envs, err := s.namesOf(ctx, db, wids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range out {
+		wl := workloads[wids[i]]
+		out[i].Workspace, out[i].Application, out[i].Workload, out[i].Environment = wl.Workspace, wl.Application, wl.Workload, envs[envIDs[i]]
+	}
+	return out, keys, nil
+}
+
+// namesOf reads the names of workloads (by id) and of every environment:
+// one small query, instead of joining the names to every row of a report.
+func (s *Service) namesOf(ctx context.Context, db store.Querier, wids []int64) (map[int64]WorkloadRef, map[int64]string, error) {
+	workloads := map[int64]WorkloadRef{}
+	envs := map[int64]string{}
+	ids := slices.Compact(slices.Sorted(slices.Values(wids)))
+	if len(ids) == 0 {
+		return workloads, envs, nil
+	}
+	var a store.Args
+	err := collectEach(ctx, db, `SELECT 0, wl.id, ws.name, app.name, wl.name FROM workloads wl
+			JOIN applications app ON app.id = wl.application_id JOIN workspaces ws ON ws.id = app.workspace_id
+			WHERE `+store.In(s.st.Engine(), &a, "wl.id", ids)+`
+		UNION ALL SELECT 1, id, name, '', '' FROM environments`, a, func(r store.Row) error {
+		var kind int
+		var id int64
+		var w WorkloadRef
+		if err := r.Scan(&kind, &id, &w.Workspace, &w.Application, &w.Workload); err != nil {
+			return err
+		}
+		if kind == 0 {
+			workloads[id] = w
+		} else {
+			envs[id] = w.Workspace
+		}
+		return nil
+	})
+	return workloads, envs, err
 }
 
 // HostState lists what each host deploys for each target, by host. It pages
