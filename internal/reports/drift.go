@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,14 +127,15 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 	targets := map[int64]targetInfo{}
 	recs := map[[2]int64]reconcilerInfo{}
 	versions := map[[2]int64]string{}
+	engine := s.st.Engine()
 	var tids []int64
-	var pairs [][2]int64
+	var pairs [][]any
 	for _, k := range keys {
 		if k.Target != 0 {
 			tids = append(tids, k.Target)
 		}
 		if k.Reconciler != 0 {
-			pairs = append(pairs, [2]int64{k.Reconciler, k.Target})
+			pairs = append(pairs, []any{k.Reconciler, k.Target})
 		}
 	}
 	if len(tids) > 0 {
@@ -141,7 +143,7 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 		err := collectEach(ctx, s.st.Read(), `SELECT t.id, ws.name, app.name, wl.name, env.name, t.name, COALESCE(sv.version, '')
 			FROM targets t`+targetJoins+`
 			LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-			WHERE t.id IN (`+store.BindList(&a, tids)+`)`, a, func(r store.Row) error {
+			WHERE `+store.In(engine, &a, "t.id", slices.Compact(slices.Sorted(slices.Values(tids)))), a, func(r store.Row) error {
 			var id int64
 			var t targetInfo
 			err := r.Scan(&id, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Environment, &t.ref.Target, &t.scheduled)
@@ -154,16 +156,12 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 	}
 	if len(pairs) > 0 {
 		var a store.Args
-		in := make([]string, len(pairs))
-		for i, p := range pairs {
-			in[i] = "(CAST(" + a.Bind(p[0]) + " AS BIGINT), CAST(" + a.Bind(p[1]) + " AS BIGINT))"
-		}
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, x.tid, h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(v.version, ''),
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, s.tid, h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(v.version, ''),
 				e.repo, e.branch, e.path
-			FROM (SELECT column1 AS rid, column2 AS tid FROM (VALUES `+strings.Join(in, ", ")+`) v) x
-			JOIN reconcilers r ON r.id = x.rid JOIN hosts h ON h.id = r.host_id JOIN endpoints e ON e.id = r.endpoint_id
+			FROM `+store.ValuesTable(engine, &a, []string{"rid", "tid"}, []string{"bigint", "bigint"}, pairs)+`
+			JOIN reconcilers r ON r.id = s.rid JOIN hosts h ON h.id = r.host_id JOIN endpoints e ON e.id = r.endpoint_id
 			LEFT JOIN deployments d ON d.id = r.current_deployment_id
-			LEFT JOIN resolutions res ON res.target_id = x.tid AND res.sha = r.commit_sha
+			LEFT JOIN resolutions res ON res.target_id = s.tid AND res.sha = r.commit_sha
 			LEFT JOIN assignments a ON a.id = res.assignment_id LEFT JOIN workload_versions v ON v.id = a.version_id`, a,
 			func(r store.Row) error {
 				var k [2]int64

@@ -666,7 +666,7 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 		var a Args
 		type placed struct{ i, target, assignment int64 }
 		ps, err := Collect(ctx, q, `SELECT s.i, t.id, res.assignment_id
-			FROM `+valuesTable(engine, &a, []string{"i", "ep", "sha"}, []string{"bigint", "bigint", "text"}, rows)+`
+			FROM `+ValuesTable(engine, &a, []string{"i", "ep", "sha"}, []string{"bigint", "bigint", "text"}, rows)+`
 			JOIN targets t ON t.endpoint_id = s.ep
 			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL`, a,
 			func(r Row) (placed, error) {
@@ -690,7 +690,7 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 		}
 		var a Args
 		cs, err := Collect(ctx, q, `SELECT DISTINCT r.id, t.id, res.assignment_id, d.status, d.status_since, d.last_changed, d.first_failure_at, r.retired_at IS NULL
-			FROM `+valuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
+			FROM `+ValuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
 			JOIN reconcilers r ON r.id = s.rid
 			JOIN targets t ON t.endpoint_id = r.endpoint_id
 			JOIN resolutions res ON res.target_id = t.id AND res.sha = s.sha AND res.assignment_id IS NOT NULL
@@ -713,7 +713,7 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 			continue
 		}
 		var a Args
-		ks, err := Collect(ctx, q, `SELECT DISTINCT d.reconciler_id, s.tid, s.aid FROM `+valuesTable(engine, &a, []string{"tid", "sha", "aid"}, []string{"bigint", "text", "bigint"}, rows)+`
+		ks, err := Collect(ctx, q, `SELECT DISTINCT d.reconciler_id, s.tid, s.aid FROM `+ValuesTable(engine, &a, []string{"tid", "sha", "aid"}, []string{"bigint", "text", "bigint"}, rows)+`
 			JOIN targets t ON t.id = s.tid
 			JOIN reconcilers r ON r.endpoint_id = t.endpoint_id
 			JOIN deployments d ON d.reconciler_id = r.id AND d.commit_sha = s.sha`, a, scan)
@@ -727,48 +727,13 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 	return candidates, slices.SortedFunc(maps.Keys(seen), compareAssignmentKeys), nil
 }
 
-// valuesTable renders rows of values as a table named s with the given
-// columns: unnest of arrays on PostgreSQL (one parameter per column,
-// whatever the number of rows), a VALUES list on SQLite.
-func valuesTable(engine string, a *Args, cols []string, types []string, rows [][]any) string {
-	if engine == "postgres" {
-		arrays := make([]string, len(cols))
-		for c := range cols {
-			switch types[c] {
-			case "bigint":
-				vs := make([]int64, len(rows))
-				for i, r := range rows {
-					vs[i] = r[c].(int64)
-				}
-				arrays[c] = a.Bind(vs) + "::bigint[]"
-			default:
-				vs := make([]string, len(rows))
-				for i, r := range rows {
-					vs[i] = r[c].(string)
-				}
-				arrays[c] = a.Bind(vs) + "::text[]"
-			}
-		}
-		return "(SELECT * FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(cols, ", ") + ")) s"
-	}
-	tuples := make([]string, len(rows))
-	for i, r := range rows {
-		tuples[i] = "(" + BindList(a, r) + ")"
-	}
-	named := make([]string, len(cols))
-	for c, col := range cols {
-		named[c] = fmt.Sprintf("column%d AS %s", c+1, col)
-	}
-	return "(SELECT " + strings.Join(named, ", ") + " FROM (VALUES " + strings.Join(tuples, ", ") + ")) s"
-}
-
 // triplesTable renders reconciler_assignments keys as a table s(rid, tid, aid).
 func triplesTable(engine string, a *Args, ks []assignmentKey) string {
 	rows := make([][]any, len(ks))
 	for i, k := range ks {
 		rows[i] = []any{k.reconciler, k.target, k.assignment}
 	}
-	return valuesTable(engine, a, []string{"rid", "tid", "aid"}, []string{"bigint", "bigint", "bigint"}, rows)
+	return ValuesTable(engine, a, []string{"rid", "tid", "aid"}, []string{"bigint", "bigint", "bigint"}, rows)
 }
 
 func compareAssignmentKeys(a, b assignmentKey) int {

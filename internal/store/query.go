@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -40,6 +41,42 @@ func In[T int64 | string](engine string, a *Args, col string, vs []T) string {
 		return col + " = ANY(" + a.Bind(vs) + typ + ")"
 	}
 	return col + " IN (" + BindList(a, vs) + ")"
+}
+
+// ValuesTable renders rows of values (int64 for "bigint" columns, string
+// otherwise) as a table named s with the given columns: unnest of arrays
+// on PostgreSQL (one parameter per column, whatever the number of rows,
+// so one plan), a VALUES list on SQLite.
+func ValuesTable(engine string, a *Args, cols []string, types []string, rows [][]any) string {
+	if engine == "postgres" {
+		arrays := make([]string, len(cols))
+		for c := range cols {
+			switch types[c] {
+			case "bigint":
+				vs := make([]int64, len(rows))
+				for i, r := range rows {
+					vs[i] = r[c].(int64)
+				}
+				arrays[c] = a.Bind(vs) + "::bigint[]"
+			default:
+				vs := make([]string, len(rows))
+				for i, r := range rows {
+					vs[i] = r[c].(string)
+				}
+				arrays[c] = a.Bind(vs) + "::text[]"
+			}
+		}
+		return "(SELECT * FROM unnest(" + strings.Join(arrays, ", ") + ") AS u(" + strings.Join(cols, ", ") + ")) s"
+	}
+	tuples := make([]string, len(rows))
+	for i, r := range rows {
+		tuples[i] = "(" + BindList(a, r) + ")"
+	}
+	named := make([]string, len(cols))
+	for c, col := range cols {
+		named[c] = fmt.Sprintf("column%d AS %s", c+1, col)
+	}
+	return "(SELECT " + strings.Join(named, ", ") + " FROM (VALUES " + strings.Join(tuples, ", ") + ")) s"
 }
 
 // Collect runs a query and scans every row with scan.
