@@ -30,7 +30,7 @@ lint: ## gofmt, go vet, staticcheck (pinned)
 bench: ## Go benchmarks of ingest, reports and the telemetry sources (both stores)
 	CI=true $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/ingest/ ./internal/bench/
 	# the garbage collector's target tidemark serve runs at (internal/cli/gc.go)
-	GOGC=200 CI=true $(GO) test -run '^$$' -bench OTLPHTTP -benchtime 100000x ./internal/sources/otlp/
+	GOGC=200 CI=true $(GO) test -run '^$$' -bench OTLPHTTP -benchtime 200000x ./internal/sources/otlp/
 	CI=true $(GO) test -run '^$$' -bench Poll -benchtime 10x ./internal/sources/prometheus/
 
 fuzz: ## Fuzz the parsers (~30 s each; bounded by executions: see hack/test.sh)
