@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
@@ -81,4 +83,52 @@ func testAnalyze(t *testing.T, analyze func(context.Context, *store.Store) error
 			}
 		}
 	})
+}
+
+// On PostgreSQL a first sweep of hosts makes their tables' statistics out
+// of date until autovacuum gets to them; the hub analyzes them at its next
+// check, and not again while their size holds.
+func TestRefreshStatisticsFollowsFleetGrowth(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.NewStore(t, "postgres")
+	if _, err := st.RefreshStatistics(ctx); err != nil { // the empty store's first analysis
+		t.Fatal(err)
+	}
+	ing := ingest.New(st)
+	ep, err := model.NewEndpoint("git", "https://github.com/acme/gitops", "main", "apps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range 3 {
+		var rs []model.Report
+		for i := range 1000 {
+			rs = append(rs, model.Report{Host: fmt.Sprintf("aks-%04d", b*1000+i), Reconciler: "flux-system/apps", ReconcilerType: "flux", Endpoint: ep})
+		}
+		if _, err := ing.ApplyReports(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// PostgreSQL counts rows asynchronously (within seconds).
+	var tables []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if tables, err = st.RefreshStatistics(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(tables, "hosts") && slices.Contains(tables, "reconcilers") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Contains(tables, "hosts") || !slices.Contains(tables, "reconcilers") {
+		t.Fatalf("after 3,000 new hosts RefreshStatistics analyzed %v, want hosts and reconcilers among them", tables)
+	}
+	var estimate float64
+	if err := st.Primary().QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'reconcilers'::regclass`).Scan(&estimate); err != nil {
+		t.Fatal(err)
+	}
+	if estimate < 2900 {
+		t.Errorf("the planner's reconcilers after the analysis: %.0f, want about 3,000", estimate)
+	}
+	if tables, err := st.RefreshStatistics(ctx); err != nil || slices.Contains(tables, "reconcilers") || slices.Contains(tables, "hosts") {
+		t.Errorf("RefreshStatistics again with the fleet's size unchanged: %v %v, want neither fleet table", tables, err)
+	}
 }
