@@ -144,19 +144,20 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	}
 	if len(pending) > 0 {
 		b := store.Args{t.id}
-		_, err := store.Collect(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
 			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
 			LEFT JOIN resolutions res ON res.target_id = $1 AND res.sha = r.commit_sha
 			LEFT JOIN assignments ra ON ra.id = res.assignment_id
 			LEFT JOIN workload_versions v ON v.id = ra.version_id
-			WHERE `+store.In(s.st.Engine(), &b, "r.id", slices.Sorted(maps.Keys(pending))), b, func(r store.Row) (struct{}, error) {
+			WHERE `+store.In(s.st.Engine(), &b, "r.id", slices.Sorted(maps.Keys(pending))), b, func(r store.Row) error {
 			var id int64
 			var h GateHost
-			err := r.Scan(&id, &h.Version, &h.Message, &h.Since)
-			if p := pending[id]; err == nil && p != nil {
-				p.Version, p.Message, p.Since = h.Version, h.Message, h.Since.UTC()
+			if err := r.Scan(&id, &h.Version, &h.Message, &h.Since); err != nil {
+				return err
 			}
-			return struct{}{}, err
+			p := pending[id]
+			p.Version, p.Message, p.Since = h.Version, h.Message, h.Since.UTC()
+			return nil
 		})
 		if err != nil {
 			return g, err

@@ -25,11 +25,17 @@ const liveFrom = `
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
 
-// liveVersion is the version of the assignment a commit resolves to
-// (res, from liveFrom), "" when unknown: the scheduled version (sv) when it
-// is the scheduled assignment, as it is for most hosts, else looked up.
-const liveVersion = `COALESCE(CASE WHEN res.assignment_id = t.scheduled_assignment_id THEN sv.version
+// deployedVersionSQL is the version of the assignment a commit resolves to
+// (res), "" when unknown: the scheduled version (sv) when it is the
+// scheduled assignment (the column scheduled), as it is for most hosts,
+// else looked up.
+func deployedVersionSQL(scheduled string) string {
+	return `COALESCE(CASE WHEN res.assignment_id = ` + scheduled + ` THEN sv.version
 	ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')`
+}
+
+// liveVersion is deployedVersionSQL on liveFrom.
+var liveVersion = deployedVersionSQL("t.scheduled_assignment_id")
 
 // Host names have any length, so no index orders them whole: hosts are
 // ordered by an indexed prefix, then by the whole name (the same order,
@@ -253,8 +259,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	err := collectEach(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.eid, `+cols+`, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at,
 			CASE WHEN c.endpoint_id IS NULL THEN 0 ELSE 1 END, COALESCE(c.status, ''), COALESCE(c.hosts, 0), res.assignment_id IS NOT NULL,
-			COALESCE(CASE WHEN res.assignment_id = p.said THEN sv.version
-				ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')
+			`+deployedVersionSQL("p.said")+`
 		FROM page p
 		LEFT JOIN assignments sa ON sa.id = p.said
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id

@@ -57,25 +57,25 @@ func (s *Store) analyze(ctx context.Context, tables []string) error {
 // minute instead of at the next hourly maintenance; when nothing changed
 // it costs one read of the statistics views.
 func (s *Store) RefreshStatistics(ctx context.Context) ([]string, error) {
-	stale, err := s.staleSmallTables(ctx)
+	stale, err := s.staleTables(ctx)
 	if err != nil || len(stale) == 0 {
 		return nil, err
 	}
 	return stale, s.analyze(ctx, stale)
 }
 
-// staleSmallTables lists the small tables RefreshStatistics analyzes.
-func (s *Store) staleSmallTables(ctx context.Context) ([]string, error) {
+// staleTables lists the tables RefreshStatistics analyzes.
+func (s *Store) staleTables(ctx context.Context) ([]string, error) {
 	var q string
 	var args []any
 	switch s.d.Name() {
 	case "postgres":
 		// reltuples is -1 until the first ANALYZE (or VACUUM).
 		q = `SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables st ON st.relid = c.oid
-			WHERE c.oid IN (` + regclasses(smallTables) + `)
-			AND (c.reltuples < 0 OR (st.n_mod_since_analyze > 0 AND st.n_mod_since_analyze >= 0.1 * c.reltuples))
-			OR c.oid IN (` + regclasses(fleetTables) + `)
-			AND abs(st.n_live_tup - greatest(c.reltuples, 0)) >= 1000 + 0.1 * greatest(c.reltuples, 0)
+			WHERE (c.oid IN (` + regclasses(smallTables) + `)
+				AND (c.reltuples < 0 OR (st.n_mod_since_analyze > 0 AND st.n_mod_since_analyze >= 0.1 * c.reltuples)))
+			OR (c.oid IN (` + regclasses(fleetTables) + `)
+				AND abs(st.n_live_tup - greatest(c.reltuples, 0)) >= 1000 + 0.1 * greatest(c.reltuples, 0))
 			ORDER BY c.relname`
 	default:
 		// sqlite_stat1 exists once anything was analyzed.
