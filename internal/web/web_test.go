@@ -394,3 +394,24 @@ func TestDriftNotReportedKind(t *testing.T) {
 		t.Errorf("/drift?kind=not_reported: %d, want prod-4 alone as not yet reported:\n%.2000s", resp.StatusCode, body)
 	}
 }
+
+// A host that has reported, but not a commit of the version rolling out,
+// shows as pending with what it runs, not as one that never reported.
+func TestRolloutPendingHosts(t *testing.T) {
+	st := testenv.NewStore(t, "sqlite")
+	smallFleet(t, st)
+	ep, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", "prod", "eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.New(st).ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "api",
+		Environment: "prod", Target: "eu", Manifests: ep, Version: "1.1.0", Commit: "e110" + strings.Repeat("0", 36)}); err != nil {
+		t.Fatal(err)
+	}
+	srv := newUI(t, st, nil)
+	resp, body := get(t, http.DefaultClient, srv.URL+"/rollout?target=eu&environment=prod&version=1.1.0")
+	if resp.StatusCode != 200 || strings.Count(body, "</span> pending</span>") != 3 || strings.Contains(body, "not yet reported") ||
+		!strings.Contains(body, "<td>1.0.0</td>") || !strings.Contains(body, ">3</span> pending</li>") {
+		t.Errorf("/rollout of 1.1.0: %d, want prod's three hosts pending on 1.0.0:\n%.3000s", resp.StatusCode, body)
+	}
+}
