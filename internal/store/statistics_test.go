@@ -132,3 +132,64 @@ func TestRefreshStatisticsFollowsFleetGrowth(t *testing.T) {
 		t.Errorf("RefreshStatistics again with the fleet's size unchanged: %v %v, want neither fleet table", tables, err)
 	}
 }
+
+// Drift swells while a rollout is under way and drains as it completes;
+// the hub analyzes it at its next check after each swing, so that the
+// planner does not take a drained table for the rollout's thousands of
+// rows.
+func TestRefreshStatisticsFollowsDrift(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.NewStore(t, "postgres")
+	ing := ingest.New(st)
+	if _, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "web", Environment: "prod",
+		Target: "web-prod", Manifests: endpoint(t), Version: "1.0.0", Commit: sha(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RefreshStatistics(ctx); err != nil { // the empty drift table's first analysis
+		t.Fatal(err)
+	}
+	report := func(status model.Status) {
+		t.Helper()
+		for b := range 3 {
+			var rs []model.Report
+			for i := range 1000 {
+				rs = append(rs, model.Report{Host: fmt.Sprintf("aks-%04d", b*1000+i), Reconciler: "flux-system", ReconcilerType: "flux",
+					Endpoint: endpoint(t), Commit: sha(1), Status: status})
+			}
+			if _, err := ing.ApplyReports(ctx, rs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// refreshUntil runs the hub's check until it analyzes drift
+	// (PostgreSQL counts rows asynchronously, within seconds) and returns
+	// the planner's drift rows then.
+	refreshUntil := func(what string) float64 {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			tables, err := st.RefreshStatistics(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(tables, "drift") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s RefreshStatistics analyzed %v, not drift", what, tables)
+			}
+		}
+		var estimate float64
+		if err := st.Primary().QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'drift'::regclass`).Scan(&estimate); err != nil {
+			t.Fatal(err)
+		}
+		return estimate
+	}
+	report(model.StatusFailure) // 3,000 hosts failing at the scheduled version: drifted
+	if n := refreshUntil("after 3,000 hosts failed"); n < 2900 {
+		t.Errorf("the planner's drift rows with 3,000 hosts failing: %.0f, want about 3,000", n)
+	}
+	report(model.StatusSuccess) // all recovered: drift drained
+	if n := refreshUntil("after 3,000 hosts recovered"); n > 100 {
+		t.Errorf("the planner's drift rows once every host recovered: %.0f, want about 0", n)
+	}
+}
