@@ -192,6 +192,13 @@ type Timing struct {
 
 // Queries times every report and the gate, once and then runs times each.
 func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Timing, error) {
+	return QueriesFor(ctx, rep, s, runs, 0)
+}
+
+// QueriesFor is Queries running each query at least runs times and for at
+// least minTime (after its first run): time for a writer beside them to
+// write enough to matter.
+func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, minTime time.Duration) ([]Timing, error) {
 	all := reports.Page{Limit: reports.MaxLimit}
 	env := reports.Filter{Environment: envName(s.Environments - 1)}
 	cases := []struct {
@@ -224,7 +231,11 @@ func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Tim
 	for _, c := range cases {
 		var ds []time.Duration
 		rows := 0
-		for range runs + 1 {
+		var since time.Time
+		for i := 0; i <= runs || time.Since(since) < minTime; i++ {
+			if i == 1 {
+				since = time.Now()
+			}
 			t0 := time.Now()
 			n, err := c.run()
 			if err != nil {

@@ -23,6 +23,8 @@ func newBenchCmd() *cobra.Command {
 		profile  string
 		queries  bool
 		memory   bool
+		busyRate int
+		busyFor  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -109,6 +111,20 @@ rollout gate.`,
 				return err
 			}
 			bench.PrintTimings(out, ts)
+			if busyRate > 0 {
+				// The same reports while the store is being written.
+				busy := bench.StartBusy(ctx, ing, spec, busyRate)
+				ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, busyFor)
+				n, changed, rate, berr := busy.Stop()
+				if err != nil {
+					return err
+				}
+				if berr != nil {
+					return fmt.Errorf("ingest beside the reports: %w", berr)
+				}
+				fmt.Fprintf(out, "while ingesting %.0f reports/s (%d reports, %d of them changes; %d asked):\n", rate, n, changed, busyRate)
+				bench.PrintTimings(out, ts)
+			}
 			mc, err := bench.Metrics(ctx, reports.New(st), runs)
 			if err != nil {
 				return err
@@ -132,6 +148,8 @@ rollout gate.`,
 	f.IntVar(&runs, "runs", 50, "runs of each query")
 	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before, with the same sizing flags (other sizes replay other commits)")
 	f.BoolVar(&memory, "memory", false, "while generating, also read every report in a loop and sample the hub's memory (RSS, Go heap): whether it stays flat as history grows")
+	f.IntVar(&busyRate, "busy-rate", 2000, "after timing the reports, time them again while ingest writes this many reports a second (status changes of the fleet's reconcilers; 0: do not)")
+	f.DurationVar(&busyFor, "busy-time", 2*time.Second, "with --busy-rate, run each query at least this long (and --runs times) while ingest writes")
 	f.BoolVar(&queries, "queries-only", false, "time the queries alone on a fleet generated before (no generation, no replay of unchanged reports: on a fleet that has aged, every replayed report refreshes a heartbeat)")
 	return cmd
 }
