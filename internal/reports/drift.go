@@ -61,12 +61,12 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 		LEFT JOIN workloads wl ON wl.id = t.workload_id LEFT JOIN applications app ON app.id = wl.application_id
 		LEFT JOIN workspaces ws ON ws.id = app.workspace_id LEFT JOIN environments env ON env.id = t.environment_id
 		WHERE ` + hostFilter() + ` AND (` + targetFilter() + `)` + map[bool]string{false: " AND dr.target_id <> 0"}[noTargetFilter]}
-	parts = append(parts, `SELECT r.last_report_at, 'stale', r.id, t.id FROM reconcilers r
+	parts = append(parts, `SELECT r.last_report_at AS since, 'stale' AS kind, r.id AS reconciler_id, t.id AS target_id FROM reconcilers r
 		JOIN hosts h ON h.id = r.host_id JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
 		WHERE r.retired_at IS NULL AND r.status <> '' AND r.last_report_at < `+w.bind("?", now.Add(-staleAfter))+`
 		AND `+hostFilter()+` AND `+targetFilter())
 	if f.Host == "" && f.Status == "" {
-		parts = append(parts, `SELECT t.created_at, 'no_hosts', 0, t.id FROM targets t`+targetJoins+`
+		parts = append(parts, `SELECT t.created_at AS since, 'no_hosts' AS kind, 0 AS reconciler_id, t.id AS target_id FROM targets t`+targetJoins+`
 			WHERE NOT EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id) AND `+targetFilter())
 	}
 	outer := &where{args: w.args}
@@ -86,13 +86,22 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 		}
 		outer.conds = append(outer.conds, "kind IN ("+strings.Join(in, ", ")+")")
 	}
-	keys, err := store.Collect(ctx, s.st.Read(), `SELECT since, kind, reconciler_id, target_id FROM (`+strings.Join(parts, " UNION ALL ")+`) x
-		WHERE `+outer.sql()+` ORDER BY since, kind, reconciler_id, target_id LIMIT `+strconv.Itoa(limit+1), outer.args, func(r store.Row) (driftKey, error) {
-		var k driftKey
-		err := r.Scan(&k.Since, &k.Kind, &k.Reconciler, &k.Target)
-		k.Since = k.Since.UTC()
-		return k, err
-	})
+	// Each source is filtered, ordered and cut to the page on its own, so
+	// that each is read through its index in (since) order and stops at
+	// the page: one LIMIT over the union had PostgreSQL sort every stale
+	// reconciler of a fleet that stopped reporting (25,000 for one
+	// environment at 10,000 hosts: 57 ms, 15 through the index).
+	page := ` ORDER BY since, kind, reconciler_id, target_id LIMIT ` + strconv.Itoa(limit+1)
+	for i, p := range parts {
+		parts[i] = `SELECT * FROM (SELECT * FROM (` + p + `) x WHERE ` + outer.sql() + page + `) x`
+	}
+	keys, err := store.Collect(ctx, s.st.Read(), `SELECT since, kind, reconciler_id, target_id FROM (`+strings.Join(parts, " UNION ALL ")+`) x`+page,
+		outer.args, func(r store.Row) (driftKey, error) {
+			var k driftKey
+			err := r.Scan(&k.Since, &k.Kind, &k.Reconciler, &k.Target)
+			k.Since = k.Since.UTC()
+			return k, err
+		})
 	if err != nil {
 		return nil, "", err
 	}

@@ -535,6 +535,14 @@ func TestPagesJoinUp(t *testing.T) {
 				d, next, err := f.rep.Discrepancies(ctx, reports.Filter{Environment: "prod", Application: "shop"}, nil, p)
 				return d.Items, next, err
 			},
+			// Three sources (drift rows, stale hosts, targets without
+			// hosts), each cut to the page on its own.
+			"drift": func(p reports.Page) (any, string, error) {
+				return f.rep.Drift(ctx, reports.Filter{}, time.Hour, p)
+			},
+			"drift prod": func(p reports.Page) (any, string, error) {
+				return f.rep.Drift(ctx, reports.Filter{Environment: "prod"}, time.Hour, p)
+			},
 			"overview host": func(p reports.Page) (any, string, error) {
 				o, next, err := f.rep.Overview(ctx, reports.Filter{Host: "prod-1"}, nil, p)
 				return o.Items, next, err
