@@ -312,7 +312,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	}
 	// Write the differences, in key order.
 	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
-	outcomes := OutcomeChanges{Deltas: map[int64]*OutcomeDelta{}, Recompute: map[int64]bool{}}
+	outcomes := OutcomeChanges{Deltas: map[int64]*OutcomeDelta{}, Departed: map[int64]*departure{}, Recompute: map[int64]bool{}}
 	var gone []assignmentKey
 	var changed, added []assignmentState
 	for _, k := range keys {
@@ -339,12 +339,43 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 // OutcomeChanges is how assignment_outcomes rows follow changed
 // reconciler_assignments rows. Most changes adjust a row in place: counts
 // move by deltas, and the earliest and latest success and the earliest
-// failure can only move outwards. A row is computed again when a
-// reconciler_assignments row that may have held one of those extremes
-// gives it up, or goes away (the outcome row may have to go with it).
+// failure can only move outwards. A reconciler_assignments row that gives
+// up a success time or a first failure time (Departed) leaves the stored
+// extremes as they are unless it held one of them: WriteOutcomes compares
+// what it gave up with the stored row and computes the row again only
+// then, or when a reconciler_assignments row goes away (the outcome row
+// may have to go with it).
 type OutcomeChanges struct {
 	Deltas    map[int64]*OutcomeDelta
+	Departed  map[int64]*departure // assignments of Deltas whose rows gave up times
 	Recompute map[int64]bool
+}
+
+// departure is what an assignment's reconciler_assignments rows gave up:
+// success times and first failure times.
+type departure struct {
+	success, failure []time.Time
+}
+
+// holdsExtreme reports whether a departure may have held an extreme of
+// the stored outcome row (at or beyond it: then it is computed again).
+func (d *departure) holdsExtreme(stored outcomeExtremes) bool {
+	for _, t := range d.success {
+		if stored.firstSuccess == nil || stored.lastSuccess == nil || !t.After(*stored.firstSuccess) || !t.Before(*stored.lastSuccess) {
+			return true
+		}
+	}
+	for _, t := range d.failure {
+		if stored.firstFailure == nil || !t.After(*stored.firstFailure) {
+			return true
+		}
+	}
+	return false
+}
+
+// outcomeExtremes are a stored assignment_outcomes row's times.
+type outcomeExtremes struct {
+	firstSuccess, lastSuccess, firstFailure *time.Time
 }
 
 // OutcomeDelta adjusts an assignment_outcomes row: counts to add, and
@@ -367,10 +398,24 @@ func (c OutcomeChanges) follow(assignment int64, o assignmentState, hadOld bool,
 		(newLive && n.status == o.status && n.since.Equal(o.since))
 	keepsFailure := !oldLive || o.firstFailure == nil ||
 		(newLive && n.firstFailure != nil && !n.firstFailure.After(*o.firstFailure))
-	if !hasNew || !keepsSuccess || !keepsFailure {
+	if !hasNew {
 		c.Recompute[assignment] = true
 		delete(c.Deltas, assignment)
+		delete(c.Departed, assignment)
 		return
+	}
+	if !keepsSuccess || !keepsFailure {
+		dep := c.Departed[assignment]
+		if dep == nil {
+			dep = &departure{}
+			c.Departed[assignment] = dep
+		}
+		if !keepsSuccess {
+			dep.success = append(dep.success, o.since)
+		}
+		if !keepsFailure {
+			dep.failure = append(dep.failure, *o.firstFailure)
+		}
 	}
 	d := c.Deltas[assignment]
 	if d == nil {
@@ -495,18 +540,28 @@ func prefixed(prefix, cols string) string {
 // id order: the upsert of the deltas alone, or, when some rows are
 // computed again, all of them first.
 func WriteOutcomes(ctx context.Context, q Querier, engine string, c OutcomeChanges) error {
-	deltas := slices.Sorted(maps.Keys(c.Deltas))
-	deltas = slices.DeleteFunc(deltas, func(id int64) bool { return c.Deltas[id].none() })
-	recompute := slices.Sorted(maps.Keys(c.Recompute))
-	if len(recompute) > 0 {
-		if err := lockOutcomes(ctx, q, engine, slices.Sorted(slices.Values(append(slices.Clone(deltas), recompute...)))); err != nil {
+	recompute := maps.Clone(c.Recompute)
+	if len(c.Departed) > 0 || len(recompute) > 0 {
+		// Every row this writes, locked in order before any is written;
+		// the departures compared with what is stored.
+		ids := slices.Collect(maps.Keys(c.Deltas))
+		ids = slices.Sorted(slices.Values(append(ids, slices.Collect(maps.Keys(c.Recompute))...)))
+		stored, err := lockOutcomes(ctx, q, engine, ids, slices.Sorted(maps.Keys(c.Departed)))
+		if err != nil {
 			return err
 		}
+		for id, dep := range c.Departed {
+			if s, ok := stored[id]; !ok || dep.holdsExtreme(s) {
+				recompute[id] = true
+			}
+		}
 	}
+	deltas := slices.Sorted(maps.Keys(c.Deltas))
+	deltas = slices.DeleteFunc(deltas, func(id int64) bool { return recompute[id] || c.Deltas[id].none() })
 	if err := addOutcomeDeltas(ctx, q, engine, deltas, c.Deltas); err != nil {
 		return err
 	}
-	return recomputeOutcomes(ctx, q, engine, recompute)
+	return recomputeOutcomes(ctx, q, engine, slices.Sorted(maps.Keys(recompute)))
 }
 
 // none reports whether a delta changes nothing, not even which rows exist.
@@ -562,20 +617,39 @@ func addOutcomeDeltas(ctx context.Context, q Querier, engine string, ids []int64
 
 // lockOutcomes creates the missing assignment_outcomes rows of ids (in
 // order) and locks them all, so that a recomputation (a new statement, a
-// new snapshot) sees what concurrent writers of these rows committed.
-// SQLite writers hold the database's lock.
-func lockOutcomes(ctx context.Context, q Querier, engine string, ids []int64) error {
+// new snapshot) sees what concurrent writers of these rows committed, and
+// returns the stored times of the rows of read (SQLite writers hold the
+// database's lock: nothing to lock there).
+func lockOutcomes(ctx context.Context, q Querier, engine string, ids, read []int64) (map[int64]outcomeExtremes, error) {
+	type row struct {
+		id int64
+		outcomeExtremes
+	}
+	stored := map[int64]outcomeExtremes{}
+	scan := func(r Row) (row, error) {
+		var x row
+		err := r.Scan(&x.id, &x.firstSuccess, &x.lastSuccess, &x.firstFailure)
+		return x, err
+	}
+	keep := func(x row) { stored[x.id] = x.outcomeExtremes }
+	const cols = `SELECT assignment_id, first_success_at, last_success_at, first_failure_at FROM assignment_outcomes `
 	if engine != "postgres" {
-		return nil
+		for chunk := range slices.Chunk(read, 500) {
+			var a Args
+			if err := collectEach(ctx, q, cols+`WHERE `+In(engine, &a, "assignment_id", chunk), a, scan, keep); err != nil {
+				return nil, fmt.Errorf("read assignment outcomes: %w", err)
+			}
+		}
+		return stored, nil
 	}
 	ids = slices.Compact(ids)
 	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id) SELECT unnest($1::bigint[]) ON CONFLICT (assignment_id) DO NOTHING`, ids); err != nil {
-		return fmt.Errorf("lock assignment outcomes: %w", err)
+		return nil, fmt.Errorf("lock assignment outcomes: %w", err)
 	}
-	if _, err := q.Exec(ctx, `SELECT assignment_id FROM assignment_outcomes WHERE assignment_id = ANY($1::bigint[]) ORDER BY assignment_id FOR UPDATE`, ids); err != nil {
-		return fmt.Errorf("lock assignment outcomes: %w", err)
+	if err := collectEach(ctx, q, cols+`WHERE assignment_id = ANY($1::bigint[]) ORDER BY assignment_id FOR UPDATE`, []any{ids}, scan, keep); err != nil {
+		return nil, fmt.Errorf("lock assignment outcomes: %w", err)
 	}
-	return nil
+	return stored, nil
 }
 
 // recomputeOutcomes computes assignment_outcomes rows (ids in order, locked
