@@ -138,4 +138,31 @@ func PrintMemory(out io.Writer, samples []MemorySample, from int64, rows int) {
 	hlo, hhi, hp := spread(func(s MemorySample) uint64 { return s.HeapInuse })
 	fmt.Fprintf(out, "memory from %d to %d status changes (%d samples, %d reads of every report): RSS %d-%d MiB (spread %.1f%%), Go heap in use %d-%d MiB (spread %.1f%%)\n",
 		kept[0].Reports, kept[len(kept)-1].Reports, len(kept), kept[len(kept)-1].Reads-kept[0].Reads, rlo>>20, rhi>>20, rp, hlo>>20, hhi>>20, hp)
+	if first, last, pct := PeakGrowth(kept); first > 0 {
+		fmt.Fprintf(out, "peak RSS over the first tenth of the samples %d MiB, over the last tenth %d MiB (%+.1f%%)\n", first>>20, last>>20, pct)
+	}
+}
+
+// PeakGrowth compares the highest RSS over the first tenth of the samples
+// with the highest over the last tenth (at least 5 samples each, or none:
+// first 0). Unlike the spread of all samples, which the garbage
+// collector's sawtooth widens whatever the store holds, it grows only if
+// the hub's memory follows what was stored in between.
+func PeakGrowth(samples []MemorySample) (first, last uint64, pct float64) {
+	n := len(samples) / 10
+	if n < 5 {
+		return 0, 0, 0
+	}
+	peak := func(ss []MemorySample) uint64 {
+		var p uint64
+		for _, s := range ss {
+			p = max(p, s.RSS)
+		}
+		return p
+	}
+	first, last = peak(samples[:n]), peak(samples[len(samples)-n:])
+	if first > 0 {
+		pct = 100 * (float64(last) - float64(first)) / float64(first)
+	}
+	return first, last, pct
 }

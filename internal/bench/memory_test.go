@@ -50,3 +50,27 @@ func TestWatchMemory(t *testing.T) {
 		t.Errorf("nothing to summarize:\n%s", out.String())
 	}
 }
+
+// PeakGrowth sees memory that follows the store, not the collector's
+// sawtooth.
+func TestPeakGrowth(t *testing.T) {
+	const mib = 1 << 20
+	series := func(rss func(i int) uint64) []MemorySample {
+		out := make([]MemorySample, 100)
+		for i := range out {
+			out[i] = MemorySample{Reports: int64(i) * 1000, RSS: rss(i)}
+		}
+		return out
+	}
+	// A sawtooth between 60 and 80 MiB: a 33 % spread, no growth.
+	if first, last, pct := PeakGrowth(series(func(i int) uint64 { return uint64(60+5*(i%5)) * mib })); first != 80*mib || last != 80*mib || pct != 0 {
+		t.Errorf("sawtooth: %d → %d MiB (%+.1f%%), want 80 → 80 (+0%%)", first>>20, last>>20, pct)
+	}
+	// The same sawtooth on memory that grows with the store.
+	if _, _, pct := PeakGrowth(series(func(i int) uint64 { return uint64(60+5*(i%5)+i/2) * mib })); pct < 40 {
+		t.Errorf("growing: %+.1f%%, want the growth seen (about +55%%)", pct)
+	}
+	if first, _, _ := PeakGrowth(series(func(int) uint64 { return mib })[:40]); first != 0 {
+		t.Error("40 samples: want no figure (fewer than 5 per tenth)")
+	}
+}
