@@ -144,13 +144,13 @@ func PrintMemory(out io.Writer, samples []MemorySample, from int64, rows int) {
 }
 
 // PeakGrowth compares the highest RSS over the first tenth of the samples
-// with the highest over the last tenth (at least 5 samples each, or none:
+// with the highest over the last tenth (at least 3 samples each, or none:
 // first 0). Unlike the spread of all samples, which the garbage
 // collector's sawtooth widens whatever the store holds, it grows only if
 // the hub's memory follows what was stored in between.
 func PeakGrowth(samples []MemorySample) (first, last uint64, pct float64) {
 	n := len(samples) / 10
-	if n < 5 {
+	if n < 3 {
 		return 0, 0, 0
 	}
 	peak := func(ss []MemorySample) uint64 {

@@ -70,7 +70,7 @@ func TestPeakGrowth(t *testing.T) {
 	if _, _, pct := PeakGrowth(series(func(i int) uint64 { return uint64(60+5*(i%5)+i/2) * mib })); pct < 40 {
 		t.Errorf("growing: %+.1f%%, want the growth seen (about +55%%)", pct)
 	}
-	if first, _, _ := PeakGrowth(series(func(int) uint64 { return mib })[:40]); first != 0 {
-		t.Error("40 samples: want no figure (fewer than 5 per tenth)")
+	if first, _, _ := PeakGrowth(series(func(int) uint64 { return mib })[:29]); first != 0 {
+		t.Error("29 samples: want no figure (fewer than 3 per tenth)")
 	}
 }
