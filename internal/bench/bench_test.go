@@ -9,6 +9,7 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/metrics"
 	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
@@ -41,15 +42,7 @@ func TestGenerate(t *testing.T) {
 	if _, changed, err := Unchanged(ctx, ing, small, 200, 1); err != nil || changed != 0 {
 		t.Errorf("unchanged replays wrote %d times (%v)", changed, err)
 	}
-	drift, _, err := reports.New(st).Drift(ctx, reports.Filter{}, 0, reports.Page{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range drift {
-		if d.Kind != reports.DriftNoHosts {
-			t.Errorf("a converged fleet drifts: %+v", d)
-		}
-	}
+	checkConverged(t, st)
 	ts, err := Queries(ctx, reports.New(st), small, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +60,20 @@ func TestGenerate(t *testing.T) {
 	// statuses, 5 drift kinds, rollouts in progress and their age.
 	if targets := small.Workloads * small.Environments * small.Regions; mc.StateSeries != 13*targets {
 		t.Errorf("%d state series for %d targets, want %d", mc.StateSeries, targets, 13*targets)
+	}
+}
+
+// checkConverged fails t if any host of the fleet in st drifts.
+func checkConverged(t *testing.T, st *store.Store) {
+	t.Helper()
+	drift, _, err := reports.New(st).Drift(context.Background(), reports.Filter{}, 0, reports.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range drift {
+		if d.Kind != reports.DriftNoHosts {
+			t.Errorf("a converged fleet drifts: %+v", d)
+		}
 	}
 }
 
