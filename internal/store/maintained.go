@@ -537,8 +537,9 @@ func prefixed(prefix, cols string) string {
 // Writers of reports share these rows (every host of a target counts in
 // its assignment's row), so the caller takes them as late in its
 // transaction as it can, and each transaction locks them in one sweep in
-// id order: the upsert of the deltas alone, or, when some rows are
-// computed again, all of them first.
+// id order: the upsert of the deltas alone, or, when some rows gave up
+// times or are computed again, all of them first (reading their stored
+// times in the same statement).
 func WriteOutcomes(ctx context.Context, q Querier, engine string, c OutcomeChanges) error {
 	recompute := maps.Clone(c.Recompute)
 	if len(c.Departed) > 0 || len(recompute) > 0 {
