@@ -180,7 +180,11 @@ func (rs *replicaSet) close() error {
 
 // check measures every replica's lag against the primary's log position.
 func (rs *replicaSet) check(ctx context.Context) {
-	timeout := min(rs.interval, 2*time.Second)
+	// A check's queries wait up to the interval, but at least a second: a
+	// replica or primary busy for a few tens of milliseconds is not down
+	// (with a check every 50 ms, a 50 ms bound took a replica out of the
+	// rotation under load), and at most 2 s.
+	timeout := min(max(rs.interval, time.Second), 2*time.Second)
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	primaryPos, perr := rs.position.LogPosition(pctx)
 	cancel()

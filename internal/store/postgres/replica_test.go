@@ -123,7 +123,7 @@ func TestReadReplica(t *testing.T) {
 		t.Errorf("Primary right after the write: %s, want failure", got)
 	}
 	if got := hostStatus(t, rs, "aks-1"); got != "in_progress" {
-		t.Errorf("Host State while the replica's replay is paused: %s, want in_progress (read from the replica)", got)
+		t.Errorf("Host State while the replica's replay is paused: %s, want in_progress (read from the replica; its status %+v)", got, replicaStatus(st))
 	}
 	if s := replicaStatus(st); s.Reads <= readsBefore {
 		t.Errorf("replica reads %d, want more than %d", s.Reads, readsBefore)
