@@ -422,14 +422,14 @@ func (s *Service) namesOf(ctx context.Context, db store.Querier, wids []int64) (
 		UNION ALL SELECT 1, id, name, '', '' FROM environments`, a, func(r store.Row) error {
 		var kind int
 		var id int64
-		var w WorkloadRef
-		if err := r.Scan(&kind, &id, &w.Workspace, &w.Application, &w.Workload); err != nil {
+		var name, application, workload string // an environment's row has its name alone
+		if err := r.Scan(&kind, &id, &name, &application, &workload); err != nil {
 			return err
 		}
 		if kind == 0 {
-			workloads[id] = w
+			workloads[id] = WorkloadRef{Workspace: name, Application: application, Workload: workload}
 		} else {
-			envs[id] = w.Workspace
+			envs[id] = name
 		}
 		return nil
 	})

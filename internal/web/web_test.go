@@ -35,18 +35,23 @@ const (
 	writeToken = "write-token-0123456789abcdef"
 )
 
+// shopEndpoint is smallFleet's manifests endpoint of an environment and
+// target.
+func shopEndpoint(t *testing.T, env, target string) model.Endpoint {
+	t.Helper()
+	e, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", env, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // smallFleet stores one workload in dev and prod: dev's two hosts on
 // 1.1.0, prod's three on 1.0.0 with one failing.
 func smallFleet(t *testing.T, st *store.Store) {
 	t.Helper()
 	ing := ingest.New(st)
-	ep := func(env, target string) model.Endpoint {
-		e, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", env, target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
+	ep := func(env, target string) model.Endpoint { return shopEndpoint(t, env, target) }
 	sha := func(p string) string { return p + strings.Repeat("0", 40-len(p)) }
 	now := time.Now().Add(-time.Hour)
 	for _, d := range []model.Descriptor{
@@ -381,10 +386,7 @@ func TestVendoredAssets(t *testing.T) {
 func TestDriftNotReportedKind(t *testing.T) {
 	st := testenv.NewStore(t, "sqlite")
 	smallFleet(t, st)
-	ep, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", "prod", "eu")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := shopEndpoint(t, "prod", "eu")
 	if _, err := ingest.New(st).ApplyReport(ctx, model.Report{Host: "prod-4", Reconciler: "api", ReconcilerType: "flux", Endpoint: ep}); err != nil {
 		t.Fatal(err)
 	}
@@ -400,10 +402,7 @@ func TestDriftNotReportedKind(t *testing.T) {
 func TestRolloutPendingHosts(t *testing.T) {
 	st := testenv.NewStore(t, "sqlite")
 	smallFleet(t, st)
-	ep, err := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", "prod", "eu")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := shopEndpoint(t, "prod", "eu")
 	if _, err := ingest.New(st).ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "api",
 		Environment: "prod", Target: "eu", Manifests: ep, Version: "1.1.0", Commit: "e110" + strings.Repeat("0", 36)}); err != nil {
 		t.Fatal(err)
