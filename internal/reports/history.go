@@ -133,18 +133,19 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	if !f.Until.IsZero() {
 		w.add("a.assigned_at <= ?", f.Until.UTC())
 	}
+	order, err := s.targetOrder(ctx, w)
+	if err != nil {
+		return nil, "", err
+	}
 	if hasAfter {
-		k := after.Target
-		w.add(`((env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)
-			OR ((env.name, ws.name, app.name, wl.name, t.name, t.id) = (?, ?, ?, ?, ?, ?) AND (a.assigned_at, a.id) < (?, ?)))`,
-			k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID, k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID, after.AssignedAt, after.ID)
+		w.conds = append(w.conds, `(`+order.after(w, after.Target)+` OR (`+order.at(w, after.Target)+
+			` AND `+w.bind(`(a.assigned_at, a.id) < (?, ?)`, after.AssignedAt, after.ID)+`))`)
 	}
 	// Whether a host is in the status is known once the outcome is.
 	statusCond := map[string]string{"": "TRUE", "success": "success > 0", "failure": "failure > 0", "in_progress": "in_progress > 0",
 		StatusNotReported: "total > success + failure + in_progress"}[f.Status]
 	q := `SELECT * FROM (SELECT ` + assignmentCols + `, ` + cols + from + ` WHERE ` + w.sql() + `) x WHERE ` + statusCond
-	order := `env, ws, app, wl, target, tid, assigned_at DESC, aid DESC`
-	as, err := store.Collect(ctx, s.st.Read(), q+` ORDER BY `+order+` LIMIT `+strconv.Itoa(limit+1), w.args, scanAssignmentRow)
+	as, err := store.Collect(ctx, s.st.Read(), q+` ORDER BY `+order.rank("env")+`, env, ws, app, wl, target, tid, assigned_at DESC, aid DESC LIMIT `+strconv.Itoa(limit+1), w.args, scanAssignmentRow)
 	if err != nil {
 		return nil, "", err
 	}
@@ -173,14 +174,22 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 // DefaultDORAWindow is the time range of DORA metrics when none is given.
 const DefaultDORAWindow = 30 * 24 * time.Hour
 
-// doraKey is the sort key of DORA rows.
+// doraKey is the sort key of DORA rows: workspace, application, workload,
+// environment in promotion order.
 type doraKey struct{ Ws, App, Wl, Env string }
+
+// compareDORAKeys orders DORA rows, with order's environment places.
+func compareDORAKeys(order targetOrder, a, b doraKey) int {
+	return cmp.Or(cmp.Compare(a.Ws, b.Ws), cmp.Compare(a.App, b.App), cmp.Compare(a.Wl, b.Wl),
+		cmp.Compare(order.of(targetKey{Env: a.Env}), order.of(targetKey{Env: b.Env})), cmp.Compare(a.Env, b.Env))
+}
 
 // DORA computes the four DORA metrics per workload and environment over
 // Since..Until (default: the last 30 days). A deployment is an assignment;
 // it succeeded when every host of its target reached success (with Host:
 // when that host did). Status does not apply: the metrics count every
-// status. Pages follow (workspace, application, workload, environment).
+// status. Pages follow (workspace, application, workload, environment in
+// promotion order).
 func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string, error) {
 	if f.Status != "" {
 		return nil, "", &FilterError{Param: "status", Problem: "DORA metrics count every status: leave out status"}
@@ -217,8 +226,13 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		w.add(`EXISTS (SELECT 1 FROM reconcilers hr WHERE ` + onHost + `)`)
 	}
 	w.add("EXISTS (SELECT 1 FROM assignments ga WHERE ga.target_id = t.id AND ga.assigned_at >= ? AND ga.assigned_at <= ?)", since.UTC(), until.UTC())
+	order, err := s.targetOrder(ctx, w)
+	if err != nil {
+		return nil, "", err
+	}
 	if hasAfter {
-		w.add("(ws.name, app.name, wl.name, env.name) > (?, ?, ?, ?)", after.Ws, after.App, after.Wl, after.Env)
+		w.add("(ws.name, app.name, wl.name, "+order.rank("env.name")+", env.name) > (?, ?, ?, ?, ?)",
+			after.Ws, after.App, after.Wl, order.of(targetKey{Env: after.Env}), after.Env)
 	}
 	// A group's targets pass the filter's workspace, application, workload
 	// and environment as the group does: only the target's own conditions
@@ -235,10 +249,11 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	targets := map[int64]*doraTarget{}
 	var tids []int64
 	err = collectEach(ctx, q, `SELECT g.ws, g.app, g.wl, g.env, t.id, `+total+`
-		FROM (SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, env.name AS env, wl.id AS wid, env.id AS eid
+		FROM (SELECT DISTINCT ws.name AS ws, app.name AS app, wl.name AS wl, `+order.rank("env.name")+` AS erank, env.name AS env,
+				wl.id AS wid, env.id AS eid
 			FROM targets t`+targetJoins+hostJoin+`
 			WHERE `+w.sql()+`
-			ORDER BY ws, app, wl, env LIMIT `+strconv.Itoa(limit+1)+`
+			ORDER BY ws, app, wl, erank, env LIMIT `+strconv.Itoa(limit+1)+`
 		) g JOIN targets t ON t.workload_id = g.wid AND t.environment_id = g.eid`+hostJoin+`
 		WHERE `+tw.sql(), tw.args, func(r store.Row) error {
 		t := &doraTarget{}
@@ -301,9 +316,7 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 			groups = append(groups, k)
 		}
 	}
-	slices.SortFunc(groups, func(a, b doraKey) int {
-		return cmp.Or(cmp.Compare(a.Ws, b.Ws), cmp.Compare(a.App, b.App), cmp.Compare(a.Wl, b.Wl), cmp.Compare(a.Env, b.Env))
-	})
+	slices.SortFunc(groups, func(a, b doraKey) int { return compareDORAKeys(order, a, b) })
 	if len(groups) == 0 {
 		return []DORARow{}, "", nil
 	}
@@ -343,10 +356,6 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		}
 		rows = append(rows, r)
 	}
-	slices.SortFunc(rows, func(a, b DORARow) int {
-		return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.Application, b.Application),
-			cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.Environment, b.Environment))
-	})
 	return rows, next, nil
 }
 

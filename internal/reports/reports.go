@@ -2,6 +2,7 @@ package reports
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -292,4 +293,68 @@ func OrderEnvironments(envs, order []string) []string {
 		return strings.Compare(a, b)
 	})
 	return out
+}
+
+// targetOrder is the order of targets in the reports that list them by
+// environment (Environment State, its time travel, Environment History):
+// environment in promotion order (the hub's, see OrderEnvironments), then
+// workspace, application, workload, target name and id.
+type targetOrder struct {
+	whens string         // SQL: "WHEN name THEN place ..." for each environment
+	place map[string]int // an environment name's place
+}
+
+// targetOrder reads the environments and binds their names into w. An
+// environment created meanwhile sorts after the others.
+func (s *Service) targetOrder(ctx context.Context, w *where) (targetOrder, error) {
+	var names []string
+	err := collectEach(ctx, s.st.Read(), `SELECT name FROM environments`, nil, func(r store.Row) error {
+		var name string
+		err := r.Scan(&name)
+		names = append(names, name)
+		return err
+	})
+	if err != nil {
+		return targetOrder{}, err
+	}
+	o := targetOrder{place: map[string]int{}}
+	for i, name := range OrderEnvironments(names, s.promotion) {
+		o.place[name] = i
+		o.whens += " WHEN " + w.bind("?", name) + " THEN " + strconv.Itoa(i)
+	}
+	return o, nil
+}
+
+// rank is the SQL expression of the place of the environment named by
+// column env.
+func (o targetOrder) rank(env string) string {
+	whens := o.whens
+	if whens == "" {
+		// No environment yet. (A bare 0 would be a column number in ORDER BY.)
+		whens = " WHEN NULL THEN 0"
+	}
+	return "CASE " + env + whens + " ELSE " + strconv.Itoa(len(o.place)) + " END"
+}
+
+// by is the ORDER BY list of the order, on the usual aliases.
+func (o targetOrder) by() string {
+	return o.rank("env.name") + ", env.name, ws.name, app.name, wl.name, t.name, t.id"
+}
+
+// of is a key's environment place, for a cursor.
+func (o targetOrder) of(k targetKey) int {
+	if p, ok := o.place[k.Env]; ok {
+		return p
+	}
+	return len(o.place)
+}
+
+// after is the condition "after key k", bound into w.
+func (o targetOrder) after(w *where, k targetKey) string {
+	return w.bind("("+o.by()+") > (?, ?, ?, ?, ?, ?, ?)", o.of(k), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
+}
+
+// at is the condition "at key k", bound into w.
+func (o targetOrder) at(w *where, k targetKey) string {
+	return w.bind("("+o.by()+") = (?, ?, ?, ?, ?, ?, ?)", o.of(k), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
 }

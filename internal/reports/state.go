@@ -103,10 +103,14 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	}
 	limit := p.limit()
 	w := targetsOf(f)
-	if hasAfter {
-		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
+	order, err := s.targetOrder(ctx, w)
+	if err != nil {
+		return nil, "", err
 	}
-	targets, err := s.targetStates(ctx, f, w, limit+1)
+	if hasAfter {
+		w.conds = append(w.conds, order.after(w, after))
+	}
+	targets, err := s.targetStates(ctx, f, w, order, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -137,8 +141,8 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	return out, next, nil
 }
 
-// targetKey is the sort key of a target: environment, workspace,
-// application, workload, target name, id.
+// targetKey is the sort key of a target (see targetOrder): environment,
+// workspace, application, workload, target name, id.
 type targetKey struct {
 	Env, Ws, App, Wl, Name string
 	ID                     int64
@@ -158,9 +162,6 @@ type pagedTarget struct {
 func (t *pagedTarget) key() targetKey {
 	return targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
 }
-
-// targetOrder sorts targets by targetKey.
-const targetOrder = `env.name, ws.name, app.name, wl.name, t.name, t.id`
 
 // targetsOf selects the targets a filter names, and, with a host, status or
 // time filter, only those with hosts that pass it.
@@ -204,16 +205,16 @@ func reconcilerExists(f Filter, w *where) string {
 // status: from the maintained counts, or, with a host or time filter, from
 // those hosts' reconcilers. A target without hosts (in the filter) has
 // one row with no hosts, unless the filter names a host, status or time.
-func (s *Service) targetStates(ctx context.Context, f Filter, w *where, limit int) ([]pagedTarget, error) {
+func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order targetOrder, limit int) ([]pagedTarget, error) {
 	// The page first, then its scheduled assignments (not every target's).
-	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said,
+	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said, ` + order.rank("env.name") + ` AS erank,
 			env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
 		FROM targets t` + targetJoins + `
-		WHERE ` + w.sql() + ` ORDER BY ` + targetOrder
+		WHERE ` + w.sql() + ` ORDER BY ` + order.by()
 	if limit > 0 {
 		page += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	return s.readTargetStates(ctx, f, w.args, page, `p.env, p.ws, p.app, p.wl, p.tname`, `p.env, p.ws, p.app, p.wl, p.tname, p.tid`,
+	return s.readTargetStates(ctx, f, w.args, page, `p.env, p.ws, p.app, p.wl, p.tname`, `p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`,
 		func(t *pagedTarget) []any {
 			return []any{&t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target}
 		}, func(*pagedTarget) {})

@@ -133,19 +133,23 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, after *
 	w := &where{}
 	w.targetFilter(f)
 	w.add("t.created_at <= ?", at.UTC())
+	order, err := s.targetOrder(ctx, w)
+	if err != nil {
+		return nil, err
+	}
 	if after != nil {
-		w.add("(env.name, ws.name, app.name, wl.name, t.name, t.id) > (?, ?, ?, ?, ?, ?)", after.Env, after.Ws, after.App, after.Wl, after.Name, after.ID)
+		w.conds = append(w.conds, order.after(w, *after))
 	}
 	// The page first, then its scheduled assignments (not every target's).
-	page := `SELECT t.id AS tid, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
-		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + targetOrder + ` LIMIT ` + strconv.Itoa(limit)
+	page := `SELECT t.id AS tid, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
+		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by() + ` LIMIT ` + strconv.Itoa(limit)
 	atArg := w.bind("?", at.UTC())
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
 		FROM page p
 		LEFT JOIN assignments sa ON sa.id = `+scheduledAt("p.tid", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		ORDER BY p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
+		ORDER BY p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
 		var t pastTarget
 		var sched Scheduled
 		var assigned *time.Time
