@@ -63,10 +63,13 @@ func (s Spec) report(h, k, n int, st model.Status) model.Report {
 	env := h % s.Environments
 	region := (h / s.Environments) % s.Regions
 	w := (h*7 + k*13) % s.Workloads
-	return model.Report{Host: fmt.Sprintf("aks-%s-%05d", envName(env), h),
+	return model.Report{Host: s.hostName(h),
 		Reconciler: fmt.Sprintf("workload-%03d", w), ReconcilerType: "flux", Endpoint: endpoint(w, env, region),
 		Commit: commit(w, env, n), Status: st}
 }
+
+// hostName is the name of host h.
+func (s Spec) hostName(h int) string { return fmt.Sprintf("aks-%s-%05d", envName(h%s.Environments), h) }
 
 // Generate ingests the fleet: for each workload, environment and region a
 // target with History assignments; every host runs ReconcilersPerHost
@@ -201,6 +204,7 @@ func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Tim
 func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, minTime time.Duration) ([]Timing, error) {
 	all := reports.Page{Limit: reports.MaxLimit}
 	env := reports.Filter{Environment: envName(s.Environments - 1)}
+	host := reports.Filter{Host: s.hostName(s.Hosts - 1)}
 	cases := []struct {
 		name string
 		run  func() (int, error)
@@ -222,6 +226,15 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 		}},
 		{"drift (one env)", func() (int, error) { r, _, err := rep.Drift(ctx, env, 0, all); return len(r), err }},
 		{"dora (one env)", func() (int, error) { r, _, err := rep.DORA(ctx, env, all); return len(r), err }},
+		// Filters that narrow to one host or a time range read other paths.
+		{"host state (one env)", func() (int, error) { r, _, err := rep.HostState(ctx, env, all); return len(r), err }},
+		{"history (one host)", func() (int, error) { r, _, err := rep.History(ctx, host, all); return len(r), err }},
+		{"drift (one host)", func() (int, error) { r, _, err := rep.Drift(ctx, host, 0, all); return len(r), err }},
+		{"dora (one host)", func() (int, error) { r, _, err := rep.DORA(ctx, host, all); return len(r), err }},
+		{"environment state (last hour)", func() (int, error) {
+			r, _, err := rep.EnvironmentState(ctx, reports.Filter{Since: time.Now().Add(-time.Hour)}, all)
+			return len(r), err
+		}},
 		{"rollout gate", func() (int, error) {
 			g, err := rep.Gate(ctx, reports.GateQuery{Target: "region-0", Workload: "workload-007", Environment: envName(0), Version: fmt.Sprintf("1.%d.0", s.History-1)})
 			return g.Total, err
