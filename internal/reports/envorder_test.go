@@ -55,35 +55,19 @@ func TestEnvironmentsInPromotionOrder(t *testing.T) {
 		cases := map[string]func(svc *reports.Service, p reports.Page) ([]string, string, error){
 			"environment state": func(svc *reports.Service, p reports.Page) ([]string, string, error) {
 				rs, next, err := svc.EnvironmentState(ctx, reports.Filter{}, p)
-				var envs []string
-				for _, r := range rs {
-					envs = append(envs, r.Environment)
-				}
-				return envs, next, err
+				return environments(rs, func(r reports.EnvironmentStateRow) string { return r.Environment }), next, err
 			},
 			"environment state at": func(svc *reports.Service, p reports.Page) ([]string, string, error) {
 				rs, next, err := svc.EnvironmentStateAt(ctx, reports.Filter{}, start.Add(30*time.Minute), p)
-				var envs []string
-				for _, r := range rs {
-					envs = append(envs, r.Environment)
-				}
-				return envs, next, err
+				return environments(rs, func(r reports.EnvironmentStateRow) string { return r.Environment }), next, err
 			},
 			"history": func(svc *reports.Service, p reports.Page) ([]string, string, error) {
 				rs, next, err := svc.History(ctx, reports.Filter{}, p)
-				var envs []string
-				for _, r := range rs {
-					envs = append(envs, r.Environment)
-				}
-				return envs, next, err
+				return environments(rs, func(r reports.HistoryRow) string { return r.Environment }), next, err
 			},
 			"dora": func(svc *reports.Service, p reports.Page) ([]string, string, error) {
 				rs, next, err := svc.DORA(ctx, reports.Filter{Since: start}, p)
-				var envs []string
-				for _, r := range rs {
-					envs = append(envs, r.Environment)
-				}
-				return envs, next, err
+				return environments(rs, func(r reports.DORARow) string { return r.Environment }), next, err
 			},
 		}
 		pipeline := []string{"dev", "qa", "staging", "prod"}
@@ -94,4 +78,13 @@ func TestEnvironmentsInPromotionOrder(t *testing.T) {
 			envsOf(name+" (order qa,dev)", read, custom, []string{"qa", "dev", "staging", "prod"})
 		}
 	})
+}
+
+// environments lists the environment of each row.
+func environments[R any](rs []R, env func(R) string) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, env(r))
+	}
+	return out
 }
