@@ -222,7 +222,7 @@ type doraKey struct{ Ws, App, Wl, Env string }
 // compareDORAKeys orders DORA rows, with order's environment places.
 func compareDORAKeys(order targetOrder, a, b doraKey) int {
 	return cmp.Or(cmp.Compare(a.Ws, b.Ws), cmp.Compare(a.App, b.App), cmp.Compare(a.Wl, b.Wl),
-		cmp.Compare(order.of(targetKey{Env: a.Env}), order.of(targetKey{Env: b.Env})), cmp.Compare(a.Env, b.Env))
+		cmp.Compare(order.of(a.Env), order.of(b.Env)), cmp.Compare(a.Env, b.Env))
 }
 
 // DORA computes the four DORA metrics per workload and environment over
@@ -271,7 +271,7 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	}
 	if hasAfter {
 		w.add("(ws.name, app.name, wl.name, "+order.rank("env.name")+", env.name) > (?, ?, ?, ?, ?)",
-			after.Ws, after.App, after.Wl, order.of(targetKey{Env: after.Env}), after.Env)
+			after.Ws, after.App, after.Wl, order.of(after.Env), after.Env)
 	}
 	// A group's targets pass the filter's workspace, application, workload
 	// and environment as the group does: only the target's own conditions

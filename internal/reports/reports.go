@@ -298,7 +298,8 @@ func OrderEnvironments(envs, order []string) []string {
 // targetOrder is the order of targets in the reports that list them by
 // environment (Environment State, its time travel, Environment History):
 // environment in promotion order (the hub's, see OrderEnvironments), then
-// workspace, application, workload, target name and id.
+// workspace, application, workload, target name and id. DORA, by workload
+// first, ranks its environments the same way.
 type targetOrder struct {
 	whens string         // SQL: "WHEN name THEN place ..." for each environment
 	place map[string]int // an environment name's place
@@ -341,9 +342,9 @@ func (o targetOrder) by() string {
 	return o.rank("env.name") + ", env.name, ws.name, app.name, wl.name, t.name, t.id"
 }
 
-// of is a key's environment place, for a cursor.
-func (o targetOrder) of(k targetKey) int {
-	if p, ok := o.place[k.Env]; ok {
+// of is an environment's place, for a cursor.
+func (o targetOrder) of(env string) int {
+	if p, ok := o.place[env]; ok {
 		return p
 	}
 	return len(o.place)
@@ -351,10 +352,10 @@ func (o targetOrder) of(k targetKey) int {
 
 // after is the condition "after key k", bound into w.
 func (o targetOrder) after(w *where, k targetKey) string {
-	return w.bind("("+o.by()+") > (?, ?, ?, ?, ?, ?, ?)", o.of(k), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
+	return w.bind("("+o.by()+") > (?, ?, ?, ?, ?, ?, ?)", o.of(k.Env), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
 }
 
 // at is the condition "at key k", bound into w.
 func (o targetOrder) at(w *where, k targetKey) string {
-	return w.bind("("+o.by()+") = (?, ?, ?, ?, ?, ?, ?)", o.of(k), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
+	return w.bind("("+o.by()+") = (?, ?, ?, ?, ?, ?, ?)", o.of(k.Env), k.Env, k.Ws, k.App, k.Wl, k.Name, k.ID)
 }
