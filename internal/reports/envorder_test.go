@@ -13,7 +13,8 @@ import (
 
 // The reports that list rows by environment (Environment State, its time
 // travel, History, DORA) list environments in promotion order, as
-// Discrepancies does, not by name; so do their pages, whatever their size.
+// Discrepancies does, not by name; so do their pages, whatever their size,
+// and a host's page the targets of each of its reconcilers.
 func TestEnvironmentsInPromotionOrder(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		start := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
@@ -76,6 +77,31 @@ func TestEnvironmentsInPromotionOrder(t *testing.T) {
 			envsOf(name, read, f.rep, pipeline)
 			// The hub's order first, the others as before.
 			envsOf(name+" (order qa,dev)", read, custom, []string{"qa", "dev", "staging", "prod"})
+		}
+
+		// A reconciler whose endpoint two targets share lists them the same
+		// way on its host's page.
+		shared := workload{"acme", "shop", "cart", "https://github.com/acme/gitops-cart"}.endpoint("staging", "eu")
+		for _, env := range []string{"prod", "staging"} {
+			if _, err := f.ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "cart",
+				Environment: env, Target: "eu", Manifests: shared, Version: "1.0.0", Commit: sha("b1")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.ing.ApplyReport(ctx, model.Report{Host: "both-1", Reconciler: "cart", ReconcilerType: "flux",
+			Endpoint: shared, Commit: sha("b1"), Status: model.StatusSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		host, err := f.rep.Host(ctx, "both-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hostEnvs []string
+		for _, r := range host.Reconcilers {
+			hostEnvs = append(hostEnvs, environments(r.Targets, func(t reports.TargetRef) string { return t.Environment })...)
+		}
+		if !slices.Equal(hostEnvs, []string{"staging", "prod"}) {
+			t.Errorf("host page: targets in %v, want staging, prod", hostEnvs)
 		}
 	})
 }

@@ -1,10 +1,12 @@
 package reports
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -90,7 +92,7 @@ func (s *Service) Host(ctx context.Context, name string) (HostDetail, error) {
 	var args []any
 	rows, err = s.st.Read().Query(ctx, `SELECT r.id, ws.name, app.name, wl.name, env.name, t.name
 		FROM reconcilers r JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
-		WHERE r.id IN (`+bindIDs(&args, ids)+`) ORDER BY env.name, ws.name, app.name, wl.name, t.name`, args...)
+		WHERE r.id IN (`+bindIDs(&args, ids)+`) ORDER BY ws.name, app.name, wl.name, t.name`, args...)
 	if err != nil {
 		return h, err
 	}
@@ -108,7 +110,24 @@ func (s *Service) Host(ctx context.Context, name string) (HostDetail, error) {
 		r := &h.Reconcilers[index[id]]
 		r.Targets = append(r.Targets, t)
 	}
-	return h, rows.Err()
+	if err := rows.Err(); err != nil {
+		return h, err
+	}
+	// Each reconciler's targets by environment in promotion order (the
+	// order ranks each name on its own, so a few names order as all do).
+	var envs []string
+	for _, r := range h.Reconcilers {
+		for _, t := range r.Targets {
+			envs = append(envs, t.Environment)
+		}
+	}
+	ordered := OrderEnvironments(slices.Compact(slices.Sorted(slices.Values(envs))), s.promotion)
+	for _, r := range h.Reconcilers {
+		slices.SortStableFunc(r.Targets, func(a, b TargetRef) int {
+			return cmp.Compare(slices.Index(ordered, a.Environment), slices.Index(ordered, b.Environment))
+		})
+	}
+	return h, nil
 }
 
 // HostEvent is one change of a host's deployments: a reconciler reached a
