@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -240,13 +241,54 @@ func sanitize(s string) string {
 	return b.String()
 }
 
+// freePort picks a port for a test server (PostgreSQL, a replica,
+// Prometheus) that stays its own while the server is down: below the
+// kernel's ephemeral range, so that no listener on port 0 and no outgoing
+// connection takes it, and locked by this process (a file lock that the
+// test processes of other packages, running meanwhile, respect) until it
+// exits. A server restarted on a port picked from the ephemeral range once
+// met another test's server there and waited for it in vain.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
+	}
+	dir := filepath.Join(os.TempDir(), "tidemark-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	for range 500 {
+		port := 10000 + rand.IntN(low-10000)
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return 0, err
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // another test process holds it
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			f.Close() // something else listens there
+			continue
+		}
+		l.Close()
+		heldPorts.Lock()
+		heldPorts.files = append(heldPorts.files, f) // open (and locked) until the process exits
+		heldPorts.Unlock()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port found between 10000 and %d", low)
+}
+
+// heldPorts keeps the lock files of the ports freePort picked open.
+var heldPorts struct {
+	sync.Mutex
+	files []*os.File
 }
 
 // Log returns the lines of the server's log that contain substr, to show
