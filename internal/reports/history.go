@@ -174,10 +174,11 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	if !f.Until.IsZero() {
 		w.add("a.assigned_at <= ?", f.Until.UTC())
 	}
-	order, err := s.targetOrder(ctx, w)
+	envs, err := s.Environments(ctx, nil)
 	if err != nil {
 		return nil, "", err
 	}
+	order := newTargetOrder(w, envs)
 	if hasAfter {
 		w.conds = append(w.conds, `(`+order.after(w, after.Target)+` OR (`+order.at(w, after.Target)+
 			` AND `+w.bind(`(a.assigned_at, a.id) < (?, ?)`, after.AssignedAt, after.ID)+`))`)
@@ -265,10 +266,11 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		w.conds = append(w.conds, host.onTarget(w))
 	}
 	w.add("EXISTS (SELECT 1 FROM assignments ga WHERE ga.target_id = t.id AND ga.assigned_at >= ? AND ga.assigned_at <= ?)", since.UTC(), until.UTC())
-	order, err := s.targetOrder(ctx, w)
+	envs, err := s.Environments(ctx, nil)
 	if err != nil {
 		return nil, "", err
 	}
+	order := newTargetOrder(w, envs)
 	if hasAfter {
 		w.add("(ws.name, app.name, wl.name, "+order.rank("env.name")+", env.name) > (?, ?, ?, ?, ?)",
 			after.Ws, after.App, after.Wl, order.of(after.Env), after.Env)

@@ -121,7 +121,7 @@ func (s *Service) Host(ctx context.Context, name string) (HostDetail, error) {
 			envs = append(envs, t.Environment)
 		}
 	}
-	ordered := OrderEnvironments(slices.Compact(slices.Sorted(slices.Values(envs))), s.promotion)
+	ordered := OrderEnvironments(envs, s.promotion)
 	for _, r := range h.Reconcilers {
 		slices.SortStableFunc(r.Targets, func(a, b TargetRef) int {
 			return cmp.Compare(slices.Index(ordered, a.Environment), slices.Index(ordered, b.Environment))

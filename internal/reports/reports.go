@@ -2,7 +2,6 @@ package reports
 
 import (
 	"cmp"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -305,25 +304,16 @@ type targetOrder struct {
 	place map[string]int // an environment name's place
 }
 
-// targetOrder reads the environments and binds their names into w. An
-// environment created meanwhile sorts after the others.
-func (s *Service) targetOrder(ctx context.Context, w *where) (targetOrder, error) {
-	var names []string
-	err := collectEach(ctx, s.st.Read(), `SELECT name FROM environments`, nil, func(r store.Row) error {
-		var name string
-		err := r.Scan(&name)
-		names = append(names, name)
-		return err
-	})
-	if err != nil {
-		return targetOrder{}, err
-	}
+// newTargetOrder binds envs (every environment, in promotion order:
+// Service.Environments) into w. An environment created since sorts after
+// the others.
+func newTargetOrder(w *where, envs []string) targetOrder {
 	o := targetOrder{place: map[string]int{}}
-	for i, name := range OrderEnvironments(names, s.promotion) {
+	for i, name := range envs {
 		o.place[name] = i
 		o.whens += " WHEN " + w.bind("?", name) + " THEN " + strconv.Itoa(i)
 	}
-	return o, nil
+	return o
 }
 
 // rank is the SQL expression of the place of the environment named by

@@ -102,11 +102,12 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 		return nil, "", err
 	}
 	limit := p.limit()
-	w := targetsOf(f)
-	order, err := s.targetOrder(ctx, w)
+	envs, err := s.Environments(ctx, nil)
 	if err != nil {
 		return nil, "", err
 	}
+	w := targetsOf(f)
+	order := newTargetOrder(w, envs)
 	if hasAfter {
 		w.conds = append(w.conds, order.after(w, after))
 	}

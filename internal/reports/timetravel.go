@@ -86,10 +86,14 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	if f.Host != "" || f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() {
 		batch = max(batch, 500)
 	}
+	envs, err := s.Environments(ctx, nil)
+	if err != nil {
+		return nil, "", err
+	}
 	var out []EnvironmentStateRow
 	var last *targetKey // the last target read, shown or not
 	for {
-		targets, err := s.targetsAt(ctx, f, at, from, batch)
+		targets, err := s.targetsAt(ctx, f, at, envs, from, batch)
 		if err != nil {
 			return nil, "", err
 		}
@@ -128,15 +132,12 @@ type pastTarget struct {
 
 // targetsAt lists, in target order, up to limit targets after the key that
 // the filter names and that existed at the time, each with the assignment
-// scheduled then.
-func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, after *targetKey, limit int) ([]pastTarget, error) {
+// scheduled then; envs are every environment in promotion order.
+func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []string, after *targetKey, limit int) ([]pastTarget, error) {
 	w := &where{}
 	w.targetFilter(f)
 	w.add("t.created_at <= ?", at.UTC())
-	order, err := s.targetOrder(ctx, w)
-	if err != nil {
-		return nil, err
-	}
+	order := newTargetOrder(w, envs)
 	if after != nil {
 		w.conds = append(w.conds, order.after(w, *after))
 	}
