@@ -312,8 +312,53 @@ func (q replicaQuerier) Query(ctx context.Context, sql string, args ...any) (Row
 	if q.failedOver(ctx, err) {
 		return q.primary.Query(ctx, sql, args...)
 	}
-	return rows, err
+	if err != nil {
+		return nil, err
+	}
+	return &replicaRows{Rows: rows, q: q, ctx: ctx, sql: sql, args: args}, nil
 }
+
+// replicaRows are a replica's rows that move to the primary when the
+// replica fails before the first row: a failure shows at the first Next
+// rather than at Query when the connection had the statement prepared.
+type replicaRows struct {
+	Rows
+	q       replicaQuerier
+	ctx     context.Context
+	sql     string
+	args    []any
+	started bool
+}
+
+func (r *replicaRows) Next() bool {
+	if r.Rows.Next() {
+		r.started = true
+		return true
+	}
+	if r.started {
+		return false
+	}
+	r.started = true
+	if !r.q.failedOver(r.ctx, r.Rows.Err()) {
+		return false
+	}
+	r.Rows.Close()
+	rows, err := r.q.primary.Query(r.ctx, r.sql, r.args...)
+	if err != nil {
+		r.Rows = failedRows{err}
+		return false
+	}
+	r.Rows = rows
+	return rows.Next()
+}
+
+// failedRows are the rows of a query that failed.
+type failedRows struct{ err error }
+
+func (failedRows) Next() bool        { return false }
+func (failedRows) Scan(...any) error { return errors.New("no row") }
+func (r failedRows) Err() error      { return r.err }
+func (failedRows) Close()            {}
 
 func (q replicaQuerier) QueryRow(ctx context.Context, sql string, args ...any) Row {
 	return replicaRow{q: q, ctx: ctx, sql: sql, args: args}
