@@ -107,6 +107,15 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			m.scope.Deployments[i].Known = &k
 		}
 	}
+	// The reconcilers whose hosts may gain or lose an environment: those
+	// created, retired, restored or moved, and those of endpoints that a
+	// target joined or left.
+	hostsOf := slices.Clone(m.scope.Reconcilers)
+	for id := range m.touched {
+		if _, existed := m.before[id]; !existed {
+			hostsOf = append(hostsOf, id)
+		}
+	}
 	outcomes, err := store.RefreshAssignments(ctx, q, engine, m.scope)
 	if err != nil {
 		return err
@@ -119,6 +128,7 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		for _, id := range ids {
 			m.driftReconcilers[id] = true
 		}
+		hostsOf = append(hostsOf, ids...)
 	}
 	for _, c := range m.driftCommits {
 		ids, err := store.TargetReconcilersAt(ctx, q, c.TargetID, c.Commit)
@@ -140,12 +150,15 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 	if err := store.WriteOutcomes(ctx, q, engine, outcomes); err != nil {
 		return err
 	}
-	if len(m.touched) == 0 {
-		return nil
+	if len(m.touched) > 0 {
+		after, err := store.ReadReconcilerFacts(ctx, q, engine, slices.Sorted(maps.Keys(m.touched)))
+		if err != nil {
+			return fmt.Errorf("read reconcilers: %w", err)
+		}
+		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
+			return err
+		}
 	}
-	after, err := store.ReadReconcilerFacts(ctx, q, engine, slices.Sorted(maps.Keys(m.touched)))
-	if err != nil {
-		return fmt.Errorf("read reconcilers: %w", err)
-	}
-	return store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after))
+	// Its lock comes after every other: see RefreshHostEnvironments.
+	return store.RefreshHostEnvironments(ctx, q, engine, hostsOf)
 }

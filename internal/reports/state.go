@@ -20,7 +20,19 @@ import (
 const liveFrom = `
 	FROM reconcilers r
 	JOIN hosts h ON h.id = r.host_id
-	JOIN targets t ON t.endpoint_id = r.endpoint_id
+	JOIN targets t ON t.endpoint_id = r.endpoint_id` + liveTargetJoins
+
+// liveInEnvironment is liveFrom for the hosts of one environment (he), in
+// host name order (he.host_order, h.name): a page reads its own hosts
+// instead of every host that sorts before them.
+const liveInEnvironment = `
+	FROM host_environments he
+	JOIN hosts h ON h.id = he.host_id
+	JOIN reconcilers r ON r.host_id = h.id
+	JOIN targets t ON t.endpoint_id = r.endpoint_id AND t.environment_id = he.environment_id` + liveTargetJoins
+
+// liveTargetJoins joins what liveFrom reads of each (reconciler, target).
+const liveTargetJoins = `
 	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
 	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
@@ -348,8 +360,13 @@ type hostRow struct {
 // after, when set, is the keyset cursor (host, reconciler, target id).
 func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
 	w, joins := liveFilter(f)
+	from, prefix := liveFrom, hostOrderPrefix
+	if f.Environment != "" && f.Host == "" {
+		from, prefix = liveInEnvironment, "he.host_order"
+		w.add("he.environment_id = (SELECT id FROM environments WHERE name = ?)", f.Environment)
+	}
 	if after != nil {
-		w.add(hostOrderPrefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
+		w.add(prefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
 			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
 	q := `SELECT h.name, h.type, r.name, t.workload_id, t.environment_id, t.name, t.id,
@@ -357,10 +374,10 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), COALESCE(r.status_since, r.created_at),
 			r.last_report_at, COALESCE(d.first_seen, r.created_at),
 			COALESCE(sv.version, ''), sa.assigned_at
-		` + liveFrom + joins + `
+		` + from + joins + `
 		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		WHERE ` + w.sql() + `
-		ORDER BY ` + hostOrder + `, r.name, t.id`
+		ORDER BY ` + prefix + `, h.name, r.name, t.id`
 	if limit > 0 {
 		q += " LIMIT " + strconv.Itoa(limit)
 	}

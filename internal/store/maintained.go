@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -24,7 +25,10 @@ import (
 //     reconciler_assignments rows that change, or recomputed from them
 //     under the outcome row's lock (OutcomeChanges says when);
 //   - drift: per live (reconciler, target), recomputed for the reconcilers
-//     and targets a change touches.
+//     and targets a change touches;
+//   - host_environments: the environments each host deploys to, in host
+//     name order, recomputed for the hosts whose reconcilers or whose
+//     endpoints' targets a change moves.
 //
 // Rebuild recomputes all of it from the primary tables, and Check compares
 // what is stored with that recomputation.
@@ -970,6 +974,69 @@ func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, ta
 	return nil
 }
 
+// hostEnvironmentsSQL recomputes the host_environments rows of the hosts
+// (h) that pass cond: an environment for each target on the endpoint of a
+// live reconciler of the host.
+func hostEnvironmentsSQL(cond string) string {
+	return `SELECT DISTINCT t.environment_id, h.id, substr(h.name, 1, 512)
+		FROM hosts h
+		JOIN reconcilers r ON r.host_id = h.id
+		JOIN targets t ON t.endpoint_id = r.endpoint_id
+		WHERE r.retired_at IS NULL AND (` + cond + `)`
+}
+
+// hostEnvironmentsLock is the class of the advisory locks that
+// RefreshHostEnvironments takes, one per host.
+const hostEnvironmentsLock = 7457
+
+// RefreshHostEnvironments recomputes the host_environments rows of the
+// hosts of reconcilers.
+//
+// Two writers that change different reconcilers of one host take no lock in
+// common, and each would recompute the host from what it sees, without the
+// other's change. So on PostgreSQL each writer first takes a lock per host
+// (in one order, held until commit): the second one's recomputation then
+// sees what the first committed. The caller takes it after every other lock
+// of its transaction, so that a writer holding it waits for nothing else.
+func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reconcilers []int64) error {
+	if len(reconcilers) == 0 {
+		return nil
+	}
+	var hosts []int64
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(reconcilers))), 1000) {
+		var a Args
+		ids, err := Collect(ctx, q, `SELECT DISTINCT host_id FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a, scanID)
+		if err != nil {
+			return fmt.Errorf("read hosts of reconcilers: %w", err)
+		}
+		hosts = append(hosts, ids...)
+	}
+	hosts = slices.Compact(slices.Sorted(slices.Values(hosts)))
+	if engine == "postgres" {
+		keys := make([]int32, len(hosts))
+		for i, h := range hosts {
+			keys[i] = int32(h % math.MaxInt32)
+		}
+		keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+		if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, hostEnvironmentsLock, keys); err != nil {
+			return fmt.Errorf("lock hosts: %w", err)
+		}
+	}
+	for chunk := range slices.Chunk(hosts, 500) {
+		var a, b Args
+		if _, err := q.Exec(ctx, `DELETE FROM host_environments WHERE `+In(engine, &a, "host_id", chunk)+` AND NOT EXISTS (
+				SELECT 1 FROM reconcilers r JOIN targets t ON t.endpoint_id = r.endpoint_id
+				WHERE r.host_id = host_environments.host_id AND r.retired_at IS NULL AND t.environment_id = host_environments.environment_id)`, a...); err != nil {
+			return fmt.Errorf("refresh host environments: %w", err)
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO host_environments (environment_id, host_id, host_order) `+
+			hostEnvironmentsSQL(In(engine, &b, "h.id", chunk))+` ORDER BY 1, 2 ON CONFLICT DO NOTHING`, b...); err != nil {
+			return fmt.Errorf("refresh host environments: %w", err)
+		}
+	}
+	return nil
+}
+
 // The maintained tables, each with the query that recomputes it from the
 // primary tables.
 var maintainedTables = []struct {
@@ -979,6 +1046,7 @@ var maintainedTables = []struct {
 		`SELECT endpoint_id, commit_sha, status, count(*) FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`},
 	{"reconciler_assignments", assignmentStateCols, assignmentStatesSQL("", "TRUE")},
 	{"drift", "reconciler_id, target_id, kind, since", driftSQL("TRUE")},
+	{"host_environments", "environment_id, host_id, host_order", hostEnvironmentsSQL("TRUE")},
 }
 
 // everyOutcome lists, for outcomesSQL, every assignment that has rows.
