@@ -197,9 +197,9 @@ func targetsOfOn(w *where, f Filter) *where {
 // reconcilerExists is a condition that a live reconciler of the target's
 // endpoint passes the filter's host, status and time conditions.
 func reconcilerExists(f Filter, w *where) string {
-	cond := "EXISTS (SELECT 1 FROM reconcilers r JOIN hosts h ON h.id = r.host_id WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL"
+	cond := "EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at IS NULL"
 	if f.Host != "" {
-		cond += " AND " + w.bind("h.name = ?", f.Host)
+		cond += " AND " + w.bind("r.host_id = (SELECT id FROM hosts WHERE name = ?)", f.Host)
 	}
 	if f.Status != "" {
 		cond += " AND " + w.bind("r.status = ?", storedStatus(f.Status))
@@ -245,7 +245,11 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
 		cw.args = rw.args
-		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+		hosts := ""
+		if f.Host != "" {
+			hosts = " JOIN hosts h ON h.id = r.host_id"
+		}
+		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r` + hosts + `
 			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
 	} else {
 		counts = "endpoint_counts"
