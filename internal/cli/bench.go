@@ -21,6 +21,7 @@ func newBenchCmd() *cobra.Command {
 		runs     int
 		skipGen  bool
 		profile  string
+		memprof  string
 		queries  bool
 		memory   bool
 		busyRate int
@@ -54,6 +55,15 @@ rollout gate.`,
 					return fmt.Errorf("--cpuprofile: %w", err)
 				}
 				defer pprof.StopCPUProfile()
+			}
+			if memprof != "" {
+				// Written at the end: what the whole run allocated, by
+				// call site (go tool pprof -sample_index=alloc_space).
+				defer func() {
+					if err := writeAllocs(memprof); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "--memprofile: %v\n", err)
+					}
+				}()
 			}
 			if !skipGen && !queries {
 				fmt.Fprintf(out, "generating %d hosts x %d reconcilers, %d workloads, %d environments, %d commits of history into %s\n",
@@ -136,6 +146,7 @@ rollout gate.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&profile, "cpuprofile", "", "write the hub's CPU profile of the whole run to this file (go tool pprof reads it)")
+	f.StringVar(&memprof, "memprofile", "", "write what the hub allocated over the whole run to this file, by call site (go tool pprof -sample_index=alloc_space reads it)")
 	f.StringVar(&database, "database", envOr("TIDEMARK_DATABASE_URL", "bench.db"), "store to fill: an SQLite path or postgres:// URL (use an empty one)")
 	f.IntVar(&spec.Hosts, "hosts", spec.Hosts, "hosts")
 	f.IntVar(&spec.ReconcilersPerHost, "reconcilers-per-host", spec.ReconcilersPerHost, "reconcilers (workloads) per host")
@@ -152,4 +163,17 @@ rollout gate.`,
 	f.DurationVar(&busyFor, "busy-time", 2*time.Second, "with --busy-rate, run each query at least this long (and --runs times) while ingest writes")
 	f.BoolVar(&queries, "queries-only", false, "time the queries alone on a fleet generated before (no generation, no replay of unchanged reports: on a fleet that has aged, every replayed report refreshes a heartbeat)")
 	return cmd
+}
+
+// writeAllocs writes the allocation profile of the run so far to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
