@@ -71,10 +71,18 @@ type Driver interface {
 	Close() error
 }
 
+// A ReportReader is a Driver with sessions of its own for reads outside
+// any transaction (Store.Read on the primary), set up for the reports'
+// queries rather than for writes.
+type ReportReader interface {
+	Reads() Querier
+}
+
 // Store is the hub's storage: a primary database, which takes every write,
 // and optionally read replicas of it.
 type Store struct {
 	d        Driver
+	reads    Querier     // the primary, for Read
 	replicas *replicaSet // nil without replicas
 	onRetry  func(err error)
 }
@@ -88,7 +96,10 @@ func New(ctx context.Context, d Driver, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Store{d: d}
+	s := &Store{d: d, reads: d}
+	if r, ok := d.(ReportReader); ok {
+		s.reads = r.Reads()
+	}
 	err := s.migrate(ctx)
 	if err == nil && len(o.replicas) > 0 {
 		s.replicas, err = newReplicaSet(ctx, d, o)
@@ -128,13 +139,13 @@ func (s *Store) Close() error {
 // runs again on the primary. Exec runs on the primary.
 func (s *Store) Read() Querier {
 	if s.replicas == nil {
-		return s.d
+		return s.reads
 	}
 	if m := s.replicas.pick(); m != nil {
-		return replicaQuerier{m: m, primary: s.d}
+		return replicaQuerier{m: m, primary: s.reads}
 	}
 	s.replicas.fallbacks.Add(1)
-	return s.d
+	return s.reads
 }
 
 // Primary returns a Querier on the primary database, outside any

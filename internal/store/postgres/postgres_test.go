@@ -75,6 +75,37 @@ func TestJITOff(t *testing.T) {
 	}
 }
 
+// The reports read on sessions that plan each statement once (generic
+// plans); the writers keep PostgreSQL's default, and a URL that sets
+// plan_cache_mode sets it for both.
+func TestReadsOnGenericPlans(t *testing.T) {
+	pg := testenv.SharedPostgres(t)
+	url := pg.NewDatabase(t)
+	mode := func(q store.Querier) string {
+		t.Helper()
+		var m string
+		if err := q.QueryRow(context.Background(), "SHOW plan_cache_mode").Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	st := testenv.OpenStore(t, "postgres", url)
+	if got := mode(st.Read()); got != "force_generic_plan" {
+		t.Errorf("reads: plan_cache_mode = %s, want force_generic_plan", got)
+	}
+	if got := mode(st.Primary()); got != "auto" {
+		t.Errorf("writers: plan_cache_mode = %s, want auto", got)
+	}
+	d, err := postgres.Open(context.Background(), url+sep(url)+"plan_cache_mode=force_custom_plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := mode(d.Reads()); got != "force_custom_plan" {
+		t.Errorf("reads with the URL's plan_cache_mode: %s, want force_custom_plan", got)
+	}
+}
+
 // sep is what joins another parameter to a URL.
 func sep(url string) string {
 	if strings.Contains(url, "?") {

@@ -44,6 +44,7 @@ func OpenReplica(url string) (*Replica, error) {
 	}
 	// A replica refuses writes anyway; this says so before it is asked.
 	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	cfg = readConfig(cfg)
 	cc := cfg.ConnConfig
 	name := cc.Host + ":" + strconv.Itoa(int(cc.Port)) + "/" + cc.Database
 	if strings.HasPrefix(cc.Host, "/") {
