@@ -140,6 +140,9 @@ func waitRollout(ctx context.Context, c *client, q reports.GateQuery, timeout, i
 				return waitFailed, fmt.Errorf("%d of %d hosts failed %s", g.Failed, g.Total, describeVersion(g))
 			case g.Done:
 				say("%s reached success on all %d hosts of %s", describeVersion(g), g.Total, g.Target)
+				if n, commits := laterCommits(g); n > 0 {
+					say("%d of %d hosts run it from a later GitOps commit of the branch, as Host State shows: %s", n, g.Total, strings.Join(commits, ", "))
+				}
 				return waitSucceeded, nil
 			}
 		case ctx.Err() != nil:
@@ -191,6 +194,24 @@ func describeVersion(g reports.Gate) string {
 		return g.Version
 	}
 	return "commit " + shortSHA(g.Commit)
+}
+
+// laterCommits counts the hosts whose commit is not the assignment's (a
+// later commit of the branch that resolves to the same version: another
+// target's change) and lists those commits, short, in the hosts' order.
+// Without this line, a pipeline log names one commit and Host State
+// another for the same rollout.
+func laterCommits(g reports.Gate) (n int, commits []string) {
+	for _, h := range g.Hosts {
+		if h.Commit == "" || h.Commit == g.Commit {
+			continue
+		}
+		n++
+		if c := shortSHA(h.Commit); !slices.Contains(commits, c) {
+			commits = append(commits, c)
+		}
+	}
+	return n, commits
 }
 
 // progressLine is "37/48 hosts succeeded · 2 in progress · 9 pending",

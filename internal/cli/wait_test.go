@@ -75,6 +75,33 @@ func TestWaitSucceeds(t *testing.T) {
 	}
 }
 
+// A host that runs the version from a later commit of its branch (another
+// target's change) counts as succeeded, and the last line names that
+// commit, which is the one Host State shows.
+func TestWaitNamesLaterCommits(t *testing.T) {
+	url := waitHub(t)
+	c2, c3 := fleetSHA(2), "c0ffee3"+fleetSHA(3)[7:] // short SHAs that differ
+	other := fleetDescriptor("dev", "dev", "7.0.0", c3)
+	other["metadata"] = map[string]any{"name": "api-other-dev"}
+	other["spec"].(map[string]any)["deploymentTarget"] = map[string]any{"name": "other", "environment": "dev",
+		"manifests": map[string]any{"repo": fleetRepo, "branch": "dev", "path": "other"}}
+	mustPush(t, url, "/api/v1/deploymentdescriptors", other)
+	mustPush(t, url, "/api/v1/reconcilers",
+		fleetReport("dev-1", "dev", c2, "success", "ready"),
+		fleetReport("dev-2", "dev", c3, "success", "ready"),
+		fleetReport("dev-3", "dev", c3, "success", "ready"))
+	code, out, errOut := runCLI(t, "", "wait", "--server", url, "--target", "drone", "--environment", "dev",
+		"--version", "1.1.0", "--timeout", "5s", "--interval", "20ms")
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || lines[len(lines)-2] != "1.1.0 ("+c2[:7]+") reached success on all 3 hosts of drone" ||
+		lines[len(lines)-1] != "2 of 3 hosts run it from a later GitOps commit of the branch, as Host State shows: "+c3[:7] {
+		t.Errorf("last lines:\n%s", out)
+	}
+}
+
 func TestWaitFails(t *testing.T) {
 	url := waitHub(t)
 	c2 := fleetSHA(2)
