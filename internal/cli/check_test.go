@@ -57,6 +57,27 @@ func TestCheckFindsAndRepairsDifferences(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "rebuilt") || !strings.Contains(out, "matches a recomputation") {
 				t.Fatalf("check --repair: exit %d\n%s%s", code, out, errOut)
 			}
+
+			// A group's latest_since may exceed its reconcilers' status
+			// times (ingest only raises it), never fall short of them.
+			if _, err := st.Primary().Exec(context.Background(), `UPDATE endpoint_counts SET latest_since = $1`, now.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 0 {
+				t.Fatalf("check of bounds above the status times: exit %d\n%s%s", code, out, errOut)
+			}
+			if _, err := st.Primary().Exec(context.Background(), `UPDATE endpoint_counts SET latest_since = $1`, now.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 1 || strings.Count(out, "< endpoint_counts ") != 2 {
+				t.Fatalf("check of bounds below the status times: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db, "--repair")
+			if code != 0 || !strings.Contains(out, "matches a recomputation") {
+				t.Fatalf("check --repair of bounds: exit %d\n%s%s", code, out, errOut)
+			}
 		})
 	}
 }

@@ -44,30 +44,48 @@ type CountKey struct {
 	Status     string
 }
 
-// AdjustEndpointCounts adds deltas to endpoint_counts, in key order, and
-// drops groups that reach zero. On PostgreSQL, in two statements whatever
-// the number of groups.
-func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas map[CountKey]int) error {
+// CountDelta is what a write changes in an endpoint_counts group: hosts
+// added (negative: removed), and the latest status time of the
+// reconcilers that joined it (zero: none did).
+type CountDelta struct {
+	Hosts  int
+	Latest time.Time
+}
+
+// AdjustEndpointCounts adds deltas to endpoint_counts, in key order, raises
+// each group's latest_since to the status time of the reconcilers that
+// joined it, and drops groups that reach zero. On PostgreSQL, in two
+// statements whatever the number of groups.
+func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas map[CountKey]CountDelta) error {
 	keys := slices.SortedFunc(maps.Keys(deltas), func(a, b CountKey) int {
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.Commit, b.Commit), cmp.Compare(a.Status, b.Status))
 	})
-	keys = slices.DeleteFunc(keys, func(k CountKey) bool { return deltas[k] == 0 })
+	keys = slices.DeleteFunc(keys, func(k CountKey) bool { return deltas[k] == CountDelta{} })
 	if len(keys) == 0 {
 		return nil
+	}
+	// A group nobody joined keeps its bound: the epoch never raises it.
+	latest := func(k CountKey) time.Time {
+		if l := deltas[k].Latest; !l.IsZero() {
+			return l
+		}
+		return time.Unix(0, 0).UTC()
 	}
 	if engine == "postgres" {
 		eps := make([]int64, len(keys))
 		shas := make([]string, len(keys))
 		statuses := make([]string, len(keys))
 		ds := make([]int64, len(keys))
+		ls := make([]time.Time, len(keys))
 		for i, k := range keys {
-			eps[i], shas[i], statuses[i], ds[i] = k.EndpointID, k.Commit, k.Status, int64(deltas[k])
+			eps[i], shas[i], statuses[i], ds[i], ls[i] = k.EndpointID, k.Commit, k.Status, int64(deltas[k].Hosts), latest(k)
 		}
 		// unnest keeps the (sorted) order: rows are locked in key order.
-		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])
-			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts`,
-			eps, shas, statuses, ds); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts,
+				latest_since = GREATEST(endpoint_counts.latest_since, excluded.latest_since)`,
+			eps, shas, statuses, ds, ls); err != nil {
 			return fmt.Errorf("adjust endpoint counts: %w", err)
 		}
 		if _, err := q.Exec(ctx, `DELETE FROM endpoint_counts c USING unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS u(ep, sha, st, d)
@@ -79,12 +97,13 @@ func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas 
 	}
 	for _, k := range keys {
 		d := deltas[k]
-		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts`,
-			k.EndpointID, k.Commit, k.Status, d); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts,
+				latest_since = max(endpoint_counts.latest_since, excluded.latest_since)`,
+			k.EndpointID, k.Commit, k.Status, d.Hosts, latest(k)); err != nil {
 			return fmt.Errorf("adjust endpoint counts: %w", err)
 		}
-		if d < 0 {
+		if d.Hosts < 0 {
 			if _, err := q.Exec(ctx, `DELETE FROM endpoint_counts WHERE endpoint_id = $1 AND commit_sha = $2 AND status = $3 AND hosts <= 0`,
 				k.EndpointID, k.Commit, k.Status); err != nil {
 				return fmt.Errorf("adjust endpoint counts: %w", err)
@@ -100,7 +119,13 @@ type ReconcilerFacts struct {
 	Commit     string
 	Status     string
 	Live       bool
+	// Since is its status time (when its status last changed, else when
+	// it was registered), as read by ReadReconcilerFacts; CountDeltas
+	// reads it of the reconcilers after a write alone.
+	Since time.Time
 }
+
+func (f ReconcilerFacts) group() CountKey { return CountKey{f.EndpointID, f.Commit, f.Status} }
 
 // ReadReconcilerFacts reads the facts of reconcilers by id.
 func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []int64) (map[int64]ReconcilerFacts, error) {
@@ -111,10 +136,11 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a,
+		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL, COALESCE(status_since, created_at)
+			FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live)
+				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since)
 				return x, err
 			})
 		if err != nil {
@@ -128,18 +154,36 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 }
 
 // CountDeltas is what moving reconcilers from before to after changes in
-// endpoint_counts (absent from before: created; from after: gone).
-func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]int {
-	d := map[CountKey]int{}
-	for _, f := range before {
-		if f.Live {
-			d[CountKey{f.EndpointID, f.Commit, f.Status}]--
+// endpoint_counts (absent from before: created; from after: gone). A
+// reconciler that ends in the group it started in counts no change, but
+// still raises the group's bound to its status time: within one batch it
+// may have left the group and come back later.
+func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelta {
+	d := map[CountKey]CountDelta{}
+	stays := func(id int64) bool {
+		b, hadBefore := before[id]
+		a, hasAfter := after[id]
+		return hadBefore && hasAfter && b.Live && a.Live && b.group() == a.group()
+	}
+	for id, f := range before {
+		if f.Live && !stays(id) {
+			c := d[f.group()]
+			c.Hosts--
+			d[f.group()] = c
 		}
 	}
-	for _, f := range after {
-		if f.Live {
-			d[CountKey{f.EndpointID, f.Commit, f.Status}]++
+	for id, f := range after {
+		if !f.Live {
+			continue
 		}
+		c := d[f.group()]
+		if !stays(id) {
+			c.Hosts++
+		}
+		if f.Since.After(c.Latest) {
+			c.Latest = f.Since
+		}
+		d[f.group()] = c
 	}
 	return d
 }
@@ -1039,15 +1083,31 @@ func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reco
 
 // The maintained tables, each with the query that recomputes it from the
 // primary tables.
-var maintainedTables = []struct {
-	name, cols, fresh string
-}{
-	{"endpoint_counts", "endpoint_id, commit_sha, status, hosts",
-		`SELECT endpoint_id, commit_sha, status, count(*) FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`},
-	{"reconciler_assignments", assignmentStateCols, assignmentStatesSQL("", "TRUE")},
-	{"drift", "reconciler_id, target_id, kind, since", driftSQL("TRUE")},
-	{"host_environments", "environment_id, host_id, host_order", hostEnvironmentsSQL("TRUE")},
+var maintainedTables = []maintainedTable{
+	{name: "endpoint_counts", cols: "endpoint_id, commit_sha, status, hosts, latest_since",
+		fresh: `SELECT endpoint_id, commit_sha, status, count(*) AS hosts, max(COALESCE(status_since, created_at)) AS latest_since
+			FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`,
+		exact: "endpoint_id, commit_sha, status, hosts"},
+	{name: "reconciler_assignments", cols: assignmentStateCols, fresh: assignmentStatesSQL("", "TRUE")},
+	{name: "drift", cols: "reconciler_id, target_id, kind, since", fresh: driftSQL("TRUE")},
+	{name: "host_environments", cols: "environment_id, host_id, host_order", fresh: hostEnvironmentsSQL("TRUE")},
 }
+
+// A maintainedTable is rebuilt by inserting fresh into its cols; Check
+// compares its exact columns (all when empty) with fresh's.
+type maintainedTable struct {
+	name, cols, fresh, exact string
+}
+
+// boundsSQL lists the endpoint_counts groups whose latest_since is below
+// the status time of one of their live reconcilers: ingest only ever
+// raises the bound, so it may exceed what a recomputation gives, never
+// fall short of it.
+const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since
+	FROM endpoint_counts c JOIN (SELECT endpoint_id, commit_sha, status, max(COALESCE(status_since, created_at)) AS latest
+		FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status) f
+	ON f.endpoint_id = c.endpoint_id AND f.commit_sha = c.commit_sha AND f.status = c.status
+	WHERE c.latest_since < f.latest`
 
 // everyOutcome lists, for outcomesSQL, every assignment that has rows.
 const everyOutcome = `(SELECT DISTINCT assignment_id AS id FROM reconciler_assignments) u`
@@ -1105,25 +1165,39 @@ func (s *Store) CheckMaintained(ctx context.Context, limit int) ([]Difference, e
 // Check recomputes the maintained tables and lists where the stored rows
 // differ, at most limit differences per table.
 func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
-	tables := append(slices.Clone(maintainedTables), struct{ name, cols, fresh string }{
-		"assignment_outcomes", "assignment_id, " + outcomeCols, outcomesSQL(everyOutcome),
+	tables := append(slices.Clone(maintainedTables), maintainedTable{
+		name: "assignment_outcomes", cols: "assignment_id, " + outcomeCols, fresh: outcomesSQL(everyOutcome),
 	})
 	var out []Difference
+	add := func(table, side, sql string, cols int) error {
+		rows, err := q.Query(ctx, sql+` LIMIT `+fmt.Sprint(limit))
+		if err != nil {
+			return fmt.Errorf("check %s: %w", table, err)
+		}
+		diffs, err := textRows(rows, cols)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", table, err)
+		}
+		for _, d := range diffs {
+			out = append(out, Difference{Table: table, Side: side, Row: d})
+		}
+		return nil
+	}
 	for _, t := range tables {
-		stored := `SELECT ` + t.cols + ` FROM ` + t.name
-		for _, side := range []struct{ name, a, b string }{{"-", stored, t.fresh}, {"+", t.fresh, stored}} {
-			rows, err := q.Query(ctx, `SELECT * FROM (`+side.a+` EXCEPT `+side.b+`) x LIMIT `+fmt.Sprint(limit))
-			if err != nil {
-				return out, fmt.Errorf("check %s: %w", t.name, err)
-			}
-			diffs, err := textRows(rows, strings.Count(t.cols, ",")+1)
-			if err != nil {
-				return out, fmt.Errorf("check %s: %w", t.name, err)
-			}
-			for _, d := range diffs {
-				out = append(out, Difference{Table: t.name, Side: side.name, Row: d})
+		cols, fresh := t.cols, t.fresh
+		if t.exact != "" {
+			cols, fresh = t.exact, `SELECT `+t.exact+` FROM (`+t.fresh+`) f`
+		}
+		stored := `SELECT ` + cols + ` FROM ` + t.name
+		for _, side := range []struct{ name, a, b string }{{"-", stored, fresh}, {"+", fresh, stored}} {
+			if err := add(t.name, side.name, `SELECT * FROM (`+side.a+` EXCEPT `+side.b+`) x`, strings.Count(cols, ",")+1); err != nil {
+				return out, err
 			}
 		}
+	}
+	// "<": a bound below what it bounds.
+	if err := add("endpoint_counts", "<", boundsSQL, 4); err != nil {
+		return out, err
 	}
 	return out, nil
 }

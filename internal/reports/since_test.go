@@ -1,0 +1,58 @@
+package reports_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+// Environment State since a time counts the hosts whose status changed
+// since then, by status: it reads the hosts of the (commit, status) groups
+// that changed since, so a host that leaves a group and comes back later
+// must count, and one that stayed put must not.
+func TestEnvironmentStateSince(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+		f := newFleet(t, st, start)
+		c := sha("c100")
+		f.assign(shop, "prod", "eu", "1.0.0", c)
+		f.at(start)
+		for _, h := range []string{"h1", "h2", "h3", "h4"} {
+			f.report(h, shop, "prod", "eu", c, model.StatusSuccess, "")
+		}
+		f.at(start.Add(time.Hour)).report("h1", shop, "prod", "eu", c, model.StatusFailure, "crash loop")
+		f.at(start.Add(2*time.Hour)).report("h2", shop, "prod", "eu", c, model.StatusFailure, "crash loop")
+		f.at(start.Add(3*time.Hour)).report("h3", shop, "prod", "eu", c, model.StatusInProgress, "")
+		f.at(start.Add(4*time.Hour)).report("h1", shop, "prod", "eu", c, model.StatusSuccess, "") // back to its first group
+		f.at(start.Add(5 * time.Hour))
+
+		state := func(since time.Duration) string {
+			t.Helper()
+			rs, _, err := f.rep.EnvironmentState(ctx, reports.Filter{Since: start.Add(since)}, reports.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := ""
+			for _, r := range rs {
+				out += fmt.Sprintf("%s %d; ", r.Status, r.Hosts)
+			}
+			return out
+		}
+		for since, want := range map[time.Duration]string{
+			0:                            "success 2; failure 1; in_progress 1; ",
+			30 * time.Minute:             "failure 1; in_progress 1; success 1; ",
+			90 * time.Minute:             "failure 1; in_progress 1; success 1; ",
+			3*time.Hour + 30*time.Minute: "success 1; ",
+			4*time.Hour + 30*time.Minute: "",
+		} {
+			if got := state(since); got != want {
+				t.Errorf("since +%v: %q, want %q", since, got, want)
+			}
+		}
+	})
+}
