@@ -146,6 +146,11 @@ func (s *Service) Apply(ctx context.Context, b Batch) (Result, error) {
 	}
 	var res Result
 	err = s.store.Tx(ctx, func(q store.Querier) error {
+		if len(b.Reports) == 0 {
+			if err := store.GenericPlans(ctx, q, s.store.Engine()); err != nil {
+				return err
+			}
+		}
 		var err error
 		res, err = s.apply(ctx, q, b, x, now)
 		return err

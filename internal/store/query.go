@@ -96,3 +96,15 @@ func Collect[T any](ctx context.Context, q Querier, sql string, args []any, scan
 	}
 	return out, rows.Err()
 }
+
+// GenericPlans makes the rest of transaction q plan each of its prepared
+// statements once per session and reuse the plan (PostgreSQL's
+// plan_cache_mode; nothing on SQLite), for work whose statements run many
+// times with values that do not change their best plan.
+func GenericPlans(ctx context.Context, q Querier, engine string) error {
+	if engine != "postgres" {
+		return nil
+	}
+	_, err := q.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`)
+	return err
+}

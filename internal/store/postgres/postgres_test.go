@@ -106,6 +106,39 @@ func TestReadsOnGenericPlans(t *testing.T) {
 	}
 }
 
+// GenericPlans holds for the rest of its transaction, not after it: the
+// session goes back to the pool as it was.
+func TestGenericPlansInOneTransaction(t *testing.T) {
+	st := testenv.OpenStore(t, "postgres", testenv.SharedPostgres(t).NewDatabase(t))
+	ctx := context.Background()
+	mode := func(q store.Querier) string {
+		t.Helper()
+		var m string
+		if err := q.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	err := st.Tx(ctx, func(q store.Querier) error {
+		if got := mode(q); got != "auto" {
+			t.Errorf("before: %s, want auto", got)
+		}
+		if err := store.GenericPlans(ctx, q, "postgres"); err != nil {
+			return err
+		}
+		if got := mode(q); got != "force_generic_plan" {
+			t.Errorf("in the transaction: %s, want force_generic_plan", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(st.Primary()); got != "auto" {
+		t.Errorf("after the transaction: %s, want auto", got)
+	}
+}
+
 // sep is what joins another parameter to a URL.
 func sep(url string) string {
 	if strings.Contains(url, "?") {
