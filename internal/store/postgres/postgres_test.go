@@ -81,19 +81,11 @@ func TestJITOff(t *testing.T) {
 func TestReadsOnGenericPlans(t *testing.T) {
 	pg := testenv.SharedPostgres(t)
 	url := pg.NewDatabase(t)
-	mode := func(q store.Querier) string {
-		t.Helper()
-		var m string
-		if err := q.QueryRow(context.Background(), "SHOW plan_cache_mode").Scan(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
 	st := testenv.OpenStore(t, "postgres", url)
-	if got := mode(st.Read()); got != "force_generic_plan" {
+	if got := planCacheMode(t, st.Read()); got != "force_generic_plan" {
 		t.Errorf("reads: plan_cache_mode = %s, want force_generic_plan", got)
 	}
-	if got := mode(st.Primary()); got != "auto" {
+	if got := planCacheMode(t, st.Primary()); got != "auto" {
 		t.Errorf("writers: plan_cache_mode = %s, want auto", got)
 	}
 	d, err := postgres.Open(context.Background(), url+sep(url)+"plan_cache_mode=force_custom_plan")
@@ -101,7 +93,7 @@ func TestReadsOnGenericPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if got := mode(d.Reads()); got != "force_custom_plan" {
+	if got := planCacheMode(t, d.Reads()); got != "force_custom_plan" {
 		t.Errorf("reads with the URL's plan_cache_mode: %s, want force_custom_plan", got)
 	}
 }
@@ -111,22 +103,14 @@ func TestReadsOnGenericPlans(t *testing.T) {
 func TestGenericPlansInOneTransaction(t *testing.T) {
 	st := testenv.OpenStore(t, "postgres", testenv.SharedPostgres(t).NewDatabase(t))
 	ctx := context.Background()
-	mode := func(q store.Querier) string {
-		t.Helper()
-		var m string
-		if err := q.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
 	err := st.Tx(ctx, func(q store.Querier) error {
-		if got := mode(q); got != "auto" {
+		if got := planCacheMode(t, q); got != "auto" {
 			t.Errorf("before: %s, want auto", got)
 		}
 		if err := store.GenericPlans(ctx, q, "postgres"); err != nil {
 			return err
 		}
-		if got := mode(q); got != "force_generic_plan" {
+		if got := planCacheMode(t, q); got != "force_generic_plan" {
 			t.Errorf("in the transaction: %s, want force_generic_plan", got)
 		}
 		return nil
@@ -134,9 +118,19 @@ func TestGenericPlansInOneTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := mode(st.Primary()); got != "auto" {
+	if got := planCacheMode(t, st.Primary()); got != "auto" {
 		t.Errorf("after the transaction: %s, want auto", got)
 	}
+}
+
+// planCacheMode is the plan_cache_mode of q's session.
+func planCacheMode(t *testing.T, q store.Querier) string {
+	t.Helper()
+	var m string
+	if err := q.QueryRow(context.Background(), "SHOW plan_cache_mode").Scan(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // sep is what joins another parameter to a URL.
