@@ -154,36 +154,28 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 }
 
 // CountDeltas is what moving reconcilers from before to after changes in
-// endpoint_counts (absent from before: created; from after: gone). A
-// reconciler that ends in the group it started in counts no change, but
-// still raises the group's bound to its status time: within one batch it
-// may have left the group and come back later.
+// endpoint_counts (absent from before: created; from after: gone), with
+// the latest status time of the reconcilers in each group after. That
+// includes a reconciler that ends in the group it started in (no count
+// changes): within one batch it may have left the group and come back.
 func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelta {
 	d := map[CountKey]CountDelta{}
-	stays := func(id int64) bool {
-		b, hadBefore := before[id]
-		a, hasAfter := after[id]
-		return hadBefore && hasAfter && b.Live && a.Live && b.group() == a.group()
-	}
-	for id, f := range before {
-		if f.Live && !stays(id) {
+	for _, f := range before {
+		if f.Live {
 			c := d[f.group()]
 			c.Hosts--
 			d[f.group()] = c
 		}
 	}
-	for id, f := range after {
-		if !f.Live {
-			continue
-		}
-		c := d[f.group()]
-		if !stays(id) {
+	for _, f := range after {
+		if f.Live {
+			c := d[f.group()]
 			c.Hosts++
+			if f.Since.After(c.Latest) {
+				c.Latest = f.Since
+			}
+			d[f.group()] = c
 		}
-		if f.Since.After(c.Latest) {
-			c.Latest = f.Since
-		}
-		d[f.group()] = c
 	}
 	return d
 }
