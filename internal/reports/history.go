@@ -106,8 +106,8 @@ func (h *hostReconcilers) targetHosts(w *where) string {
 // the host's reconcilers, bound into w: their live rows, each on a target
 // of its reconciler's endpoint, counted once per assignment. The host's
 // rows are read by key in one pass (a range of the primary key per
-// reconciler), not once per assignment and column: seven subqueries a row
-// took 100 ms for 800 assignments.
+// reconciler), not once per assignment and column: History's seven
+// subqueries a row took 82 ms for a host's 800 assignments, 9.5 ms so.
 func (h *hostReconcilers) outcomesJoin(w *where) string {
 	return `
 		LEFT JOIN (SELECT ra.assignment_id,
