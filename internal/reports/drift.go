@@ -49,7 +49,7 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 			cond = w.bind("h.name = ?", f.Host)
 		}
 		if f.Status != "" {
-			cond += " AND " + w.bind("r.status = ?", storedStatus(f.Status))
+			cond += " AND " + statusIs(w, "r.status", f.Status)
 		}
 		return cond
 	}

@@ -245,6 +245,25 @@ func storedStatus(s string) string {
 	return s
 }
 
+// statusIs is the condition, bound into w, that col holds the stored form
+// of status. The known statuses are written into the SQL as constants (a
+// fixed set: nothing a caller sends reaches the SQL text), so that the
+// reports' plans, made once per statement (see the store's read pool),
+// still see which status is asked: failures are few and successes most,
+// and one plan for any status read Host State's failures in 41 ms
+// instead of 21 at 10,000 hosts.
+func statusIs(w *where, col, status string) string {
+	if lit, ok := statusLiterals[status]; ok {
+		return col + " = " + lit
+	}
+	return w.bind(col+" = ?", storedStatus(status))
+}
+
+var statusLiterals = map[string]string{
+	string(model.StatusSuccess): "'success'", string(model.StatusFailure): "'failure'",
+	string(model.StatusInProgress): "'in_progress'", StatusNotReported: "''",
+}
+
 // shownStatus is how a stored status reads in a report.
 func shownStatus(s string) string {
 	if s == "" {

@@ -88,7 +88,7 @@ func reconcilerFilterOn(w *where, f Filter) *where {
 		w.add("h.name = ?", f.Host)
 	}
 	if f.Status != "" {
-		w.add("r.status = ?", storedStatus(f.Status))
+		w.conds = append(w.conds, statusIs(w, "r.status", f.Status))
 	}
 	if !f.Since.IsZero() {
 		w.add("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
@@ -209,7 +209,7 @@ func (s *Service) targetsOfOn(ctx context.Context, w *where, f Filter) (*where, 
 		}
 		w.conds = append(w.conds, reconcilerExists(f, w))
 	case f.Status != "":
-		w.add("EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND c.status = ?)", storedStatus(f.Status))
+		w.conds = append(w.conds, "EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND "+statusIs(w, "c.status", f.Status)+")")
 	}
 	return w, nil
 }
@@ -242,7 +242,7 @@ func reconcilerExists(f Filter, w *where) string {
 		cond += " AND " + w.bind("r.host_id = (SELECT id FROM hosts WHERE name = ?)", f.Host)
 	}
 	if f.Status != "" {
-		cond += " AND " + w.bind("r.status = ?", storedStatus(f.Status))
+		cond += " AND " + statusIs(w, "r.status", f.Status)
 	}
 	if !f.Since.IsZero() {
 		cond += " AND " + w.bind("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
@@ -294,7 +294,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	} else {
 		counts = "endpoint_counts"
 		if f.Status != "" {
-			counts = "(SELECT * FROM endpoint_counts WHERE " + cw.bind("status = ?", storedStatus(f.Status)) + ")"
+			counts = "(SELECT * FROM endpoint_counts WHERE " + statusIs(cw, "status", f.Status) + ")"
 		}
 	}
 	var targets []pagedTarget
