@@ -118,10 +118,11 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	if err != nil {
 		return nil, "", err
 	}
-	w, err := s.targetsOf(ctx, f)
+	changed, err := s.changedSince(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
+	w := targetsOf(f, changed)
 	order := newTargetOrder(w, envs)
 	if hasAfter {
 		w.conds = append(w.conds, order.after(w, after))
@@ -180,58 +181,68 @@ func (t *pagedTarget) key() targetKey {
 }
 
 // targetsOf selects the targets a filter names, and, with a host, status or
-// time filter, only those with hosts that pass it.
-func (s *Service) targetsOf(ctx context.Context, f Filter) (*where, error) {
-	return s.targetsOfOn(ctx, &where{}, f)
+// time filter, only those with hosts that pass it; changed, when not nil,
+// are the only endpoints whose hosts may pass the time filter.
+func targetsOf(f Filter, changed *changedEndpoints) *where {
+	return targetsOfOn(&where{}, f, changed)
 }
 
 // targetsOfOn adds targetsOf's conditions to w.
-func (s *Service) targetsOfOn(ctx context.Context, w *where, f Filter) (*where, error) {
+func targetsOfOn(w *where, f Filter, changed *changedEndpoints) *where {
 	w.targetFilter(f)
 	switch {
 	case f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero():
-		if !f.Since.IsZero() {
-			eps, all, err := s.changedEndpoints(ctx, f.Since)
-			switch {
-			case err != nil:
-				return nil, err
-			case len(eps) == 0:
+		if changed != nil {
+			if len(changed.ids) == 0 {
 				w.conds = append(w.conds, "FALSE")
-				return w, nil
-			case len(eps) <= all/3:
-				// Beyond a third, reading every reconciler in one pass
-				// costs less than looking up the endpoints' one by one
-				// (at 10,000 hosts, every endpoint: 62 ms against 121).
-				a := store.Args(w.args)
-				w.conds = append(w.conds, store.In(s.st.Engine(), &a, "t.endpoint_id", eps))
-				w.args = a
+				return w
 			}
+			a := store.Args(w.args)
+			w.conds = append(w.conds, store.In(changed.engine, &a, "t.endpoint_id", changed.ids))
+			w.args = a
 		}
 		w.conds = append(w.conds, reconcilerExists(f, w))
 	case f.Status != "":
 		w.conds = append(w.conds, "EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND "+statusIs(w, "c.status", f.Status)+")")
 	}
-	return w, nil
+	return w
 }
 
-// changedEndpoints lists the endpoints that may have a live reconciler
-// whose status changed at or after since: those with an endpoint_counts
-// group whose latest status time reaches it (a bound that ingest keeps).
-// A report filtered by time ("changed in the last hour") then reads the
-// reconcilers of those endpoints alone, instead of every reconciler of
-// every target (PostgreSQL has no index on the status time: one would
-// make every status change a non-heap-only update).
-// It also returns how many endpoints have live reconcilers.
-func (s *Service) changedEndpoints(ctx context.Context, since time.Time) (eps []int64, all int, err error) {
-	err = collectEach(ctx, s.st.Read(), `SELECT endpoint_id, (SELECT count(DISTINCT endpoint_id) FROM endpoint_counts)
+// changedEndpoints are the endpoints that may have a live reconciler whose
+// status changed at or after a time.
+type changedEndpoints struct {
+	engine string
+	ids    []int64
+}
+
+// changedSince lists, for a filter with Since, the endpoints with an
+// endpoint_counts group whose latest status time reaches it (a bound that
+// ingest keeps), so that a report filtered by time ("changed in the last
+// hour") reads the reconcilers of those endpoints alone instead of every
+// reconciler of every target (PostgreSQL has no index on the status time:
+// one would make every status change a non-heap-only update). Nil without
+// Since, and beyond a third of the endpoints with live reconcilers, where
+// reading every reconciler in one pass costs less than looking up the
+// endpoints' one by one (at 10,000 hosts, every endpoint: 62 ms against
+// 121).
+func (s *Service) changedSince(ctx context.Context, f Filter) (*changedEndpoints, error) {
+	if f.Since.IsZero() {
+		return nil, nil
+	}
+	c := &changedEndpoints{engine: s.st.Engine()}
+	var all int
+	err := collectEach(ctx, s.st.Read(), `SELECT endpoint_id, (SELECT count(DISTINCT endpoint_id) FROM endpoint_counts)
 		FROM endpoint_counts WHERE latest_since >= $1 GROUP BY endpoint_id ORDER BY endpoint_id`,
-		[]any{since.UTC()}, func(r store.Row) error {
+		[]any{f.Since.UTC()}, func(r store.Row) error {
 			var id int64
 			err := r.Scan(&id, &all)
-			eps = append(eps, id)
+			c.ids = append(c.ids, id)
 			return err
 		})
-	return eps, all, err
+	if err != nil || len(c.ids) > all/3 {
+		return nil, err
+	}
+	return c, nil
 }
 
 // reconcilerExists is a condition that a live reconciler of the target's
@@ -284,11 +295,11 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	var counts string
 	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
+		cw.args = rw.args
 		hosts := ""
 		if f.Host != "" {
 			hosts = " JOIN hosts h ON h.id = r.host_id"
 		}
-		cw.args = rw.args
 		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r` + hosts + `
 			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
 	} else {
@@ -594,10 +605,11 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 	}
 	tf := f
 	tf.Workspace, tf.Application, tf.Workload = "", "", ""
-	tw, err := s.targetsOfOn(ctx, &where{args: w.args}, tf)
+	changed, err := s.changedSince(ctx, tf)
 	if err != nil {
 		return Discrepancies{}, "", nil, err
 	}
+	tw := targetsOfOn(&where{args: w.args}, tf, changed)
 	w.args = tw.args
 	w.add("EXISTS (SELECT 1 FROM targets t WHERE t.workload_id = wl.id AND " + tw.sql() + ")")
 	limit := p.limit()
@@ -639,10 +651,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 		// The workloads' targets by workload id and the target's own
 		// conditions. Each target is named from its workload and
 		// environment, not once a row.
-		tw, err := s.targetsOf(ctx, tf)
-		if err != nil {
-			return Discrepancies{}, "", nil, err
-		}
+		tw := targetsOf(tf, changed)
 		ids := make([]int64, len(wls))
 		for i, k := range wls {
 			ids[i] = k.id

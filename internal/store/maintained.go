@@ -1076,9 +1076,7 @@ func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reco
 // The maintained tables, each with the query that recomputes it from the
 // primary tables.
 var maintainedTables = []maintainedTable{
-	{name: "endpoint_counts", cols: "endpoint_id, commit_sha, status, hosts, latest_since",
-		fresh: `SELECT endpoint_id, commit_sha, status, count(*) AS hosts, max(COALESCE(status_since, created_at)) AS latest_since
-			FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`,
+	{name: "endpoint_counts", cols: "endpoint_id, commit_sha, status, hosts, latest_since", fresh: endpointCountsSQL,
 		exact: "endpoint_id, commit_sha, status, hosts"},
 	{name: "reconciler_assignments", cols: assignmentStateCols, fresh: assignmentStatesSQL("", "TRUE")},
 	{name: "drift", cols: "reconciler_id, target_id, kind, since", fresh: driftSQL("TRUE")},
@@ -1096,10 +1094,14 @@ type maintainedTable struct {
 // raises the bound, so it may exceed what a recomputation gives, never
 // fall short of it.
 const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since
-	FROM endpoint_counts c JOIN (SELECT endpoint_id, commit_sha, status, max(COALESCE(status_since, created_at)) AS latest
-		FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status) f
+	FROM endpoint_counts c JOIN (` + endpointCountsSQL + `) f
 	ON f.endpoint_id = c.endpoint_id AND f.commit_sha = c.commit_sha AND f.status = c.status
-	WHERE c.latest_since < f.latest`
+	WHERE c.latest_since < f.latest_since`
+
+// endpointCountsSQL recomputes endpoint_counts: live reconcilers by
+// endpoint, commit and status, with their latest status time.
+const endpointCountsSQL = `SELECT endpoint_id, commit_sha, status, count(*) AS hosts, max(COALESCE(status_since, created_at)) AS latest_since
+	FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`
 
 // everyOutcome lists, for outcomesSQL, every assignment that has rows.
 const everyOutcome = `(SELECT DISTINCT assignment_id AS id FROM reconciler_assignments) u`
