@@ -191,7 +191,10 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		if r.ReportAt.After(rec.reportAt) {
 			rec.reportAt = r.ReportAt
 		}
-		d, changed, isLate := nextDeployment(deps[k], r.Status, r.Message, r.MessageBytes, r.At)
+		// The reconciler's current deployment moves here unless another
+		// one changed later.
+		moves := !rec.has || rec.current == k || !deps[rec.current].last.After(r.At)
+		d, changed, isLate := nextDeployment(deps[k], r.Status, r.Message, r.MessageBytes, r.At, moves && rec.has && rec.current != k)
 		if isLate {
 			late = append(late, i)
 			continue
@@ -201,9 +204,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 			d.dirty = true
 			history = append(history, historyRow{k, r})
 		}
-		// The reconciler's current deployment moves here unless another
-		// one changed later.
-		if !rec.has || rec.current == k || !deps[rec.current].last.After(r.At) {
+		if moves {
 			rec.current, rec.has = k, true
 		}
 	}
@@ -338,8 +339,13 @@ type deploymentRow struct {
 // nextDeployment is a deployment (nil: none yet) after a report of it:
 // the state it moves to and whether that is a change (a history row), or
 // late when the report is older than the deployment's last change (its
-// state stays; the report is history only).
-func nextDeployment(d *deploymentRow, status model.Status, message string, bytes int, at time.Time) (next *deploymentRow, changed, late bool) {
+// state stays; the report is history only). returning says that the
+// report makes the stored deployment its reconciler's current one again
+// (the reconciler went back to a commit it had left): that is a change
+// even at the same status and message, so that history, and time travel
+// from it, see the return; the status's since stays its run's first
+// change.
+func nextDeployment(d *deploymentRow, status model.Status, message string, bytes int, at time.Time, returning bool) (next *deploymentRow, changed, late bool) {
 	switch {
 	case d == nil:
 		d = &deploymentRow{status: status, message: message, bytes: bytes, firstSeen: at, since: at, last: at}
@@ -349,7 +355,7 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 		return d, true, false
 	case at.Before(d.last):
 		return d, false, true
-	case d.status == status && d.message == message:
+	case d.status == status && d.message == message && !returning:
 		return d, false, false
 	}
 	n := *d

@@ -468,7 +468,21 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	case err != nil:
 		return false, err
 	}
-	d, changed, late := nextDeployment(stored, status, message, messageBytes, at)
+	returning := false
+	if stored != nil {
+		var current int64
+		var last time.Time
+		err := q.QueryRow(ctx, `SELECT c.id, c.last_changed FROM reconcilers r JOIN deployments c ON c.id = r.current_deployment_id
+			WHERE r.id = $1`, reconcilerID).Scan(&current, &last)
+		switch {
+		case errors.Is(err, ErrNoRows):
+		case err != nil:
+			return false, err
+		default:
+			returning = current != stored.id && !last.After(at)
+		}
+	}
+	d, changed, late := nextDeployment(stored, status, message, messageBytes, at, returning)
 	switch {
 	case late:
 		// History only. It may still be the first sighting.
