@@ -216,8 +216,8 @@ type changedEndpoints struct {
 }
 
 // changedSince lists, for a filter with Since, the endpoints with an
-// endpoint_counts group whose latest status time reaches it (a bound that
-// ingest keeps), so that a report filtered by time ("changed in the last
+// endpoint_counts group whose latest change time reaches it (a bound that
+// ingest keeps, and never before a reconciler's status time), so that a report filtered by time ("changed in the last
 // hour") reads the reconcilers of those endpoints alone instead of every
 // reconciler of every target (PostgreSQL has no index on the status time:
 // one would make every status change a non-heap-only update). Nil without

@@ -169,40 +169,86 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 
 // targetRowsAt groups the hosts of each target by the version they
 // deployed at the time and its status (targetRows completes the rows).
+//
+// What has not changed since the time is counted as it is now: a target
+// whose endpoint's endpoint_counts groups all have their latest change
+// (latest_since) at or before the time, and none of whose reconcilers was
+// retired since, had then the hosts it has now, so its groups are read as
+// they are (quietGroupsAt). On the other targets, the reconcilers that
+// have not changed since the time (see statesAt) are counted in SQL by
+// (target, commit, status) and never leave the database; only those that
+// changed since are read one by one, with their state from the history.
+// A host filter or a time range (which asks for each reconciler's status
+// since, which the counts do not keep) reads every reconciler.
 func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
 	out := map[int64][]EnvironmentStateRow{}
 	if len(targets) == 0 {
 		return out, nil
 	}
+	at = at.UTC()
 	ids := make([]int64, len(targets))
 	for i, t := range targets {
 		ids[i] = t.id
 	}
-	// The reconcilers live at the time: those live now (by the index of
-	// live reconcilers) and those retired since (by the index of retired
-	// ones); one condition for both reads every reconciler.
-	var a store.Args
-	at = at.UTC()
-	arm := func(live string) string {
-		join, cond := "", store.In(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
-		if f.Host != "" {
-			join, cond = " JOIN hosts h ON h.id = r.host_id", cond+" AND h.name = "+a.Bind(f.Host)
+	var unchanged []groupAt // counted as they are now
+	var cands []pastCandidate
+	grouped := f.Host == "" && f.Since.IsZero() && f.Until.IsZero()
+	if grouped {
+		quiet, err := s.quietGroupsAt(ctx, ids, at)
+		if err != nil {
+			return nil, err
 		}
-		return `SELECT r.id, t.id FROM targets t JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND ` + live + join + ` WHERE ` + cond
+		counted := map[int64]bool{}
+		for _, g := range quiet {
+			counted[g.target] = true
+			if g.hosts > 0 {
+				unchanged = append(unchanged, g)
+			}
+		}
+		ids = slices.DeleteFunc(ids, func(id int64) bool { return counted[id] })
 	}
-	live := arm("r.retired_at IS NULL")
-	retired := arm("r.retired_at > " + a.Bind(at))
-	cands, err := store.Collect(ctx, s.st.Read(), live+` UNION ALL `+retired, a, func(r store.Row) (pastCandidate, error) {
-		var c pastCandidate
-		err := r.Scan(&c.reconcilerID, &c.key.TargetID)
-		return c, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
-	if err != nil {
-		return nil, err
+	if len(ids) > 0 {
+		// The reconcilers live at the time: those live now (by the index
+		// of live reconcilers) and those retired since (by the index of
+		// retired ones); one condition for both reads every reconciler.
+		var a store.Args
+		arm := func(live string) string {
+			join, cond := "", store.In(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
+			if f.Host != "" {
+				join, cond = " JOIN hosts h ON h.id = r.host_id", cond+" AND h.name = "+a.Bind(f.Host)
+			}
+			return `SELECT r.id AS rid, t.id AS tid, r.current_deployment_id AS did FROM targets t
+				JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND ` + live + join + ` WHERE ` + cond
+		}
+		candidates := arm("r.retired_at IS NULL") + ` UNION ALL ` + arm("r.retired_at > "+a.Bind(at))
+		var err error
+		if grouped {
+			err = collectEach(ctx, s.st.Read(), `SELECT c.tid, CASE WHEN d.id IS NULL THEN c.rid END, COALESCE(d.commit_sha, ''), COALESCE(d.status, ''), count(*)
+				FROM (`+candidates+`) c
+				LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+a.Bind(at)+`
+				GROUP BY c.tid, CASE WHEN d.id IS NULL THEN c.rid END, d.commit_sha, d.status`, a, func(r store.Row) error {
+				var g groupAt
+				var changed *int64
+				if err := r.Scan(&g.target, &changed, &g.sha, &g.status, &g.hosts); err != nil {
+					return err
+				}
+				if changed != nil {
+					cands = append(cands, pastCandidate{reconcilerID: *changed, key: hostKey{TargetID: g.target}})
+				} else {
+					unchanged = append(unchanged, g)
+				}
+				return nil
+			})
+		} else {
+			cands, err = store.Collect(ctx, s.st.Read(), `SELECT rid, tid FROM (`+candidates+`) c`, a, func(r store.Row) (pastCandidate, error) {
+				var c pastCandidate
+				err := r.Scan(&c.reconcilerID, &c.key.TargetID)
+				return c, err
+			})
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	type group struct {
 		target  int64
@@ -211,6 +257,23 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		status  string
 	}
 	counts := map[group]int{}
+	unchanged = slices.DeleteFunc(unchanged, func(g groupAt) bool { return f.Status != "" && g.status != f.Status })
+	pairs := make([]versionKey, len(unchanged))
+	for i, g := range unchanged {
+		pairs[i] = versionKey{g.target, g.sha}
+	}
+	versions, err := s.versionsOf(ctx, pairs)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range unchanged {
+		v := versions[versionKey{g.target, g.sha}]
+		counts[group{g.target, v.version, v.known, g.status}] += g.hosts
+	}
+	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
+	if err != nil {
+		return nil, err
+	}
 	for i, r := range rows {
 		counts[group{keys[i].TargetID, r.Version, r.VersionKnown, r.Status}]++
 	}
@@ -218,6 +281,37 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		out[g.target] = append(out[g.target], EnvironmentStateRow{DeployedVersion: g.version, DeployedKnown: g.known, Status: g.status, Hosts: n})
 	}
 	return out, nil
+}
+
+// groupAt is a target's hosts that deployed a commit with a status at a
+// time, counted.
+type groupAt struct {
+	target      int64
+	sha, status string
+	hosts       int
+}
+
+// quietGroupsAt reads the hosts, by commit and status, of the targets
+// (ids) that have not changed since the time: their endpoint's groups were
+// all last joined at or before it (latest_since bounds that; see
+// store.ReconcilerFacts) and none of the endpoint's reconcilers was
+// retired since. Such a target has a row (hosts 0 when it has no group
+// with a status), the others none. Reconcilers that have not reported
+// (no status) have no state at any time.
+func (s *Service) quietGroupsAt(ctx context.Context, ids []int64, at time.Time) ([]groupAt, error) {
+	var a store.Args
+	in := store.In(s.st.Engine(), &a, "t.id", ids)
+	since := a.Bind(at)
+	return store.Collect(ctx, s.st.Read(), `SELECT t.id, COALESCE(c.commit_sha, ''), COALESCE(c.status, ''), COALESCE(c.hosts, 0)
+		FROM targets t LEFT JOIN endpoint_counts c ON c.endpoint_id = t.endpoint_id AND c.status <> ''
+		WHERE `+in+`
+			AND NOT EXISTS (SELECT 1 FROM endpoint_counts x WHERE x.endpoint_id = t.endpoint_id AND x.latest_since > `+since+`)
+			AND NOT EXISTS (SELECT 1 FROM reconcilers r WHERE r.endpoint_id = t.endpoint_id AND r.retired_at > `+since+`)`, a,
+		func(r store.Row) (groupAt, error) {
+			var g groupAt
+			err := r.Scan(&g.target, &g.sha, &g.status, &g.hosts)
+			return g, err
+		})
 }
 
 // pastCandidate is a host-target pair that existed at the time, before its
@@ -304,7 +398,13 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 	if err != nil {
 		return nil, nil, err
 	}
-	versions, err := s.versionsOf(ctx, cands, states)
+	var pairs []versionKey
+	for _, c := range cands {
+		if st, ok := states[c.reconcilerID]; ok {
+			pairs = append(pairs, versionKey{c.key.TargetID, st.commit})
+		}
+	}
+	versions, err := s.versionsOf(ctx, pairs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -335,16 +435,52 @@ type pastState struct {
 }
 
 // statesAt reads each reconciler's state at the time: its latest status
-// change at or before at (one index probe a reconciler, whatever its
-// history) and, when since is asked for, since when that change's
-// deployment had that status (the first change of its last run of it).
-// Without since, the state's since is the change's time.
+// change at or before at and, when since is asked for, since when that
+// change's deployment had that status (the first change of its last run
+// of it). Without since, the state's since is the change's time.
+//
+// A reconciler's current deployment is the one that changed last, and a
+// deployment's last change is its latest history row; so a reconciler
+// whose current deployment last changed at or before the time was then in
+// the state it is in now, which its current deployment holds. Only the
+// reconcilers that changed after the time need the history (one index
+// probe each, whatever their history): looking into the recent past
+// costs what changed since.
 func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
 	at = at.UTC()
 	out := make(map[int64]pastState, len(ids))
 	latest := map[int64]pastState{} // by deployment
 	engine := s.st.Engine()
+	keep := func(r, dep int64, st pastState) {
+		st.last = st.last.UTC()
+		st.since, st.deployment = st.last, dep
+		out[r] = st
+		latest[dep] = st
+	}
+	var changed []int64 // since the time: read from history
 	for chunk := range slices.Chunk(ids, 1000) {
+		var a store.Args
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
+			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
+			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, func(row store.Row) error {
+			var r, dep int64
+			var st pastState
+			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
+				return err
+			}
+			keep(r, dep, st)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			changed = append(changed, id)
+		}
+	}
+	for chunk := range slices.Chunk(changed, 1000) {
 		var a store.Args
 		until := a.Bind(at)
 		// PostgreSQL probes each month's partition with a lateral join;
@@ -363,10 +499,7 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
 				return err
 			}
-			st.last = st.last.UTC()
-			st.since, st.deployment = st.last, dep
-			out[r] = st
-			latest[dep] = st
+			keep(r, dep, st)
 			return nil
 		})
 		if err != nil {
@@ -428,19 +561,17 @@ type resolvedVersion struct {
 	known   bool
 }
 
-// versionsOf resolves each candidate's commit at the time to a version of
-// its target: only the (target, commit) pairs asked for are read, not every
-// commit a target ever resolved.
-func (s *Service) versionsOf(ctx context.Context, cands []pastCandidate, states map[int64]pastState) (map[versionKey]resolvedVersion, error) {
+// versionsOf resolves (target, commit) pairs to versions of the target:
+// only the pairs asked for are read, not every commit a target ever
+// resolved.
+func (s *Service) versionsOf(ctx context.Context, asked []versionKey) (map[versionKey]resolvedVersion, error) {
 	out := map[versionKey]resolvedVersion{}
 	want := map[versionKey]bool{}
 	var pairs []versionKey
-	for _, c := range cands {
-		if st, ok := states[c.reconcilerID]; ok {
-			if k := (versionKey{c.key.TargetID, st.commit}); !want[k] {
-				want[k] = true
-				pairs = append(pairs, k)
-			}
+	for _, k := range asked {
+		if !want[k] {
+			want[k] = true
+			pairs = append(pairs, k)
 		}
 	}
 	for chunk := range slices.Chunk(pairs, 500) {

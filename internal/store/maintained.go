@@ -45,7 +45,7 @@ type CountKey struct {
 }
 
 // CountDelta is what a write changes in an endpoint_counts group: hosts
-// added (negative: removed), and the latest status time of the
+// added (negative: removed), and the latest change time of the
 // reconcilers that joined it (zero: none did).
 type CountDelta struct {
 	Hosts  int
@@ -53,7 +53,7 @@ type CountDelta struct {
 }
 
 // AdjustEndpointCounts adds deltas to endpoint_counts, in key order, raises
-// each group's latest_since to the status time of the reconcilers that
+// each group's latest_since to the change time of the reconcilers that
 // joined it, and drops groups that reach zero. On PostgreSQL, in two
 // statements whatever the number of groups.
 func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas map[CountKey]CountDelta) error {
@@ -119,8 +119,10 @@ type ReconcilerFacts struct {
 	Commit     string
 	Status     string
 	Live       bool
-	// Since is its status time (when its status last changed, else when
-	// it was registered), as read by ReadReconcilerFacts; CountDeltas
+	// Since is its change time: the last change of its current
+	// deployment (status, message, or the return to it), else when it
+	// was registered. It is never before its status time (when its
+	// status last changed). ReadReconcilerFacts reads it; CountDeltas
 	// reads it of the reconcilers after a write alone.
 	Since time.Time
 }
@@ -136,8 +138,8 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT id, endpoint_id, commit_sha, status, retired_at IS NULL, COALESCE(status_since, created_at)
-			FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a,
+		rows, err := Collect(ctx, q, `SELECT r.id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at)
+			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
 				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since)
@@ -155,7 +157,7 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 
 // CountDeltas is what moving reconcilers from before to after changes in
 // endpoint_counts (absent from before: created; from after: gone), with
-// the latest status time of the reconcilers in each group after. That
+// the latest change time of the reconcilers in each group after. That
 // includes a reconciler that ends in the group it started in (no count
 // changes): within one batch it may have left the group and come back.
 func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelta {
@@ -1090,7 +1092,7 @@ type maintainedTable struct {
 }
 
 // boundsSQL lists the endpoint_counts groups whose latest_since is below
-// the status time of one of their live reconcilers: ingest only ever
+// the change time of one of their live reconcilers: ingest only ever
 // raises the bound, so it may exceed what a recomputation gives, never
 // fall short of it.
 const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since
@@ -1099,9 +1101,12 @@ const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since
 	WHERE c.latest_since < f.latest_since`
 
 // endpointCountsSQL recomputes endpoint_counts: live reconcilers by
-// endpoint, commit and status, with their latest status time.
-const endpointCountsSQL = `SELECT endpoint_id, commit_sha, status, count(*) AS hosts, max(COALESCE(status_since, created_at)) AS latest_since
-	FROM reconcilers WHERE retired_at IS NULL GROUP BY endpoint_id, commit_sha, status`
+// endpoint, commit and status, with their latest change time (see
+// ReconcilerFacts.Since).
+const endpointCountsSQL = `SELECT r.endpoint_id AS endpoint_id, r.commit_sha AS commit_sha, r.status AS status, count(*) AS hosts,
+		max(COALESCE(d.last_changed, r.created_at)) AS latest_since
+	FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id
+	WHERE r.retired_at IS NULL GROUP BY r.endpoint_id, r.commit_sha, r.status`
 
 // everyOutcome lists, for outcomesSQL, every assignment that has rows.
 const everyOutcome = `(SELECT DISTINCT assignment_id AS id FROM reconciler_assignments) u`
