@@ -205,6 +205,10 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 	all := reports.Page{Limit: reports.MaxLimit}
 	env := reports.Filter{Environment: envName(s.Environments - 1)}
 	host := reports.Filter{Host: s.hostName(s.Hosts - 1)}
+	mid, err := middleOfHistory(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
 	cases := []struct {
 		name string
 		run  func() (int, error)
@@ -235,6 +239,13 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 			r, _, err := rep.EnvironmentState(ctx, reports.Filter{Since: time.Now().Add(-time.Hour)}, all)
 			return len(r), err
 		}},
+		// Time travel to the middle of the history: half the fleet's
+		// status changes came after it.
+		{"environment state (mid-history)", func() (int, error) {
+			r, _, err := rep.EnvironmentStateAt(ctx, reports.Filter{}, mid, all)
+			return len(r), err
+		}},
+		{"headline", func() (int, error) { h, err := rep.Headline(ctx, reports.Filter{}); return h.Hosts, err }},
 		{"rollout gate", func() (int, error) {
 			g, err := rep.Gate(ctx, reports.GateQuery{Target: "region-0", Workload: "workload-007", Environment: envName(0), Version: fmt.Sprintf("1.%d.0", s.History-1)})
 			return g.Total, err
@@ -262,6 +273,27 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 		out = append(out, Timing{Name: c.name, Rows: rows, First: first, P50: ds[len(ds)/2], P99: ds[min(len(ds)-1, len(ds)*99/100)]})
 	}
 	return out, nil
+}
+
+// middleOfHistory is a time in the middle of the fleet's status history:
+// the median of the times one workload's assignments first succeeded
+// (the generator reports commits in order, fleet-wide).
+func middleOfHistory(ctx context.Context, rep *reports.Service) (time.Time, error) {
+	rows, _, err := rep.History(ctx, reports.Filter{Workload: "workload-007"}, reports.Page{Limit: reports.MaxLimit})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("history: %w", err)
+	}
+	var times []time.Time
+	for _, r := range rows {
+		if r.FirstSuccessAt != nil {
+			times = append(times, *r.FirstSuccessAt)
+		}
+	}
+	if len(times) == 0 {
+		return time.Now(), nil
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	return times[len(times)/2], nil
 }
 
 // Counts reads the fleet's size from the store.

@@ -223,10 +223,13 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		candidates := arm("r.retired_at IS NULL") + ` UNION ALL ` + arm("r.retired_at > "+a.Bind(at))
 		var err error
 		if grouped {
-			err = collectEach(ctx, s.st.Read(), `SELECT c.tid, CASE WHEN d.id IS NULL THEN c.rid END, COALESCE(d.commit_sha, ''), COALESCE(d.status, ''), count(*)
-				FROM (`+candidates+`) c
-				LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+a.Bind(at)+`
-				GROUP BY c.tid, CASE WHEN d.id IS NULL THEN c.rid END, d.commit_sha, d.status`, a, func(r store.Row) error {
+			// Unchanged reconcilers grouped (few groups), the changed ones
+			// listed (no sort of every reconcilers by id).
+			err = collectEach(ctx, s.st.Read(), `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
+					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+a.Bind(at)+`)
+				SELECT tid, NULL, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
+				UNION ALL
+				SELECT tid, rid, '', '', 1 FROM c WHERE sha IS NULL`, a, func(r store.Row) error {
 				var g groupAt
 				var changed *int64
 				if err := r.Scan(&g.target, &changed, &g.sha, &g.status, &g.hosts); err != nil {
@@ -270,7 +273,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		v := versions[versionKey{g.target, g.sha}]
 		counts[group{g.target, v.version, v.known, g.status}] += g.hosts
 	}
-	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
+	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false, grouped)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +379,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		cands = cands[:limit]
 		last = &cands[limit-1].key
 	}
-	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true)
+	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true, false)
 	return rows, keys, last, err
 }
 
@@ -384,8 +387,10 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 // version it deployed, and keeps those whose state passes the filter's
 // status and time range and deploys d, with their keys. A candidate whose
 // reconciler had not reported by then has no row. Without since (and a
-// time range), a row's StatusSince is its last change's time.
-func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since bool) (rows []HostStateRow, keys []hostKey, err error) {
+// time range), a row's StatusSince is its last change's time. changed
+// says the candidates are known to have changed since the time (see
+// statesAt).
+func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since, changed bool) (rows []HostStateRow, keys []hostKey, err error) {
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, c := range cands {
@@ -394,7 +399,7 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 			ids = append(ids, c.reconcilerID)
 		}
 	}
-	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
+	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero(), changed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -445,8 +450,9 @@ type pastState struct {
 // the state it is in now, which its current deployment holds. Only the
 // reconcilers that changed after the time need the history (one index
 // probe each, whatever their history): looking into the recent past
-// costs what changed since.
-func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
+// costs what changed since. changed says the reconcilers are known to
+// have changed since the time: their history is read straight away.
+func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since, changed bool) (map[int64]pastState, error) {
 	at = at.UTC()
 	out := make(map[int64]pastState, len(ids))
 	latest := map[int64]pastState{} // by deployment
@@ -457,30 +463,28 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 		out[r] = st
 		latest[dep] = st
 	}
-	var changed []int64 // since the time: read from history
-	for chunk := range slices.Chunk(ids, 1000) {
-		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
-			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
-			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, func(row store.Row) error {
-			var r, dep int64
-			var st pastState
-			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
-				return err
+	recent := ids // changed since the time: read from history
+	if !changed {
+		for chunk := range slices.Chunk(ids, 1000) {
+			var a store.Args
+			err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
+				FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
+				WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, func(row store.Row) error {
+				var r, dep int64
+				var st pastState
+				if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
+					return err
+				}
+				keep(r, dep, st)
+				return nil
+			})
+			if err != nil {
+				return nil, err
 			}
-			keep(r, dep, st)
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
+		recent = slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
 	}
-	for _, id := range ids {
-		if _, ok := out[id]; !ok {
-			changed = append(changed, id)
-		}
-	}
-	for chunk := range slices.Chunk(changed, 1000) {
+	for chunk := range slices.Chunk(recent, 1000) {
 		var a store.Args
 		until := a.Bind(at)
 		// PostgreSQL probes each month's partition with a lateral join;
