@@ -457,11 +457,19 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	out := make(map[int64]pastState, len(ids))
 	latest := map[int64]pastState{} // by deployment
 	engine := s.st.Engine()
-	keep := func(r, dep int64, st pastState) {
+	// keep reads a row of (reconciler, deployment, commit, status,
+	// message, time of the change).
+	keep := func(row store.Row) error {
+		var r, dep int64
+		var st pastState
+		if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
+			return err
+		}
 		st.last = st.last.UTC()
 		st.since, st.deployment = st.last, dep
 		out[r] = st
 		latest[dep] = st
+		return nil
 	}
 	recent := ids // changed since the time: read from history
 	if !changed {
@@ -469,15 +477,7 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 			var a store.Args
 			err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
 				FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
-				WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, func(row store.Row) error {
-				var r, dep int64
-				var st pastState
-				if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
-					return err
-				}
-				keep(r, dep, st)
-				return nil
-			})
+				WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, keep)
 			if err != nil {
 				return nil, err
 			}
@@ -497,15 +497,7 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 		}
 		err := collectEach(ctx, s.st.Read(), `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
 			FROM reconcilers r `+history+` JOIN deployments d ON d.id = dh.deployment_id
-			WHERE `+store.In(engine, &a, "r.id", chunk), a, func(row store.Row) error {
-			var r, dep int64
-			var st pastState
-			if err := row.Scan(&r, &dep, &st.commit, &st.status, &st.message, &st.last); err != nil {
-				return err
-			}
-			keep(r, dep, st)
-			return nil
-		})
+			WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
 		if err != nil {
 			return nil, err
 		}
