@@ -14,7 +14,8 @@ import (
 // Environment State since a time counts the hosts whose status changed
 // since then, by status: it reads the hosts of the (commit, status) groups
 // that changed since, so a host that leaves a group and comes back later
-// must count, and one that stayed put must not.
+// must count, and one that stayed put must not. Until a time, and within
+// a range, it counts the hosts whose status changed by then.
 func TestEnvironmentStateSince(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
@@ -31,9 +32,9 @@ func TestEnvironmentStateSince(t *testing.T) {
 		f.at(start.Add(4*time.Hour)).report("h1", shop, "prod", "eu", c, model.StatusSuccess, "") // back to its first group
 		f.at(start.Add(5 * time.Hour))
 
-		state := func(since time.Duration) string {
+		state := func(flt reports.Filter) string {
 			t.Helper()
-			rs, _, err := f.rep.EnvironmentState(ctx, reports.Filter{Since: start.Add(since)}, reports.Page{})
+			rs, _, err := f.rep.EnvironmentState(ctx, flt, reports.Page{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,9 +51,26 @@ func TestEnvironmentStateSince(t *testing.T) {
 			3*time.Hour + 30*time.Minute: "success 1; ",
 			4*time.Hour + 30*time.Minute: "",
 		} {
-			if got := state(since); got != want {
+			if got := state(reports.Filter{Since: start.Add(since)}); got != want {
 				t.Errorf("since +%v: %q, want %q", since, got, want)
 			}
+		}
+		// Until a time, and within a range.
+		for until, want := range map[time.Duration]string{
+			30 * time.Minute:             "success 1; ",
+			2*time.Hour + 30*time.Minute: "failure 1; success 1; ",
+			3*time.Hour + 30*time.Minute: "failure 1; in_progress 1; success 1; ",
+			5 * time.Hour:                "success 2; failure 1; in_progress 1; ",
+		} {
+			if got := state(reports.Filter{Until: start.Add(until)}); got != want {
+				t.Errorf("until +%v: %q, want %q", until, got, want)
+			}
+		}
+		if got := state(reports.Filter{Since: start.Add(90 * time.Minute), Until: start.Add(3*time.Hour + 30*time.Minute)}); got != "failure 1; in_progress 1; " {
+			t.Errorf("from +1h30m to +3h30m: %q", got)
+		}
+		if got := state(reports.Filter{Status: "success", Until: start.Add(5 * time.Hour)}); got != "success 2; " {
+			t.Errorf("successes until +5h: %q", got)
 		}
 	})
 }
