@@ -145,7 +145,7 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		}
 	}
 	// Last, the rows that concurrent writers share: each assignment's
-	// outcome, then the endpoint counts. Their locks are held until commit,
+	// outcome, then the endpoint counts, then the host counts. Their locks are held until commit,
 	// so taking them last keeps other writers waiting the least.
 	if err := store.WriteOutcomes(ctx, q, engine, outcomes); err != nil {
 		return err
@@ -156,6 +156,9 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			return fmt.Errorf("read reconcilers: %w", err)
 		}
 		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
+			return err
+		}
+		if err := store.AdjustHostCounts(ctx, q, engine, store.HostDeltas(m.before, after)); err != nil {
 			return err
 		}
 	}

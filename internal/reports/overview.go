@@ -139,21 +139,31 @@ func (c CellState) state() string {
 // Headline counts the fleet's hosts, failing hosts, drifted and stale hosts
 // (as Drift counts them) and targets rolling out (as Environment State
 // does), for the filter's workspace, application, environment, workload,
-// target and host. It reads the maintained state: a few indexed counts.
+// target and host. It reads the maintained state: a few indexed counts
+// (stale hosts: the reconcilers that stopped reporting).
 func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 	f = Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload, Target: f.Target, Host: f.Host}
 	var h Headline
 	byTarget := f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" || f.Target != ""
-	// Hosts and failing hosts.
-	w := reconcilerFilter(Filter{Host: f.Host})
-	w.add("r.status <> ''")
+	// Hosts and failing hosts: from the maintained host_counts for the
+	// whole fleet, from the reconcilers of the targets a filter names.
 	joins := " JOIN hosts h ON h.id = r.host_id"
+	var err error
 	if byTarget {
+		w := reconcilerFilter(Filter{Host: f.Host})
+		w.add("r.status <> ''")
 		joins += " JOIN targets t ON t.endpoint_id = r.endpoint_id" + targetJoins
 		w.targetFilter(f)
+		err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id), count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
+			FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
+	} else {
+		w := &where{}
+		if f.Host != "" {
+			w.add("h.name = ?", f.Host)
+		}
+		err = s.st.Read().QueryRow(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN c.failing > 0 THEN 1 ELSE 0 END), 0)
+			FROM host_counts c JOIN hosts h ON h.id = c.host_id WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
 	}
-	err := s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id), count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
-		FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
 	if err != nil {
 		return h, err
 	}

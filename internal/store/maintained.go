@@ -113,8 +113,12 @@ func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas 
 	return nil
 }
 
-// ReconcilerFacts is what endpoint_counts counts of a reconciler.
+// ReconcilerFacts is what endpoint_counts and host_counts count of a
+// reconciler.
 type ReconcilerFacts struct {
+	// HostID is set when ReadReconcilerFacts reads the facts (a
+	// reconciler's host never changes).
+	HostID     int64
 	EndpointID int64
 	Commit     string
 	Status     string
@@ -138,11 +142,11 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at)
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at)
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since)
+				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since)
 				return x, err
 			})
 		if err != nil {
@@ -180,6 +184,75 @@ func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelt
 		}
 	}
 	return d
+}
+
+// HostDelta is what a write changes in a host's host_counts row: live
+// reconcilers that have reported, and those of them that fail.
+type HostDelta struct {
+	Reporting, Failing int
+}
+
+// HostDeltas is what moving reconcilers from before to after changes in
+// host_counts, by host; after holds every reconciler of before (with its
+// host id).
+func HostDeltas(before, after map[int64]ReconcilerFacts) map[int64]HostDelta {
+	d := map[int64]HostDelta{}
+	add := func(host int64, f ReconcilerFacts, n int) {
+		if !f.Live || f.Status == "" {
+			return
+		}
+		h := d[host]
+		h.Reporting += n
+		if f.Status == string(model.StatusFailure) {
+			h.Failing += n
+		}
+		d[host] = h
+	}
+	for id, a := range after {
+		if b, ok := before[id]; ok {
+			add(a.HostID, b, -1)
+		}
+		add(a.HostID, a, 1)
+	}
+	return d
+}
+
+// AdjustHostCounts adds deltas to host_counts, in host order, and drops
+// the rows of hosts left without a reported live reconciler.
+func AdjustHostCounts(ctx context.Context, q Querier, engine string, deltas map[int64]HostDelta) error {
+	hosts := slices.Sorted(maps.Keys(deltas))
+	hosts = slices.DeleteFunc(hosts, func(h int64) bool { return deltas[h] == HostDelta{} })
+	if len(hosts) == 0 {
+		return nil
+	}
+	if engine == "postgres" {
+		reporting, failing := make([]int32, len(hosts)), make([]int32, len(hosts))
+		for i, h := range hosts {
+			reporting[i], failing[i] = int32(deltas[h].Reporting), int32(deltas[h].Failing)
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO host_counts (host_id, reporting, failing)
+			SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[])
+			ON CONFLICT (host_id) DO UPDATE SET reporting = host_counts.reporting + excluded.reporting,
+				failing = host_counts.failing + excluded.failing`, hosts, reporting, failing); err != nil {
+			return fmt.Errorf("adjust host counts: %w", err)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM host_counts WHERE host_id = ANY($1) AND reporting <= 0`, hosts); err != nil {
+			return fmt.Errorf("adjust host counts: %w", err)
+		}
+		return nil
+	}
+	for _, h := range hosts {
+		d := deltas[h]
+		if _, err := q.Exec(ctx, `INSERT INTO host_counts (host_id, reporting, failing) VALUES ($1, $2, $3)
+			ON CONFLICT (host_id) DO UPDATE SET reporting = host_counts.reporting + excluded.reporting,
+				failing = host_counts.failing + excluded.failing`, h, d.Reporting, d.Failing); err != nil {
+			return fmt.Errorf("adjust host counts: %w", err)
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM host_counts WHERE host_id = $1 AND reporting <= 0`, h); err != nil {
+			return fmt.Errorf("adjust host counts: %w", err)
+		}
+	}
+	return nil
 }
 
 // AssignmentScope names the reconciler_assignments rows to recompute.
@@ -1083,7 +1156,15 @@ var maintainedTables = []maintainedTable{
 	{name: "reconciler_assignments", cols: assignmentStateCols, fresh: assignmentStatesSQL("", "TRUE")},
 	{name: "drift", cols: "reconciler_id, target_id, kind, since", fresh: driftSQL("TRUE")},
 	{name: "host_environments", cols: "environment_id, host_id, host_order", fresh: hostEnvironmentsSQL("TRUE")},
+	{name: "host_counts", cols: "host_id, reporting, failing", fresh: hostCountsSQL},
 }
+
+// hostCountsSQL recomputes host_counts: per host with a reported live
+// reconciler, how many it has and how many of them fail.
+const hostCountsSQL = `SELECT host_id, sum(CASE WHEN status <> '' THEN 1 ELSE 0 END) AS reporting,
+		sum(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) AS failing
+	FROM reconcilers WHERE retired_at IS NULL
+	GROUP BY host_id HAVING sum(CASE WHEN status <> '' THEN 1 ELSE 0 END) > 0`
 
 // A maintainedTable is rebuilt by inserting fresh into its cols; Check
 // compares its exact columns (all when empty) with fresh's.
