@@ -145,8 +145,9 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		}
 	}
 	// Last, the rows that concurrent writers share: each assignment's
-	// outcome, then the endpoint counts, then the host counts. Their locks are held until commit,
-	// so taking them last keeps other writers waiting the least.
+	// outcome, then the endpoint counts, then the host counts (each in
+	// key order). Their locks are held until commit, so taking them last
+	// keeps other writers waiting the least.
 	if err := store.WriteOutcomes(ctx, q, engine, outcomes); err != nil {
 		return err
 	}
