@@ -400,6 +400,17 @@ func TestOverviewAndHost(t *testing.T) {
 		if h != (reports.Headline{Hosts: 6, FailingHosts: 1, DriftedHosts: 1, StaleHosts: 2, RolloutsInProgress: 1}) {
 			t.Errorf("headline: %+v", h)
 		}
+		// One host (the maintained host counts), and one environment (its
+		// reconcilers).
+		for flt, want := range map[reports.Filter]reports.Headline{
+			{Host: "prod-2"}:      {Hosts: 1, FailingHosts: 1, RolloutsInProgress: 0},
+			{Host: "dev-1"}:       {Hosts: 1, StaleHosts: 1},
+			{Environment: "prod"}: {Hosts: 3, FailingHosts: 1, RolloutsInProgress: 1},
+		} {
+			if h, err := f.rep.Headline(ctx, flt); err != nil || h != want {
+				t.Errorf("headline of %+v: %+v (%v), want %+v", flt, h, err, want)
+			}
+		}
 		drift, _, err := f.rep.DriftOfKinds(ctx, reports.Filter{}, []string{reports.DriftUnplaced, reports.DriftNoHosts}, 0, reports.Page{})
 		if err != nil || len(drift) != 2 {
 			t.Errorf("drift of kinds: %+v %v", drift, err)
