@@ -217,11 +217,12 @@ type changedEndpoints struct {
 
 // changedSince lists, for a filter with Since, the endpoints with an
 // endpoint_counts group whose latest change time reaches it (a bound that
-// ingest keeps, and never before a reconciler's status time), so that a report filtered by time ("changed in the last
-// hour") reads the reconcilers of those endpoints alone instead of every
-// reconciler of every target (PostgreSQL has no index on the status time:
-// one would make every status change a non-heap-only update). Nil without
-// Since, and beyond a third of the endpoints with live reconcilers, where
+// ingest keeps, and never before a reconciler's status time), so that a
+// report filtered by time ("changed in the last hour") reads the
+// reconcilers of those endpoints alone instead of every reconciler of
+// every target (PostgreSQL has no index on the status time: one would
+// make every status change a non-heap-only update). Nil without Since,
+// and beyond a third of the endpoints with live reconcilers, where
 // reading every reconciler in one pass costs less than looking up the
 // endpoints' one by one (at 10,000 hosts, every endpoint: 62 ms against
 // 121).

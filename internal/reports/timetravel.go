@@ -224,7 +224,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		var err error
 		if grouped {
 			// Unchanged reconcilers grouped (few groups), the changed ones
-			// listed (no sort of every reconcilers by id).
+			// listed (no sort of every reconciler by id).
 			err = collectEach(ctx, s.st.Read(), `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
 					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+a.Bind(at)+`)
 				SELECT tid, NULL, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status

@@ -225,6 +225,13 @@ func AdjustHostCounts(ctx context.Context, q Querier, engine string, deltas map[
 	if len(hosts) == 0 {
 		return nil
 	}
+	// Only a host that lost a reported reconciler can reach zero.
+	var shrunk []int64
+	for _, h := range hosts {
+		if deltas[h].Reporting < 0 {
+			shrunk = append(shrunk, h)
+		}
+	}
 	if engine == "postgres" {
 		reporting, failing := make([]int32, len(hosts)), make([]int32, len(hosts))
 		for i, h := range hosts {
@@ -236,19 +243,19 @@ func AdjustHostCounts(ctx context.Context, q Querier, engine string, deltas map[
 				failing = host_counts.failing + excluded.failing`, hosts, reporting, failing); err != nil {
 			return fmt.Errorf("adjust host counts: %w", err)
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM host_counts WHERE host_id = ANY($1) AND reporting <= 0`, hosts); err != nil {
-			return fmt.Errorf("adjust host counts: %w", err)
+	} else {
+		for _, h := range hosts {
+			d := deltas[h]
+			if _, err := q.Exec(ctx, `INSERT INTO host_counts (host_id, reporting, failing) VALUES ($1, $2, $3)
+				ON CONFLICT (host_id) DO UPDATE SET reporting = host_counts.reporting + excluded.reporting,
+					failing = host_counts.failing + excluded.failing`, h, d.Reporting, d.Failing); err != nil {
+				return fmt.Errorf("adjust host counts: %w", err)
+			}
 		}
-		return nil
 	}
-	for _, h := range hosts {
-		d := deltas[h]
-		if _, err := q.Exec(ctx, `INSERT INTO host_counts (host_id, reporting, failing) VALUES ($1, $2, $3)
-			ON CONFLICT (host_id) DO UPDATE SET reporting = host_counts.reporting + excluded.reporting,
-				failing = host_counts.failing + excluded.failing`, h, d.Reporting, d.Failing); err != nil {
-			return fmt.Errorf("adjust host counts: %w", err)
-		}
-		if _, err := q.Exec(ctx, `DELETE FROM host_counts WHERE host_id = $1 AND reporting <= 0`, h); err != nil {
+	if len(shrunk) > 0 {
+		var a Args
+		if _, err := q.Exec(ctx, `DELETE FROM host_counts WHERE `+In(engine, &a, "host_id", shrunk)+` AND reporting <= 0`, a...); err != nil {
 			return fmt.Errorf("adjust host counts: %w", err)
 		}
 	}
