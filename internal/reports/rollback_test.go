@@ -29,11 +29,7 @@ func TestReturnToEarlierCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out []string
-			for _, r := range rows {
-				out = append(out, stateLine(r))
-			}
-			return out
+			return stateLines(rows)
 		}
 		if got := fmt.Sprint(state(start.Add(6 * time.Hour))); got != "[dev/eu 1.1.0 1.1.0 success 2]" {
 			t.Errorf("at +6h: %s", got)
@@ -46,11 +42,7 @@ func TestReturnToEarlierCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var cur []string
-		for _, r := range now {
-			cur = append(cur, stateLine(r))
-		}
-		if !slices.Equal(cur, want) {
+		if cur := stateLines(now); !slices.Equal(cur, want) {
 			t.Errorf("Environment State now: %q, want %q", cur, want)
 		}
 		rows, _, err := f.rep.HostStateAt(ctx, reports.Filter{Host: "dev-1"}, start.Add(7*time.Hour+time.Minute), reports.Page{})

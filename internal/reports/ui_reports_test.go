@@ -210,6 +210,15 @@ func stateLine(r reports.EnvironmentStateRow) string {
 	return fmt.Sprintf("%s/%s %s %s %s %d", r.Environment, r.Target, sched, r.DeployedVersion, r.Status, r.Hosts)
 }
 
+// stateLines is stateLine of each row.
+func stateLines(rows []reports.EnvironmentStateRow) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, stateLine(r))
+	}
+	return out
+}
+
 func TestTimeTravel(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		f, start := uiFleet(t, st)
@@ -219,11 +228,7 @@ func TestTimeTravel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out []string
-			for _, r := range rows {
-				out = append(out, stateLine(r))
-			}
-			return out
+			return stateLines(rows)
 		}
 		// Now, time travel agrees with Environment State row for row.
 		for _, flt := range []reports.Filter{{}, {Environment: "prod"}, {Status: "success"}, {Status: "failure"}, {Host: "prod-2"}} {
@@ -231,11 +236,7 @@ func TestTimeTravel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []string
-			for _, r := range now {
-				want = append(want, stateLine(r))
-			}
-			if got := state(start.Add(6*time.Hour), flt); !slices.Equal(got, want) {
+			if got, want := state(start.Add(6*time.Hour), flt), stateLines(now); !slices.Equal(got, want) {
 				t.Errorf("at now, %+v:\n%q\nEnvironment State:\n%q", flt, got, want)
 			}
 		}
