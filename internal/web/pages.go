@@ -457,6 +457,7 @@ func (s *Server) history(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	bar.Assigned = true
 	d := historyData{Bar: bar, Pager: newPager(r, next)}
 	for _, row := range rows {
 		hr := historyRow{HistoryRow: row, Repo: repos.Manifests[row.TargetRef], Outcome: outcome(row),
@@ -729,6 +730,7 @@ func (s *Server) dora(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
+	bar.Assigned = true
 	d := doraData{Bar: bar, Pager: newPager(r, next), Since: f.Since, Until: f.Until}
 	for _, row := range rows {
 		d.Rows = append(d.Rows, doraRow{DORARow: row, Link: link("/history", "workspace", row.Workspace, "application", row.Application,

@@ -117,7 +117,10 @@ type filterBar struct {
 	AtOK   bool      // the page travels in time
 	Since  string
 	Until  string
-	Hidden url.Values
+	// Assigned: the time range bounds when versions were assigned
+	// (History, DORA), not when a status began.
+	Assigned bool
+	Hidden   url.Values
 }
 
 // Has reports whether the bar shows a field.

@@ -120,6 +120,10 @@ func TestPagesAndHeaders(t *testing.T) {
 		{"/discrepancies", 200, "differs"},
 		{"/drift", 200, "Drift"},
 		{"/dora", 200, "DORA"},
+		// The time range says what it bounds.
+		{"/environments", 200, "Changed since <input"},
+		{"/history", 200, "Assigned since <input"},
+		{"/dora", 200, "Assigned until <input"},
 		{"/compare?from=dev&to=prod", 200, "1 workload differs"},
 		{"/compare?from=dev&to=prod", 200, `href="/hosts?application=shop&amp;environment=prod&amp;target=eu&amp;version=1.0.0&amp;workload=api&amp;workspace=acme"`},
 		{"/compare?from=dev&to=prod", 200, "https://github.com/acme/api/compare/b100000000000000000000000000000000000000...b110000000000000000000000000000000000000"},
