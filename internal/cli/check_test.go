@@ -78,6 +78,27 @@ func TestCheckFindsAndRepairsDifferences(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "matches a recomputation") {
 				t.Fatalf("check --repair of bounds: exit %d\n%s%s", code, out, errOut)
 			}
+
+			// earliest_since the other way: it may be below the status
+			// times (ingest only lowers it), never above one of them.
+			if _, err := st.Primary().Exec(context.Background(), `UPDATE endpoint_counts SET earliest_since = $1`, now.Add(-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 0 {
+				t.Fatalf("check of lower bounds below the status times: exit %d\n%s%s", code, out, errOut)
+			}
+			if _, err := st.Primary().Exec(context.Background(), `UPDATE endpoint_counts SET earliest_since = $1`, now.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 1 || strings.Count(out, "< endpoint_counts ") != 2 {
+				t.Fatalf("check of lower bounds above the status times: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db, "--repair")
+			if code != 0 || !strings.Contains(out, "matches a recomputation") {
+				t.Fatalf("check --repair of lower bounds: exit %d\n%s%s", code, out, errOut)
+			}
 		})
 	}
 }

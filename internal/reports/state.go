@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
@@ -294,7 +295,10 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	dests func(*pagedTarget) []any, named func(*pagedTarget)) ([]pagedTarget, error) {
 	cw := &where{args: args}
 	var counts string
-	if f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero() {
+	switch {
+	case f.Host == "" && (!f.Since.IsZero() || !f.Until.IsZero()):
+		counts = timeFilteredCounts(cw, f)
+	case f.Host != "":
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
 		cw.args = rw.args
 		hosts := ""
@@ -303,7 +307,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		}
 		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r` + hosts + `
 			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
-	} else {
+	default:
 		counts = "endpoint_counts"
 		if f.Status != "" {
 			counts = "(SELECT * FROM endpoint_counts WHERE " + statusIs(cw, "status", f.Status) + ")"
@@ -375,6 +379,40 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		t.rows = targetRows(f, t.ref, t.scheduled, all[first[i]:end:end])
 	}
 	return targets, nil
+}
+
+// timeFilteredCounts is the page's hosts by endpoint, commit and status
+// whose status time passes the filter's time range (and status), from the
+// bounds endpoint_counts keeps of each group's times: a group whose
+// bounds lie within the range counts as it is, one whose bounds lie
+// outside it counts nothing, and only the reconcilers of the groups in
+// between are read. After a fleet-wide rollout, "changed in the last
+// hour" then reads each group once instead of every reconciler.
+func timeFilteredCounts(w *where, f Filter) string {
+	var within, outside []string
+	if !f.Since.IsZero() {
+		since := w.bind("?", f.Since.UTC())
+		within, outside = append(within, "c.earliest_since >= "+since), append(outside, "c.latest_since < "+since)
+	}
+	if !f.Until.IsZero() {
+		until := w.bind("?", f.Until.UTC())
+		within, outside = append(within, "c.latest_since <= "+until), append(outside, "c.earliest_since > "+until)
+	}
+	groups := "c.endpoint_id IN (SELECT eid FROM page)"
+	if f.Status != "" {
+		groups += " AND " + statusIs(w, "c.status", f.Status)
+	}
+	whole, none := strings.Join(within, " AND "), strings.Join(outside, " OR ")
+	rw := reconcilerFilterOn(&where{args: w.args}, f)
+	w.args = rw.args
+	// The groups in between count their reconcilers one group at a time
+	// (a join let the planner scan every reconciler for them).
+	return `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
+		UNION ALL
+		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) FROM reconcilers r
+				WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `) AS hosts
+			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)) partial
+		WHERE hosts > 0)`
 }
 
 // targetRows completes a target's Environment State rows (its hosts

@@ -45,17 +45,23 @@ type CountKey struct {
 }
 
 // CountDelta is what a write changes in an endpoint_counts group: hosts
-// added (negative: removed), and the latest change time of the
-// reconcilers that joined it (zero: none did).
+// added (negative: removed), and the latest change time and the earliest
+// status time of the reconcilers it holds after the write (zero: none).
 type CountDelta struct {
-	Hosts  int
-	Latest time.Time
+	Hosts    int
+	Latest   time.Time
+	Earliest time.Time
 }
 
+// endOfTime is after every time a store holds (and within what both
+// engines store).
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // AdjustEndpointCounts adds deltas to endpoint_counts, in key order, raises
-// each group's latest_since to the change time of the reconcilers that
-// joined it, and drops groups that reach zero. On PostgreSQL, in two
-// statements whatever the number of groups.
+// each group's latest_since to the change time of the reconcilers written
+// into it and lowers its earliest_since to their status time, and drops
+// groups that reach zero. On PostgreSQL, in two statements whatever the
+// number of groups.
 func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas map[CountKey]CountDelta) error {
 	keys := slices.SortedFunc(maps.Keys(deltas), func(a, b CountKey) int {
 		return cmp.Or(cmp.Compare(a.EndpointID, b.EndpointID), cmp.Compare(a.Commit, b.Commit), cmp.Compare(a.Status, b.Status))
@@ -71,21 +77,30 @@ func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas 
 		}
 		return time.Unix(0, 0).UTC()
 	}
+	// Nor does the end of time lower the other.
+	earliest := func(k CountKey) time.Time {
+		if e := deltas[k].Earliest; !e.IsZero() {
+			return e
+		}
+		return endOfTime
+	}
 	if engine == "postgres" {
 		eps := make([]int64, len(keys))
 		shas := make([]string, len(keys))
 		statuses := make([]string, len(keys))
 		ds := make([]int64, len(keys))
 		ls := make([]time.Time, len(keys))
+		es := make([]time.Time, len(keys))
 		for i, k := range keys {
-			eps[i], shas[i], statuses[i], ds[i], ls[i] = k.EndpointID, k.Commit, k.Status, int64(deltas[k].Hosts), latest(k)
+			eps[i], shas[i], statuses[i], ds[i], ls[i], es[i] = k.EndpointID, k.Commit, k.Status, int64(deltas[k].Hosts), latest(k), earliest(k)
 		}
 		// unnest keeps the (sorted) order: rows are locked in key order.
-		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since, earliest_since)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
 			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts,
-				latest_since = GREATEST(endpoint_counts.latest_since, excluded.latest_since)`,
-			eps, shas, statuses, ds, ls); err != nil {
+				latest_since = GREATEST(endpoint_counts.latest_since, excluded.latest_since),
+				earliest_since = LEAST(endpoint_counts.earliest_since, excluded.earliest_since)`,
+			eps, shas, statuses, ds, ls, es); err != nil {
 			return fmt.Errorf("adjust endpoint counts: %w", err)
 		}
 		if _, err := q.Exec(ctx, `DELETE FROM endpoint_counts c USING unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) AS u(ep, sha, st, d)
@@ -97,10 +112,11 @@ func AdjustEndpointCounts(ctx context.Context, q Querier, engine string, deltas 
 	}
 	for _, k := range keys {
 		d := deltas[k]
-		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since) VALUES ($1, $2, $3, $4, $5)
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_counts (endpoint_id, commit_sha, status, hosts, latest_since, earliest_since) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (endpoint_id, commit_sha, status) DO UPDATE SET hosts = endpoint_counts.hosts + excluded.hosts,
-				latest_since = max(endpoint_counts.latest_since, excluded.latest_since)`,
-			k.EndpointID, k.Commit, k.Status, d.Hosts, latest(k)); err != nil {
+				latest_since = max(endpoint_counts.latest_since, excluded.latest_since),
+				earliest_since = min(endpoint_counts.earliest_since, excluded.earliest_since)`,
+			k.EndpointID, k.Commit, k.Status, d.Hosts, latest(k), earliest(k)); err != nil {
 			return fmt.Errorf("adjust endpoint counts: %w", err)
 		}
 		if d.Hosts < 0 {
@@ -129,6 +145,10 @@ type ReconcilerFacts struct {
 	// status last changed). ReadReconcilerFacts reads it; CountDeltas
 	// reads it of the reconcilers after a write alone.
 	Since time.Time
+	// StatusSince is when its status last changed, else when it was
+	// registered: what the reports' time filters compare. Read with
+	// Since.
+	StatusSince time.Time
 }
 
 func (f ReconcilerFacts) group() CountKey { return CountKey{f.EndpointID, f.Commit, f.Status} }
@@ -142,11 +162,12 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at)
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at),
+				COALESCE(r.status_since, r.created_at)
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since)
+				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince)
 				return x, err
 			})
 		if err != nil {
@@ -161,7 +182,8 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 
 // CountDeltas is what moving reconcilers from before to after changes in
 // endpoint_counts (absent from before: created; from after: gone), with
-// the latest change time of the reconcilers in each group after. That
+// the latest change time and earliest status time of the reconcilers in
+// each group after. That
 // includes a reconciler that ends in the group it started in (no count
 // changes): within one batch it may have left the group and come back.
 func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelta {
@@ -179,6 +201,9 @@ func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelt
 			c.Hosts++
 			if f.Since.After(c.Latest) {
 				c.Latest = f.Since
+			}
+			if c.Earliest.IsZero() || f.StatusSince.Before(c.Earliest) {
+				c.Earliest = f.StatusSince
 			}
 			d[f.group()] = c
 		}
@@ -1158,7 +1183,7 @@ func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reco
 // The maintained tables, each with the query that recomputes it from the
 // primary tables.
 var maintainedTables = []maintainedTable{
-	{name: "endpoint_counts", cols: "endpoint_id, commit_sha, status, hosts, latest_since", fresh: endpointCountsSQL,
+	{name: "endpoint_counts", cols: "endpoint_id, commit_sha, status, hosts, latest_since, earliest_since", fresh: endpointCountsSQL,
 		exact: "endpoint_id, commit_sha, status, hosts"},
 	{name: "reconciler_assignments", cols: assignmentStateCols, fresh: assignmentStatesSQL("", "TRUE")},
 	{name: "drift", cols: "reconciler_id, target_id, kind, since", fresh: driftSQL("TRUE")},
@@ -1180,19 +1205,20 @@ type maintainedTable struct {
 }
 
 // boundsSQL lists the endpoint_counts groups whose latest_since is below
-// the change time of one of their live reconcilers: ingest only ever
-// raises the bound, so it may exceed what a recomputation gives, never
-// fall short of it.
-const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since
+// the change time of one of their live reconcilers, or whose
+// earliest_since is above the status time of one: ingest only ever
+// widens the bounds, so they may be looser than a recomputation gives,
+// never tighter.
+const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since, c.earliest_since
 	FROM endpoint_counts c JOIN (` + endpointCountsSQL + `) f
 	ON f.endpoint_id = c.endpoint_id AND f.commit_sha = c.commit_sha AND f.status = c.status
-	WHERE c.latest_since < f.latest_since`
+	WHERE c.latest_since < f.latest_since OR c.earliest_since > f.earliest_since`
 
 // endpointCountsSQL recomputes endpoint_counts: live reconcilers by
-// endpoint, commit and status, with their latest change time (see
-// ReconcilerFacts.Since).
+// endpoint, commit and status, with their latest change time and earliest
+// status time (see ReconcilerFacts).
 const endpointCountsSQL = `SELECT r.endpoint_id AS endpoint_id, r.commit_sha AS commit_sha, r.status AS status, count(*) AS hosts,
-		max(COALESCE(d.last_changed, r.created_at)) AS latest_since
+		max(COALESCE(d.last_changed, r.created_at)) AS latest_since, min(COALESCE(r.status_since, r.created_at)) AS earliest_since
 	FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id
 	WHERE r.retired_at IS NULL GROUP BY r.endpoint_id, r.commit_sha, r.status`
 
@@ -1282,8 +1308,8 @@ func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
 			}
 		}
 	}
-	// "<": a bound below what it bounds.
-	if err := add("endpoint_counts", "<", boundsSQL, 4); err != nil {
+	// "<": a bound that does not bound.
+	if err := add("endpoint_counts", "<", boundsSQL, 5); err != nil {
 		return out, err
 	}
 	return out, nil
