@@ -190,7 +190,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 	for i, t := range targets {
 		ids[i] = t.id
 	}
-	var unchanged []groupAt // counted as they are now
+	var groups []groupAt // hosts by target, commit and status at the time
 	var cands []pastCandidate
 	grouped := f.Host == "" && f.Since.IsZero() && f.Until.IsZero()
 	if grouped {
@@ -202,7 +202,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		for _, g := range quiet {
 			counted[g.target] = true
 			if g.hosts > 0 {
-				unchanged = append(unchanged, g)
+				groups = append(groups, g)
 			}
 		}
 		ids = slices.DeleteFunc(ids, func(id int64) bool { return counted[id] })
@@ -223,23 +223,23 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		candidates := arm("r.retired_at IS NULL") + ` UNION ALL ` + arm("r.retired_at > "+a.Bind(at))
 		var err error
 		if grouped {
-			// Unchanged reconcilers grouped (few groups), the changed ones
-			// listed (no sort of every reconciler by id).
+			// Grouped in one statement: the reconcilers unchanged since
+			// the time by their current deployment, the others by their
+			// history then (one probe each; none for one that had not
+			// reported by then).
+			at := a.Bind(at)
 			err = collectEach(ctx, s.st.Read(), `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
-					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+a.Bind(at)+`)
-				SELECT tid, NULL, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
+					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+at+`)
+				SELECT tid, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
 				UNION ALL
-				SELECT tid, rid, '', '', 1 FROM c WHERE sha IS NULL`, a, func(r store.Row) error {
+				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", at)+`
+					JOIN deployments pd ON pd.id = dh.deployment_id
+				WHERE c.sha IS NULL GROUP BY c.tid, pd.commit_sha, dh.status`, a, func(r store.Row) error {
 				var g groupAt
-				var changed *int64
-				if err := r.Scan(&g.target, &changed, &g.sha, &g.status, &g.hosts); err != nil {
+				if err := r.Scan(&g.target, &g.sha, &g.status, &g.hosts); err != nil {
 					return err
 				}
-				if changed != nil {
-					cands = append(cands, pastCandidate{reconcilerID: *changed, key: hostKey{TargetID: g.target}})
-				} else {
-					unchanged = append(unchanged, g)
-				}
+				groups = append(groups, g)
 				return nil
 			})
 		} else {
@@ -260,20 +260,20 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		status  string
 	}
 	counts := map[group]int{}
-	unchanged = slices.DeleteFunc(unchanged, func(g groupAt) bool { return f.Status != "" && g.status != f.Status })
-	pairs := make([]versionKey, len(unchanged))
-	for i, g := range unchanged {
+	groups = slices.DeleteFunc(groups, func(g groupAt) bool { return f.Status != "" && g.status != f.Status })
+	pairs := make([]versionKey, len(groups))
+	for i, g := range groups {
 		pairs[i] = versionKey{g.target, g.sha}
 	}
 	versions, err := s.versionsOf(ctx, pairs)
 	if err != nil {
 		return nil, err
 	}
-	for _, g := range unchanged {
+	for _, g := range groups {
 		v := versions[versionKey{g.target, g.sha}]
 		counts[group{g.target, v.version, v.known, g.status}] += g.hosts
 	}
-	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false, grouped)
+	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +379,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		cands = cands[:limit]
 		last = &cands[limit-1].key
 	}
-	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true, false)
+	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true)
 	return rows, keys, last, err
 }
 
@@ -387,10 +387,8 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 // version it deployed, and keeps those whose state passes the filter's
 // status and time range and deploys d, with their keys. A candidate whose
 // reconciler had not reported by then has no row. Without since (and a
-// time range), a row's StatusSince is its last change's time. changed
-// says the candidates are known to have changed since the time (see
-// statesAt).
-func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since, changed bool) (rows []HostStateRow, keys []hostKey, err error) {
+// time range), a row's StatusSince is its last change's time.
+func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since bool) (rows []HostStateRow, keys []hostKey, err error) {
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, c := range cands {
@@ -399,7 +397,7 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 			ids = append(ids, c.reconcilerID)
 		}
 	}
-	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero(), changed)
+	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -432,6 +430,19 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 	return rows, keys, nil
 }
 
+// historyAt joins, as dh, the latest status change at or before the time
+// (a placeholder) of the reconciler whose id is rid: one index probe.
+// PostgreSQL probes each month's partition with a lateral join; SQLite's
+// planner does the same for a correlated subquery.
+func historyAt(engine, rid, at string) string {
+	if engine == "postgres" {
+		return `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
+			WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
+	}
+	return `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
+		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
+}
+
 // pastState is a reconciler's state at a time.
 type pastState struct {
 	deployment              int64
@@ -450,9 +461,8 @@ type pastState struct {
 // the state it is in now, which its current deployment holds. Only the
 // reconcilers that changed after the time need the history (one index
 // probe each, whatever their history): looking into the recent past
-// costs what changed since. changed says the reconcilers are known to
-// have changed since the time: their history is read straight away.
-func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since, changed bool) (map[int64]pastState, error) {
+// costs what changed since.
+func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
 	at = at.UTC()
 	out := make(map[int64]pastState, len(ids))
 	latest := map[int64]pastState{} // by deployment
@@ -471,32 +481,21 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 		latest[dep] = st
 		return nil
 	}
-	recent := ids // changed since the time: read from history
-	if !changed {
-		for chunk := range slices.Chunk(ids, 1000) {
-			var a store.Args
-			err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
-				FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
-				WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, keep)
-			if err != nil {
-				return nil, err
-			}
+	for chunk := range slices.Chunk(ids, 1000) {
+		var a store.Args
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
+			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
+			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, keep)
+		if err != nil {
+			return nil, err
 		}
-		recent = slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
 	}
+	// Changed since the time: read from history.
+	recent := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
 	for chunk := range slices.Chunk(recent, 1000) {
 		var a store.Args
-		until := a.Bind(at)
-		// PostgreSQL probes each month's partition with a lateral join;
-		// SQLite's planner does the same for a correlated subquery.
-		history := `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
-			WHERE h.reconciler_id = r.id AND h.changed_at <= ` + until + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
-		if engine == "postgres" {
-			history = `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
-				WHERE h.reconciler_id = r.id AND h.changed_at <= ` + until + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
-		}
 		err := collectEach(ctx, s.st.Read(), `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
-			FROM reconcilers r `+history+` JOIN deployments d ON d.id = dh.deployment_id
+			FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at))+` JOIN deployments d ON d.id = dh.deployment_id
 			WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
 		if err != nil {
 			return nil, err
