@@ -176,9 +176,9 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 // retired since, had then the hosts it has now, so its groups are read as
 // they are (quietGroupsAt). On the other targets, the reconcilers that
 // have not changed since the time (see statesAt) are counted in SQL by
-// (target, commit, status) and never leave the database; only those that
-// changed since are read one by one, with their state from the history.
-// A host filter or a time range (which asks for each reconciler's status
+// (target, commit, status), and those that changed since by their state
+// then, from the history, in the same statement: no reconciler leaves the
+// database. A host filter or a time range (which asks for each reconciler's status
 // since, which the counts do not keep) reads every reconciler.
 func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
 	out := map[int64][]EnvironmentStateRow{}
@@ -273,6 +273,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		v := versions[versionKey{g.target, g.sha}]
 		counts[group{g.target, v.version, v.known, g.status}] += g.hosts
 	}
+	// With a host or time filter, the candidates one by one.
 	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
 	if err != nil {
 		return nil, err
