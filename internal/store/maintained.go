@@ -183,9 +183,9 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 // CountDeltas is what moving reconcilers from before to after changes in
 // endpoint_counts (absent from before: created; from after: gone), with
 // the latest change time and earliest status time of the reconcilers in
-// each group after. That
-// includes a reconciler that ends in the group it started in (no count
-// changes): within one batch it may have left the group and come back.
+// each group after. That includes a reconciler that ends in the group it
+// started in (no count changes): within one batch it may have left the
+// group and come back.
 func CountDeltas(before, after map[int64]ReconcilerFacts) map[CountKey]CountDelta {
 	d := map[CountKey]CountDelta{}
 	for _, f := range before {
