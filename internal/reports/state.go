@@ -92,10 +92,10 @@ func reconcilerFilterOn(w *where, f Filter) *where {
 		w.conds = append(w.conds, statusIs(w, "r.status", f.Status))
 	}
 	if !f.Since.IsZero() {
-		w.add("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
+		w.add(store.StatusTime+" >= ?", f.Since.UTC())
 	}
 	if !f.Until.IsZero() {
-		w.add("COALESCE(r.status_since, r.created_at) <= ?", f.Until.UTC())
+		w.add(store.StatusTime+" <= ?", f.Until.UTC())
 	}
 	return w
 }
@@ -258,10 +258,10 @@ func reconcilerExists(f Filter, w *where) string {
 		cond += " AND " + statusIs(w, "r.status", f.Status)
 	}
 	if !f.Since.IsZero() {
-		cond += " AND " + w.bind("COALESCE(r.status_since, r.created_at) >= ?", f.Since.UTC())
+		cond += " AND " + w.bind(store.StatusTime+" >= ?", f.Since.UTC())
 	}
 	if !f.Until.IsZero() {
-		cond += " AND " + w.bind("COALESCE(r.status_since, r.created_at) <= ?", f.Until.UTC())
+		cond += " AND " + w.bind(store.StatusTime+" <= ?", f.Until.UTC())
 	}
 	return cond + ")"
 }
@@ -465,7 +465,7 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 	}
 	q := `SELECT h.name, h.type, r.name, t.workload_id, t.environment_id, t.name, t.id,
 			` + liveVersion + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
-			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), COALESCE(r.status_since, r.created_at),
+			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), ` + store.StatusTime + `,
 			r.last_report_at, COALESCE(d.first_seen, r.created_at),
 			COALESCE(sv.version, ''), sa.assigned_at
 		` + from + joins + `

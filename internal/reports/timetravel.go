@@ -227,12 +227,12 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 			// the time by their current deployment, the others by their
 			// history then (one probe each; none for one that had not
 			// reported by then).
-			at := a.Bind(at)
+			then := a.Bind(at)
 			err = collectEach(ctx, s.st.Read(), `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
-					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+at+`)
+					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+then+`)
 				SELECT tid, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
 				UNION ALL
-				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", at)+`
+				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then)+`
 					JOIN deployments pd ON pd.id = dh.deployment_id
 				WHERE c.sha IS NULL GROUP BY c.tid, pd.commit_sha, dh.status`, a, func(r store.Row) error {
 				var g groupAt

@@ -151,6 +151,16 @@ type ReconcilerFacts struct {
 	StatusSince time.Time
 }
 
+// StatusTime is a reconciler's (r) status time in SQL: when its status
+// last changed, else when it was registered. The reports' time filters
+// compare it, and endpoint_counts.earliest_since bounds it.
+const StatusTime = "COALESCE(r.status_since, r.created_at)"
+
+// changeTime is a reconciler's (r, with its current deployment d) change
+// time in SQL (see ReconcilerFacts.Since): endpoint_counts.latest_since
+// bounds it.
+const changeTime = "COALESCE(d.last_changed, r.created_at)"
+
 func (f ReconcilerFacts) group() CountKey { return CountKey{f.EndpointID, f.Commit, f.Status} }
 
 // ReadReconcilerFacts reads the facts of reconcilers by id.
@@ -162,8 +172,7 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, COALESCE(d.last_changed, r.created_at),
-				COALESCE(r.status_since, r.created_at)
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
@@ -1218,7 +1227,7 @@ const boundsSQL = `SELECT c.endpoint_id, c.commit_sha, c.status, c.latest_since,
 // endpoint, commit and status, with their latest change time and earliest
 // status time (see ReconcilerFacts).
 const endpointCountsSQL = `SELECT r.endpoint_id AS endpoint_id, r.commit_sha AS commit_sha, r.status AS status, count(*) AS hosts,
-		max(COALESCE(d.last_changed, r.created_at)) AS latest_since, min(COALESCE(r.status_since, r.created_at)) AS earliest_since
+		max(` + changeTime + `) AS latest_since, min(` + StatusTime + `) AS earliest_since
 	FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id
 	WHERE r.retired_at IS NULL GROUP BY r.endpoint_id, r.commit_sha, r.status`
 
