@@ -192,6 +192,10 @@ func newGetCmd() *cobra.Command {
 			if err := rep.print(tw, page); err != nil {
 				return err
 			}
+			if len(page.Items) == 0 {
+				// On stderr, as kubectl does: the table stays a table.
+				fmt.Fprintf(cmd.ErrOrStderr(), "no %s rows match the filters\n", rep.name)
+			}
 			return tw.Flush()
 		},
 	}

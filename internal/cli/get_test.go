@@ -161,7 +161,13 @@ func TestGetTables(t *testing.T) {
 			t.Errorf("dora:\n%s", out)
 		}
 
-		code, _, errOut := runCLI(t, "", "get", "--server", url, "hosts", "--order", "dev")
+		// An empty table says so on stderr; stdout keeps the header alone.
+		code, out, errOut := runCLI(t, "", "get", "--server", url, "drift", "--host", "no-such-host")
+		if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "no drift rows match the filters") {
+			t.Errorf("drift of an unknown host: exit %d\n%s%s", code, out, errOut)
+		}
+
+		code, _, errOut = runCLI(t, "", "get", "--server", url, "hosts", "--order", "dev")
 		if code == 0 || !strings.Contains(errOut, "--order does not apply to hosts") {
 			t.Errorf("--order on hosts: exit %d %s", code, errOut)
 		}
