@@ -13,8 +13,8 @@ import (
 )
 
 // Host State pages hosts in name order, also hosts whose names share more
-// than the indexed prefix and differ only after it, and then and at a past
-// time the same way.
+// than the indexed prefix and differ only after it, within one environment
+// too (its own path), and at a past time the same way.
 func TestHostStatePagesLongNamesInOrder(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		start := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
@@ -30,7 +30,11 @@ func TestHostStatePagesLongNamesInOrder(t *testing.T) {
 		f.at(start.Add(time.Hour))
 		want := slices.Sorted(slices.Values(hosts))
 
-		for _, at := range []*time.Time{nil, new(start.Add(30 * time.Minute))} {
+		for _, c := range []struct {
+			f  reports.Filter
+			at *time.Time
+		}{{reports.Filter{}, nil}, {reports.Filter{Environment: "dev"}, nil}, {reports.Filter{}, new(start.Add(30 * time.Minute))}} {
+			at := c.at
 			var got []string
 			p := reports.Page{Limit: 1}
 			for range len(hosts) + 1 {
@@ -38,9 +42,9 @@ func TestHostStatePagesLongNamesInOrder(t *testing.T) {
 				var next string
 				var err error
 				if at == nil {
-					rows, next, err = f.rep.HostState(ctx, reports.Filter{}, p)
+					rows, next, err = f.rep.HostState(ctx, c.f, p)
 				} else {
-					rows, next, err = f.rep.HostStateAt(ctx, reports.Filter{}, *at, p)
+					rows, next, err = f.rep.HostStateAt(ctx, c.f, *at, p)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -54,7 +58,7 @@ func TestHostStatePagesLongNamesInOrder(t *testing.T) {
 				p.Cursor = next
 			}
 			if !slices.Equal(got, want) {
-				t.Errorf("at %v: pages list %d hosts %q…, want %d in name order", at, len(got), short(got), len(want))
+				t.Errorf("%+v at %v: pages list %d hosts %q…, want %d in name order", c.f, at, len(got), short(got), len(want))
 			}
 		}
 	})

@@ -454,24 +454,63 @@ type hostRow struct {
 // after, when set, is the keyset cursor (host, reconciler, target id).
 func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
 	w, joins := liveFilter(f)
-	from, prefix := liveFrom, hostOrderPrefix
-	if f.Environment != "" && f.Host == "" {
-		from, prefix = liveInEnvironment, "he.host_order"
-		w.add("he.environment_id = (SELECT id FROM environments WHERE name = ?)", f.Environment)
-	}
-	if after != nil {
-		w.add(prefix+" >= substr(?, 1, 512) AND (h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
-			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
-	}
-	q := `SELECT h.name, h.type, r.name, t.workload_id, t.environment_id, t.name, t.id,
+	cols := `SELECT h.name AS host_name, h.type, r.name AS reconciler_name, t.workload_id, t.environment_id, t.name, t.id AS target_id,
 			` + liveVersion + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
 			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), ` + store.StatusTime + `,
 			r.last_report_at, COALESCE(d.first_seen, r.created_at),
-			COALESCE(sv.version, ''), sa.assigned_at
-		` + from + joins + `
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id
+			COALESCE(sv.version, ''), sa.assigned_at`
+	const deployment = `
+		LEFT JOIN deployments d ON d.id = r.current_deployment_id`
+	// After the cursor's host, then its reconciler and target.
+	afterHost := func(w *where) {
+		w.add("(h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
+			after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
+	}
+	var q string
+	switch {
+	case f.Environment != "" && f.Host == "" && s.st.Engine() == "postgres":
+		// One environment's hosts in order, each host's rows read apart
+		// (OFFSET 0 keeps the subquery from being merged into the join):
+		// joined flat, PostgreSQL underestimates an environment's rows
+		// (it takes the reconcilers' targets as spread over every
+		// environment) and, for a page near that estimate, hashed and
+		// sorted every reconciler of the environment (47 ms for 5,000 at
+		// 2,000 hosts, against 15 ms reading the page's hosts).
+		outer := &where{args: w.args}
+		outer.add(environmentIs("he", "?"), f.Environment)
+		if after != nil {
+			outer.add("he.host_order >= substr(?, 1, 512)", after.Host)
+			w.args = outer.args
+			afterHost(w)
+			outer.args = w.args
+		}
+		q = `SELECT x.* FROM host_environments he
+		CROSS JOIN LATERAL (` + cols + `
+			FROM hosts h
+			JOIN reconcilers r ON r.host_id = h.id
+			JOIN targets t ON t.endpoint_id = r.endpoint_id` + liveTargetJoins + joins + deployment + `
+			WHERE h.id = he.host_id AND ` + w.sql() + ` OFFSET 0) x
+		WHERE ` + outer.sql() + `
+		ORDER BY he.host_order, x.host_name, x.reconciler_name, x.target_id`
+		w.args = outer.args
+	case f.Environment != "" && f.Host == "":
+		w.add(environmentIs("he", "?"), f.Environment)
+		if after != nil {
+			w.add("he.host_order >= substr(?, 1, 512)", after.Host)
+			afterHost(w)
+		}
+		q = cols + liveInEnvironment + joins + deployment + `
 		WHERE ` + w.sql() + `
-		ORDER BY ` + prefix + `, h.name, r.name, t.id`
+		ORDER BY he.host_order, h.name, r.name, t.id`
+	default:
+		if after != nil {
+			w.add(hostOrderPrefix+" >= substr(?, 1, 512)", after.Host)
+			afterHost(w)
+		}
+		q = cols + liveFrom + joins + deployment + `
+		WHERE ` + w.sql() + `
+		ORDER BY ` + hostOrder + `, r.name, t.id`
+	}
 	if limit > 0 {
 		q += " LIMIT " + strconv.Itoa(limit)
 	}
