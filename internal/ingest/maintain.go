@@ -16,7 +16,10 @@ type maintenance struct {
 	// before holds each touched reconciler as it was (absent: created).
 	before  map[int64]store.ReconcilerFacts
 	touched map[int64]bool
-	scope   store.AssignmentScope
+	// reported holds reconcilers whose last-report time alone moved (the
+	// heartbeat).
+	reported []int64
+	scope    store.AssignmentScope
 	// known holds changed deployments as their writer left them (the
 	// maintained state then reads neither them nor their reconcilers).
 	known map[store.DeploymentKey]store.KnownDeployment
@@ -52,6 +55,9 @@ func (m *maintenance) status(id int64, before store.ReconcilerFacts) {
 		m.before[id] = before
 	}
 }
+
+// heartbeat notes reconcilers whose last-report time alone moved.
+func (m *maintenance) heartbeat(ids []int64) { m.reported = append(m.reported, ids...) }
 
 // drift notes a reconciler whose drift may change.
 func (m *maintenance) drift(id int64) { m.driftReconcilers[id] = true }
@@ -145,24 +151,68 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		}
 	}
 	// Last, the rows that concurrent writers share: each assignment's
-	// outcome, then the endpoint counts, then the host counts (each in
+	// outcome, then the endpoint counts, then the hosts' rows (each in
 	// key order). Their locks are held until commit, so taking them last
 	// keeps other writers waiting the least.
 	if err := store.WriteOutcomes(ctx, q, engine, outcomes); err != nil {
 		return err
 	}
+	var after map[int64]store.ReconcilerFacts
 	if len(m.touched) > 0 {
-		after, err := store.ReadReconcilerFacts(ctx, q, engine, slices.Sorted(maps.Keys(m.touched)))
+		after, err = store.ReadReconcilerFacts(ctx, q, engine, slices.Sorted(maps.Keys(m.touched)))
 		if err != nil {
 			return fmt.Errorf("read reconcilers: %w", err)
 		}
 		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
 			return err
 		}
+	}
+	// Then the hosts' rows, under a lock per host taken after every
+	// other (see LockHosts): the counts of the hosts whose reconcilers
+	// changed or reported, and the environments of those that may have
+	// gained or lost one.
+	hostOf := map[int64]int64{}
+	var reportHosts []int64 // whose earliest last-report time may move
+	for id, f := range after {
+		hostOf[id] = f.HostID
+		if b, existed := m.before[id]; !existed || store.ReportTimeMoved(b, f) {
+			reportHosts = append(reportHosts, f.HostID)
+		}
+	}
+	var lookup []int64
+	for _, id := range slices.Concat(m.reported, hostsOf) {
+		if _, ok := hostOf[id]; !ok {
+			lookup = append(lookup, id)
+		}
+	}
+	if len(lookup) > 0 {
+		more, err := store.ReconcilerHosts(ctx, q, engine, lookup)
+		if err != nil {
+			return err
+		}
+		maps.Copy(hostOf, more)
+	}
+	hosts := slices.Compact(slices.Sorted(maps.Values(hostOf)))
+	if len(hosts) == 0 {
+		return nil
+	}
+	if err := store.LockHosts(ctx, q, engine, hosts); err != nil {
+		return err
+	}
+	if len(after) > 0 {
 		if err := store.AdjustHostCounts(ctx, q, engine, store.HostDeltas(m.before, after)); err != nil {
 			return err
 		}
 	}
-	// Its lock comes after every other: see RefreshHostEnvironments.
-	return store.RefreshHostEnvironments(ctx, q, engine, hostsOf)
+	for _, id := range m.reported {
+		reportHosts = append(reportHosts, hostOf[id])
+	}
+	if err := store.RefreshReportTimes(ctx, q, engine, slices.Compact(slices.Sorted(slices.Values(reportHosts)))); err != nil {
+		return err
+	}
+	var envHosts []int64
+	for _, id := range hostsOf {
+		envHosts = append(envHosts, hostOf[id])
+	}
+	return store.RefreshHostEnvironments(ctx, q, engine, slices.Compact(slices.Sorted(slices.Values(envHosts))))
 }

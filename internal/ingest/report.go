@@ -149,7 +149,8 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		id := idOf(k)
 		if st, ok := stored[k]; ok {
-			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired}
+			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired,
+				LastReportAt: st.LastReportAt}
 			if driftKept(st, states[k]) {
 				rsv.m.status(id, facts)
 			} else {
@@ -174,6 +175,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	if err := store.TouchReconcilers(ctx, q, engine, touch, now); err != nil {
 		return fmt.Errorf("record heartbeats: %w", err)
 	}
+	rsv.m.heartbeat(touch)
 	known := make([]store.KnownReport, len(writes))
 	for j, i := range writes {
 		r := rs[i]

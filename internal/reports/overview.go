@@ -140,13 +140,14 @@ func (c CellState) state() string {
 // (as Drift counts them) and targets rolling out (as Environment State
 // does), for the filter's workspace, application, environment, workload,
 // target and host. It reads the maintained state: a few indexed counts
-// (stale hosts: the reconcilers that stopped reporting).
+// (the whole fleet's hosts, failing and stale hosts: one row per host).
 func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 	f = Filter{Workspace: f.Workspace, Application: f.Application, Environment: f.Environment, Workload: f.Workload, Target: f.Target, Host: f.Host}
 	var h Headline
 	byTarget := f.Workspace != "" || f.Application != "" || f.Environment != "" || f.Workload != "" || f.Target != ""
-	// Hosts and failing hosts: from the maintained host_counts for the
-	// whole fleet, from the reconcilers of the targets a filter names.
+	// Hosts, failing and stale hosts: from the maintained host_counts for
+	// the whole fleet, from the reconcilers of the targets a filter names.
+	stale := s.now().UTC().Add(-s.staleAfter)
 	joins := " JOIN hosts h ON h.id = r.host_id"
 	var err error
 	if byTarget {
@@ -154,15 +155,17 @@ func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 		w.add("r.status <> ''")
 		joins += " JOIN targets t ON t.endpoint_id = r.endpoint_id" + targetJoins
 		w.targetFilter(f)
-		err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id), count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END)
-			FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
+		err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id), count(DISTINCT CASE WHEN r.status = 'failure' THEN r.host_id END),
+				count(DISTINCT CASE WHEN r.last_report_at < `+w.bind("?", stale)+` THEN r.host_id END)
+			FROM reconcilers r`+joins+` WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts, &h.StaleHosts)
 	} else {
 		w := &where{}
 		if f.Host != "" {
 			w.add("h.name = ?", f.Host)
 		}
-		err = s.st.Read().QueryRow(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN c.failing > 0 THEN 1 ELSE 0 END), 0)
-			FROM host_counts c JOIN hosts h ON h.id = c.host_id WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts)
+		err = s.st.Read().QueryRow(ctx, `SELECT count(*), COALESCE(sum(CASE WHEN c.failing > 0 THEN 1 ELSE 0 END), 0),
+				COALESCE(sum(CASE WHEN c.oldest_report_at < `+w.bind("?", stale)+` THEN 1 ELSE 0 END), 0)
+			FROM host_counts c JOIN hosts h ON h.id = c.host_id WHERE `+w.sql(), w.args...).Scan(&h.Hosts, &h.FailingHosts, &h.StaleHosts)
 	}
 	if err != nil {
 		return h, err
@@ -178,7 +181,7 @@ func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 	if err := s.st.Read().QueryRow(ctx, `SELECT count(*) FROM targets t`+targetJoins+` WHERE `+tw.sql(), tw.args...).Scan(&h.RolloutsInProgress); err != nil {
 		return h, err
 	}
-	// Drifted hosts (maintained) and stale hosts.
+	// Drifted hosts (maintained).
 	dw := &where{}
 	dw.add("dr.kind IN ('version', 'unknown', 'unplaced')")
 	if f.Host != "" {
@@ -187,21 +190,12 @@ func (s *Service) Headline(ctx context.Context, f Filter) (Headline, error) {
 	if byTarget {
 		dw.targetFilter(f)
 	}
-	if err := s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id) FROM drift dr
+	err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id) FROM drift dr
 		JOIN reconcilers r ON r.id = dr.reconciler_id JOIN hosts h ON h.id = r.host_id
 		LEFT JOIN targets t ON t.id = dr.target_id
 		LEFT JOIN workloads wl ON wl.id = t.workload_id LEFT JOIN applications app ON app.id = wl.application_id
 		LEFT JOIN workspaces ws ON ws.id = app.workspace_id LEFT JOIN environments env ON env.id = t.environment_id
-		WHERE `+dw.sql(), dw.args...).Scan(&h.DriftedHosts); err != nil {
-		return h, err
-	}
-	sw := reconcilerFilter(Filter{Host: f.Host})
-	sw.add("r.status <> ''")
-	sw.add("r.last_report_at < ?", s.now().UTC().Add(-s.staleAfter))
-	if byTarget {
-		sw.targetFilter(f)
-	}
-	err = s.st.Read().QueryRow(ctx, `SELECT count(DISTINCT r.host_id) FROM reconcilers r`+joins+` WHERE `+sw.sql(), sw.args...).Scan(&h.StaleHosts)
+		WHERE `+dw.sql(), dw.args...).Scan(&h.DriftedHosts)
 	return h, err
 }
 

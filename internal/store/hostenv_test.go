@@ -49,6 +49,17 @@ func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 		return id
 	}
 	restored, retired := idOf("new"), idOf("old")
+	// What ingest does for the host of a reconciler it changed.
+	refresh := func(q store.Querier, id int64) error {
+		hosts, err := store.ReconcilerHosts(ctx, q, "postgres", []int64{id})
+		if err != nil {
+			return err
+		}
+		if err := store.LockHosts(ctx, q, "postgres", []int64{hosts[id]}); err != nil {
+			return err
+		}
+		return store.RefreshHostEnvironments(ctx, q, "postgres", []int64{hosts[id]})
+	}
 
 	refreshed, commit1, firstDone := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
@@ -56,7 +67,7 @@ func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 			if _, err := q.Exec(ctx, `UPDATE reconcilers SET retired_at = NULL WHERE id = $1`, restored); err != nil {
 				return err
 			}
-			if err := store.RefreshHostEnvironments(ctx, q, "postgres", []int64{restored}); err != nil {
+			if err := refresh(q, restored); err != nil {
 				return err
 			}
 			close(refreshed)
@@ -71,7 +82,7 @@ func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 			if _, _, err := store.RetireReconciler(ctx, q, "aks-1", "old", now); err != nil {
 				return err
 			}
-			return store.RefreshHostEnvironments(ctx, q, "postgres", []int64{retired})
+			return refresh(q, retired)
 		})
 	}()
 	// The second writer waits for the first (or, were nothing to hold it,

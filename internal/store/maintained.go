@@ -149,6 +149,18 @@ type ReconcilerFacts struct {
 	// registered: what the reports' time filters compare. Read with
 	// Since.
 	StatusSince time.Time
+	// LastReportAt is its last-report time, zero when not known (see
+	// ReportTimeMoved).
+	LastReportAt time.Time
+}
+
+// ReportTimeMoved reports whether a reconciler's move from before to after
+// may move its host's host_counts.oldest_report_at (see
+// RefreshReportTimes): it became live or retired, reported for the first
+// time, or its last-report time moved (or is not known).
+func ReportTimeMoved(before, after ReconcilerFacts) bool {
+	return before.Live != after.Live || (before.Status == "") != (after.Status == "") ||
+		before.LastReportAt.IsZero() || !before.LastReportAt.Equal(after.LastReportAt)
 }
 
 // StatusTime is a reconciler's (r) status time in SQL: when its status
@@ -172,11 +184,12 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`, r.last_report_at
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince)
+				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince, &x.f.LastReportAt)
+				x.f.LastReportAt = x.f.LastReportAt.UTC()
 				return x, err
 			})
 		if err != nil {
@@ -1137,43 +1150,57 @@ func hostEnvironmentsSQL(cond string) string {
 		WHERE r.retired_at IS NULL AND (` + cond + `)`
 }
 
-// hostEnvironmentsLock is the class of the advisory locks that
-// RefreshHostEnvironments takes, one per host.
-const hostEnvironmentsLock = 7457
+// hostLock is the class of the advisory locks that LockHosts takes, one
+// per host.
+const hostLock = 7457
 
-// RefreshHostEnvironments recomputes the host_environments rows of the
-// hosts of reconcilers.
+// ReconcilerHosts returns the host of each reconciler (by id).
+func ReconcilerHosts(ctx context.Context, q Querier, engine string, reconcilers []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(reconcilers))
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(reconcilers))), 1000) {
+		var a Args
+		err := collectEach(ctx, q, `SELECT id, host_id FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a,
+			func(r Row) ([2]int64, error) {
+				var x [2]int64
+				err := r.Scan(&x[0], &x[1])
+				return x, err
+			}, func(x [2]int64) { out[x[0]] = x[1] })
+		if err != nil {
+			return nil, fmt.Errorf("read hosts of reconcilers: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// LockHosts locks hosts whose rows of host_counts and host_environments a
+// writer recomputes (RefreshHostEnvironments, RefreshReportTimes).
 //
 // Two writers that change different reconcilers of one host take no lock in
 // common, and each would recompute the host from what it sees, without the
 // other's change. So on PostgreSQL each writer first takes a lock per host
 // (in one order, held until commit): the second one's recomputation then
-// sees what the first committed. The caller takes it after every other lock
-// of its transaction, so that a writer holding it waits for nothing else.
-func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reconcilers []int64) error {
-	if len(reconcilers) == 0 {
+// sees what the first committed. Every write to those two tables comes
+// after it, and the caller takes it after every other lock of its
+// transaction, so that a writer holding it waits only for holders of the
+// same lock.
+func LockHosts(ctx context.Context, q Querier, engine string, hosts []int64) error {
+	if engine != "postgres" || len(hosts) == 0 {
 		return nil
 	}
-	var hosts []int64
-	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(reconcilers))), 1000) {
-		var a Args
-		ids, err := Collect(ctx, q, `SELECT DISTINCT host_id FROM reconcilers WHERE `+In(engine, &a, "id", chunk), a, scanID)
-		if err != nil {
-			return fmt.Errorf("read hosts of reconcilers: %w", err)
-		}
-		hosts = append(hosts, ids...)
+	keys := make([]int32, len(hosts))
+	for i, h := range hosts {
+		keys[i] = int32(h % math.MaxInt32)
 	}
-	hosts = slices.Compact(slices.Sorted(slices.Values(hosts)))
-	if engine == "postgres" {
-		keys := make([]int32, len(hosts))
-		for i, h := range hosts {
-			keys[i] = int32(h % math.MaxInt32)
-		}
-		keys = slices.Compact(slices.Sorted(slices.Values(keys)))
-		if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, hostEnvironmentsLock, keys); err != nil {
-			return fmt.Errorf("lock hosts: %w", err)
-		}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, hostLock, keys); err != nil {
+		return fmt.Errorf("lock hosts: %w", err)
 	}
+	return nil
+}
+
+// RefreshHostEnvironments recomputes the host_environments rows of hosts
+// (locked: LockHosts).
+func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, hosts []int64) error {
 	for chunk := range slices.Chunk(hosts, 500) {
 		var a, b Args
 		if _, err := q.Exec(ctx, `DELETE FROM host_environments WHERE `+In(engine, &a, "host_id", chunk)+` AND NOT EXISTS (
@@ -1189,6 +1216,31 @@ func RefreshHostEnvironments(ctx context.Context, q Querier, engine string, reco
 	return nil
 }
 
+// oldestReportSQL is the earliest last-report time of the live reconcilers
+// that have reported of host (a column): the host is stale once it is
+// older than the stale time.
+func oldestReportSQL(host string) string {
+	return `(SELECT min(r.last_report_at) FROM reconcilers r WHERE r.host_id = ` + host + ` AND r.retired_at IS NULL AND r.status <> '')`
+}
+
+// RefreshReportTimes recomputes host_counts.oldest_report_at of hosts
+// (locked: LockHosts), after AdjustHostCounts: a time is a minimum over
+// the host's reconcilers, which no delta keeps.
+func RefreshReportTimes(ctx context.Context, q Querier, engine string, hosts []int64) error {
+	for chunk := range slices.Chunk(hosts, 500) {
+		var a Args
+		cond := ""
+		if engine == "postgres" {
+			cond = " AND oldest_report_at IS DISTINCT FROM " + oldestReportSQL("host_counts.host_id") // no write when it stays
+		}
+		if _, err := q.Exec(ctx, `UPDATE host_counts SET oldest_report_at = `+oldestReportSQL("host_counts.host_id")+`
+			WHERE `+In(engine, &a, "host_id", chunk)+cond, a...); err != nil {
+			return fmt.Errorf("refresh report times: %w", err)
+		}
+	}
+	return nil
+}
+
 // The maintained tables, each with the query that recomputes it from the
 // primary tables.
 var maintainedTables = []maintainedTable{
@@ -1197,13 +1249,15 @@ var maintainedTables = []maintainedTable{
 	{name: "reconciler_assignments", cols: assignmentStateCols, fresh: assignmentStatesSQL("", "TRUE")},
 	{name: "drift", cols: "reconciler_id, target_id, kind, since", fresh: driftSQL("TRUE")},
 	{name: "host_environments", cols: "environment_id, host_id, host_order", fresh: hostEnvironmentsSQL("TRUE")},
-	{name: "host_counts", cols: "host_id, reporting, failing", fresh: hostCountsSQL},
+	{name: "host_counts", cols: "host_id, reporting, failing, oldest_report_at", fresh: hostCountsSQL},
 }
 
 // hostCountsSQL recomputes host_counts: per host with a reported live
-// reconciler, how many it has and how many of them fail.
+// reconciler, how many it has, how many of them fail, and the earliest of
+// their last-report times.
 const hostCountsSQL = `SELECT host_id, sum(CASE WHEN status <> '' THEN 1 ELSE 0 END) AS reporting,
-		sum(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) AS failing
+		sum(CASE WHEN status = 'failure' THEN 1 ELSE 0 END) AS failing,
+		min(CASE WHEN status <> '' THEN last_report_at END) AS oldest_report_at
 	FROM reconcilers WHERE retired_at IS NULL
 	GROUP BY host_id HAVING sum(CASE WHEN status <> '' THEN 1 ELSE 0 END) > 0`
 
