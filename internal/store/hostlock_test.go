@@ -13,9 +13,9 @@ import (
 
 // Two writers change different reconcilers of one host at once: the first
 // restores one and is about to commit when the second retires the host's
-// other one. They share no row, yet the host keeps its environment: the
-// second one's recomputation waits for the first to commit, and then sees
-// the restored reconciler.
+// other one. They share no row, yet the host keeps its environment and the
+// restored reconciler's last-report time: the second one's recomputation
+// waits for the first to commit, and then sees the restored reconciler.
 func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 	st := testenv.NewStore(t, "postgres")
 	ctx := context.Background()
@@ -56,6 +56,9 @@ func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 			return err
 		}
 		if err := store.LockHosts(ctx, q, "postgres", []int64{hosts[id]}); err != nil {
+			return err
+		}
+		if err := store.RefreshReportTimes(ctx, q, "postgres", []int64{hosts[id]}); err != nil {
 			return err
 		}
 		return store.RefreshHostEnvironments(ctx, q, "postgres", []int64{hosts[id]})
@@ -104,5 +107,13 @@ func TestHostEnvironmentsOfConcurrentWriters(t *testing.T) {
 	}
 	if envs != 1 {
 		t.Errorf("host aks-1 deploys to %d environments, want 1 (prod, by its restored reconciler)", envs)
+	}
+	var oldest, restoredAt *time.Time
+	if err := st.Primary().QueryRow(ctx, `SELECT (SELECT oldest_report_at FROM host_counts), (SELECT last_report_at FROM reconcilers WHERE id = $1)`,
+		restored).Scan(&oldest, &restoredAt); err != nil {
+		t.Fatal(err)
+	}
+	if oldest == nil || !oldest.Equal(*restoredAt) {
+		t.Errorf("host aks-1's earliest last-report time is %v, want %v (its restored reconciler's)", oldest, *restoredAt)
 	}
 }
