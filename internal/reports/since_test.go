@@ -2,6 +2,7 @@ package reports_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +72,68 @@ func TestEnvironmentStateSince(t *testing.T) {
 		}
 		if got := state(reports.Filter{Status: "success", Until: start.Add(5 * time.Hour)}); got != "success 2; " {
 			t.Errorf("successes until +5h: %q", got)
+		}
+	})
+}
+
+// A time filter pages through the targets with a host whose status time
+// passes it, whatever the bounds of their endpoint's groups say: a group wholly
+// inside the range, wholly outside it, and in between with and without a
+// reconciler that passes (a host that left the group, here by retiring,
+// leaves its bound behind).
+func TestEnvironmentStateSinceSelectsTargets(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+		f := newFleet(t, st, start)
+		c := sha("c200")
+		for _, target := range []string{"early", "late", "mixed", "left"} {
+			f.assign(shop, "prod", target, "1.0.0", c)
+		}
+		f.at(start)
+		f.report("e1", shop, "prod", "early", c, model.StatusSuccess, "")
+		f.report("m1", shop, "prod", "mixed", c, model.StatusSuccess, "")
+		f.report("l1", shop, "prod", "left", c, model.StatusSuccess, "")
+		f.at(start.Add(2 * time.Hour))
+		f.report("n1", shop, "prod", "late", c, model.StatusSuccess, "")
+		f.report("m2", shop, "prod", "mixed", c, model.StatusSuccess, "")
+		f.report("l2", shop, "prod", "left", c, model.StatusSuccess, "")
+		f.at(start.Add(3 * time.Hour))
+		if _, err := f.ing.RetireReconciler(ctx, "l2", shop.name); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			flt  reports.Filter
+			want []string
+		}{
+			{reports.Filter{Since: start.Add(time.Hour)}, []string{"late", "mixed"}},
+			{reports.Filter{Until: start.Add(time.Hour)}, []string{"early", "left", "mixed"}},
+			{reports.Filter{Since: start.Add(-time.Hour)}, []string{"early", "late", "left", "mixed"}},
+			{reports.Filter{Since: start.Add(time.Hour), Status: "failure"}, nil},
+		} {
+			// One target a page: a target selected without a host
+			// that passes would leave a page empty.
+			var got []string
+			p := reports.Page{Limit: 1}
+			for range 10 {
+				rs, next, err := f.rep.EnvironmentState(ctx, c.flt, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page := "(empty page)"
+				if len(rs) > 0 {
+					page = rs[0].Target
+				}
+				if len(rs) > 0 || next != "" {
+					got = append(got, page)
+				}
+				if next == "" {
+					break
+				}
+				p.Cursor = next
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("since %v until %v status %q: targets %q, want %q", c.flt.Since, c.flt.Until, c.flt.Status, got, c.want)
+			}
 		}
 	})
 }

@@ -202,7 +202,11 @@ func targetsOfOn(w *where, f Filter, changed *changedEndpoints) *where {
 			w.conds = append(w.conds, store.In(changed.engine, &a, "t.endpoint_id", changed.ids))
 			w.args = a
 		}
-		w.conds = append(w.conds, reconcilerExists(f, w))
+		if f.Host == "" {
+			w.conds = append(w.conds, timeGroupExists(f, w))
+		} else {
+			w.conds = append(w.conds, reconcilerExists(f, w))
+		}
 	case f.Status != "":
 		w.conds = append(w.conds, "EXISTS (SELECT 1 FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id AND "+statusIs(w, "c.status", f.Status)+")")
 	}
@@ -294,10 +298,10 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order ta
 func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, page, cols, order string,
 	dests func(*pagedTarget) []any, named func(*pagedTarget)) ([]pagedTarget, error) {
 	cw := &where{args: args}
-	var counts string
+	var counts, join string
 	switch {
 	case f.Host == "" && (!f.Since.IsZero() || !f.Until.IsZero()):
-		counts = timeFilteredCounts(cw, f)
+		join = timeFilteredCounts(cw, f, s.st.Engine())
 	case f.Host != "":
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
 		cw.args = rw.args
@@ -312,6 +316,9 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		if f.Status != "" {
 			counts = "(SELECT * FROM endpoint_counts WHERE " + statusIs(cw, "status", f.Status) + ")"
 		}
+	}
+	if join == "" {
+		join = `LEFT JOIN ` + counts + ` c ON c.endpoint_id = p.eid`
 	}
 	var targets []pagedTarget
 	// The targets' rows, one after the other: target i's from first[i] on.
@@ -337,7 +344,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		FROM page p
 		LEFT JOIN assignments sa ON sa.id = p.said
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-		LEFT JOIN `+counts+` c ON c.endpoint_id = p.eid
+		`+join+`
 		LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha
 		ORDER BY `+order, cw.args, func(r store.Row) error {
 		if err := r.Scan(dst...); err != nil {
@@ -381,14 +388,49 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	return targets, nil
 }
 
-// timeFilteredCounts is the page's hosts by endpoint, commit and status
-// whose status time passes the filter's time range (and status), from the
-// bounds endpoint_counts keeps of each group's times: a group whose
-// bounds lie within the range counts as it is, one whose bounds lie
-// outside it counts nothing, and only the reconcilers of the groups in
-// between are read. After a fleet-wide rollout, "changed in the last
-// hour" then reads each group once instead of every reconciler.
-func timeFilteredCounts(w *where, f Filter) string {
+// timeFilteredCounts joins to the page (p) its hosts by endpoint, commit
+// and status (c) whose status time passes the filter's time range (and
+// status), from the bounds endpoint_counts keeps of each group's times
+// (timeBounds): a group whose bounds lie within the range counts as it
+// is, one whose bounds lie outside it counts nothing, and only the
+// reconcilers of the groups in between are read. After a fleet-wide
+// rollout, "changed in the last hour" then reads each group once instead
+// of every reconciler.
+func timeFilteredCounts(w *where, f Filter, engine string) string {
+	groups := "c.endpoint_id IN (SELECT eid FROM page)"
+	if engine == "postgres" {
+		groups = "c.endpoint_id = p.eid"
+	}
+	if f.Status != "" {
+		groups += " AND " + statusIs(w, "c.status", f.Status)
+	}
+	whole, none := timeBounds(w, f)
+	rw := reconcilerFilterOn(&where{args: w.args}, f)
+	w.args = rw.args
+	// The groups in between count their reconcilers one group at a time
+	// (a join let the planner scan every reconciler for them).
+	counts := `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
+		UNION ALL
+		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) FROM reconcilers r
+				WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `) AS hosts
+			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)) partial
+		WHERE hosts > 0) c`
+	if engine == "postgres" {
+		// Each target's groups by index: joined to the page as a whole,
+		// the generic plan took the bounds to pass a third of the groups
+		// and compared every target with every counted group (1,001 ×
+		// 1,001 at 10,000 hosts, 110 of the 140 ms).
+		return `LEFT JOIN LATERAL ` + counts + ` ON TRUE`
+	}
+	return `LEFT JOIN ` + counts + ` ON c.endpoint_id = p.eid`
+}
+
+// timeBounds is when an endpoint_counts group (c) lies within the filter's
+// time range as a whole (every reconciler's status time within it: whole)
+// and when wholly outside it (none), from the group's bounds: earliest
+// status time and latest change time, never after a status time. The
+// filter has Since or Until.
+func timeBounds(w *where, f Filter) (whole, none string) {
 	var within, outside []string
 	if !f.Since.IsZero() {
 		since := w.bind("?", f.Since.UTC())
@@ -398,21 +440,27 @@ func timeFilteredCounts(w *where, f Filter) string {
 		until := w.bind("?", f.Until.UTC())
 		within, outside = append(within, "c.latest_since <= "+until), append(outside, "c.earliest_since > "+until)
 	}
-	groups := "c.endpoint_id IN (SELECT eid FROM page)"
+	return strings.Join(within, " AND "), strings.Join(outside, " OR ")
+}
+
+// timeGroupExists is a condition that the target (t) has a host whose
+// status time passes the filter's time range (and status), decided from
+// the groups' bounds (timeBounds) and, for a group in between, its
+// reconcilers until one passes. A subquery with LIMIT is run per target,
+// group by group: PostgreSQL turned the EXISTS over reconcilers into a
+// semi-join that read every reconciler of the fleet (21 of the 31 ms of
+// "changed in the last hour" at 2,000 hosts).
+func timeGroupExists(f Filter, w *where) string {
+	cond := "c.endpoint_id = t.endpoint_id"
 	if f.Status != "" {
-		groups += " AND " + statusIs(w, "c.status", f.Status)
+		cond += " AND " + statusIs(w, "c.status", f.Status)
 	}
-	whole, none := strings.Join(within, " AND "), strings.Join(outside, " OR ")
+	whole, none := timeBounds(w, f)
 	rw := reconcilerFilterOn(&where{args: w.args}, f)
 	w.args = rw.args
-	// The groups in between count their reconcilers one group at a time
-	// (a join let the planner scan every reconciler for them).
-	return `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
-		UNION ALL
-		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) FROM reconcilers r
-				WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `) AS hosts
-			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)) partial
-		WHERE hosts > 0)`
+	return `(SELECT 1 FROM endpoint_counts c WHERE ` + cond + ` AND NOT (` + none + `) AND (` + whole + ` OR EXISTS (
+		SELECT 1 FROM reconcilers r WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `))
+		LIMIT 1) IS NOT NULL`
 }
 
 // targetRows completes a target's Environment State rows (its hosts
