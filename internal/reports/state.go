@@ -405,14 +405,11 @@ func timeFilteredCounts(w *where, f Filter, engine string) string {
 		groups += " AND " + statusIs(w, "c.status", f.Status)
 	}
 	whole, none := timeBounds(w, f)
-	rw := reconcilerFilterOn(&where{args: w.args}, f)
-	w.args = rw.args
 	// The groups in between count their reconcilers one group at a time
 	// (a join let the planner scan every reconciler for them).
 	counts := `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
 		UNION ALL
-		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) FROM reconcilers r
-				WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `) AS hosts
+		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) ` + passingInGroup(w, f) + `) AS hosts
 			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)) partial
 		WHERE hosts > 0) c`
 	if engine == "postgres" {
@@ -456,11 +453,18 @@ func timeGroupExists(f Filter, w *where) string {
 		cond += " AND " + statusIs(w, "c.status", f.Status)
 	}
 	whole, none := timeBounds(w, f)
+	return `(SELECT 1 FROM endpoint_counts c WHERE ` + cond + ` AND NOT (` + none + `) AND (` + whole + ` OR EXISTS (
+		SELECT 1 ` + passingInGroup(w, f) + `))
+		LIMIT 1) IS NOT NULL`
+}
+
+// passingInGroup is the live reconcilers of an endpoint_counts group (c)
+// whose status time passes the filter (FROM … WHERE …): what a group in
+// between its time bounds counts, and what makes its target listed.
+func passingInGroup(w *where, f Filter) string {
 	rw := reconcilerFilterOn(&where{args: w.args}, f)
 	w.args = rw.args
-	return `(SELECT 1 FROM endpoint_counts c WHERE ` + cond + ` AND NOT (` + none + `) AND (` + whole + ` OR EXISTS (
-		SELECT 1 FROM reconcilers r WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql() + `))
-		LIMIT 1) IS NOT NULL`
+	return `FROM reconcilers r WHERE r.endpoint_id = c.endpoint_id AND r.commit_sha = c.commit_sha AND r.status = c.status AND ` + rw.sql()
 }
 
 // targetRows completes a target's Environment State rows (its hosts
@@ -524,13 +528,12 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 		// environment) and, for a page near that estimate, hashed and
 		// sorted every reconciler of the environment (47 ms for 5,000 at
 		// 2,000 hosts, against 15 ms reading the page's hosts).
-		outer := &where{args: w.args}
-		outer.add(environmentIs("he", "?"), f.Environment)
+		// The environment and the cursor's host order bound the walk
+		// over he (outside); the rest filters each host's rows (inside).
+		hosts := w.bind(environmentIs("he", "?"), f.Environment)
 		if after != nil {
-			outer.add("he.host_order >= substr(?, 1, 512)", after.Host)
-			w.args = outer.args
+			hosts += " AND " + w.bind("he.host_order >= substr(?, 1, 512)", after.Host)
 			afterHost(w)
-			outer.args = w.args
 		}
 		q = `SELECT x.* FROM host_environments he
 		CROSS JOIN LATERAL (` + cols + `
@@ -538,9 +541,8 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 			JOIN reconcilers r ON r.host_id = h.id
 			JOIN targets t ON t.endpoint_id = r.endpoint_id` + liveTargetJoins + joins + deployment + `
 			WHERE h.id = he.host_id AND ` + w.sql() + ` OFFSET 0) x
-		WHERE ` + outer.sql() + `
+		WHERE ` + hosts + `
 		ORDER BY he.host_order, x.host_name, x.reconciler_name, x.target_id`
-		w.args = outer.args
 	case f.Environment != "" && f.Host == "":
 		w.add(environmentIs("he", "?"), f.Environment)
 		if after != nil {
