@@ -122,8 +122,11 @@ type driftKey struct {
 	Target     int64     `json:"t"`
 }
 
-// driftRows reads the details of a page of drift rows: two queries, one
-// for the page's targets and one for its reconcilers.
+// driftRows reads the details of a page of drift rows: the page's
+// targets, its reconcilers (with their host and current deployment's
+// message), the versions of the page's distinct (target, commit) pairs,
+// and the endpoints of the reconcilers no target has. Many rows of a page
+// share a target and a commit, so each pair is resolved once.
 func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time) ([]DriftRow, error) {
 	type targetInfo struct {
 		ref       TargetRef
@@ -131,28 +134,30 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 	}
 	type reconcilerInfo struct {
 		host, name, commit, status, message string
-		repo, branch, path                  string
 	}
 	targets := map[int64]targetInfo{}
-	recs := map[[2]int64]reconcilerInfo{}
-	versions := map[[2]int64]string{}
+	recs := map[int64]reconcilerInfo{}
+	endpoints := map[int64]string{}
 	engine := s.st.Engine()
-	var tids []int64
-	var pairs [][]any
+	var tids, rids, unplaced []int64
 	for _, k := range keys {
 		if k.Target != 0 {
 			tids = append(tids, k.Target)
 		}
 		if k.Reconciler != 0 {
-			pairs = append(pairs, []any{k.Reconciler, k.Target})
+			rids = append(rids, k.Reconciler)
+			if k.Kind == DriftUnplaced {
+				unplaced = append(unplaced, k.Reconciler)
+			}
 		}
 	}
+	distinct := func(ids []int64) []int64 { return slices.Compact(slices.Sorted(slices.Values(ids))) }
 	if len(tids) > 0 {
 		var a store.Args
 		err := collectEach(ctx, s.st.Read(), `SELECT t.id, ws.name, app.name, wl.name, env.name, t.name, COALESCE(sv.version, '')
 			FROM targets t`+targetJoins+`
 			LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-			WHERE `+store.In(engine, &a, "t.id", slices.Compact(slices.Sorted(slices.Values(tids)))), a, func(r store.Row) error {
+			WHERE `+store.In(engine, &a, "t.id", distinct(tids)), a, func(r store.Row) error {
 			var id int64
 			var t targetInfo
 			err := r.Scan(&id, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Environment, &t.ref.Target, &t.scheduled)
@@ -163,26 +168,45 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 			return nil, err
 		}
 	}
-	if len(pairs) > 0 {
+	if len(rids) > 0 {
 		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, s.tid, h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(v.version, ''),
-				e.repo, e.branch, e.path
-			FROM `+store.ValuesTable(engine, &a, []string{"rid", "tid"}, []string{"bigint", "bigint"}, pairs)+`
-			JOIN reconcilers r ON r.id = s.rid JOIN hosts h ON h.id = r.host_id JOIN endpoints e ON e.id = r.endpoint_id
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, '')
+			FROM reconcilers r JOIN hosts h ON h.id = r.host_id
 			LEFT JOIN deployments d ON d.id = r.current_deployment_id
-			LEFT JOIN resolutions res ON res.target_id = s.tid AND res.sha = r.commit_sha
-			LEFT JOIN assignments a ON a.id = res.assignment_id LEFT JOIN workload_versions v ON v.id = a.version_id`, a,
-			func(r store.Row) error {
-				var k [2]int64
-				var ri reconcilerInfo
-				var version string
-				err := r.Scan(&k[0], &k[1], &ri.host, &ri.name, &ri.commit, &ri.status, &ri.message, &version, &ri.repo, &ri.branch, &ri.path)
-				recs[k], versions[k] = ri, version
-				return err
-			})
+			WHERE `+store.In(engine, &a, "r.id", distinct(rids)), a, func(r store.Row) error {
+			var id int64
+			var ri reconcilerInfo
+			err := r.Scan(&id, &ri.host, &ri.name, &ri.commit, &ri.status, &ri.message)
+			recs[id] = ri
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
+	}
+	if len(unplaced) > 0 {
+		var a store.Args
+		err := collectEach(ctx, s.st.Read(), `SELECT r.id, e.repo, e.branch, e.path FROM reconcilers r JOIN endpoints e ON e.id = r.endpoint_id
+			WHERE `+store.In(engine, &a, "r.id", distinct(unplaced)), a, func(r store.Row) error {
+			var id int64
+			var repo, branch, path string
+			err := r.Scan(&id, &repo, &branch, &path)
+			endpoints[id] = joinEndpoint(repo, branch, path)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var pairs []versionKey
+	for _, k := range keys {
+		if ri, ok := recs[k.Reconciler]; ok && k.Target != 0 && ri.commit != "" {
+			pairs = append(pairs, versionKey{k.Target, ri.commit})
+		}
+	}
+	versions, err := s.versionsOf(ctx, pairs)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]DriftRow, 0, len(keys))
 	for _, k := range keys {
@@ -190,11 +214,11 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 		if t, ok := targets[k.Target]; ok {
 			r.TargetRef, r.Scheduled = t.ref, t.scheduled
 		}
-		if ri, ok := recs[[2]int64{k.Reconciler, k.Target}]; ok {
+		if ri, ok := recs[k.Reconciler]; ok {
 			r.Host, r.Reconciler, r.Commit, r.Status, r.Message = ri.host, ri.name, ri.commit, shownStatus(ri.status), ri.message
-			r.Deployed = versions[[2]int64{k.Reconciler, k.Target}]
+			r.Deployed = versions[versionKey{k.Target, ri.commit}].version
 			if k.Kind == DriftUnplaced {
-				r.Message = "no target has the endpoint " + joinEndpoint(ri.repo, ri.branch, ri.path) + "; " + r.Message
+				r.Message = "no target has the endpoint " + endpoints[k.Reconciler] + "; " + r.Message
 			}
 		}
 		out = append(out, r)

@@ -17,19 +17,26 @@ import (
 var smallTables = []string{"workspaces", "applications", "workloads", "environments", "endpoints", "targets"}
 
 // fleetTables are the tables whose size moves in bulk and drives the
-// plans of the host-level reports: hosts and reconcilers grow with the
-// fleet (a row per host, per reconciler), drift swells while a rollout is
-// under way and drains as it completes (a row per host not at its
-// target's version). Autovacuum's analysis follows up to a minute behind
-// such a swing: a planner that still thinks the reconcilers are 74 rows
-// sorts every host-target row for a page of Host State (70 ms instead of
-// 15 at 1,000 hosts); one that still thinks a drained drift table holds
-// the 100,000 rows of a rollout hash-joins every reconciler for an empty
-// Drift page (114 ms instead of 1 at 10,000 hosts). They are analyzed when
-// their row count moved by a tenth and a thousand rows since their last
+// plans of the reports: hosts, reconcilers and what ingest maintains of
+// them grow with the fleet (a row per host, per reconciler, per host and
+// environment it deploys to, per reconciler and assignment), endpoint
+// groups and drift swell while a rollout is under way and drain as it
+// completes (a row per endpoint, commit and status; per host not at its
+// target's version). Autovacuum's analysis follows up to a minute or more
+// behind such a swing, and a bulk load (a first fleet) leaves the
+// maintained tables never analyzed until it gets to them. A planner that
+// still thinks the reconcilers are 74 rows sorts every host-target row
+// for a page of Host State (70 ms instead of 15 at 1,000 hosts); one that
+// thinks an environment has 9 hosts in host_environments sorts all 500 of
+// them for a page of Host State of that environment (44 ms instead of 11
+// at 2,000 hosts); one that still thinks a drained drift table holds the
+// 100,000 rows of a rollout hash-joins every reconciler for an empty Drift
+// page (114 ms instead of 1 at 10,000 hosts). They are analyzed when their
+// row count moved by a tenth and a thousand rows since their last
 // analysis; updates alone (every report rewrites its reconciler's row) are
 // autovacuum's to follow.
-var fleetTables = []string{"hosts", "reconcilers", "drift"}
+var fleetTables = []string{"hosts", "reconcilers", "host_counts", "host_environments", "reconciler_assignments",
+	"endpoint_counts", "assignment_outcomes", "drift"}
 
 // StatisticsCheckInterval is how often a running hub checks whether the
 // small tables' statistics are out of date (RefreshStatistics).
