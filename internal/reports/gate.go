@@ -2,7 +2,6 @@ package reports
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -50,43 +49,53 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 	}
 	g.TargetRef = t.ref
 
-	// The assignment waited for.
-	var assignmentID int64
+	// The assignment waited for, with the commits that count: those
+	// resolving to it (a few), in one statement; or the commit itself
+	// before the hub can place it. Each host's deployments of them are
+	// then read by key: a reconciler on a branch has a deployment per
+	// commit it ever applied.
+	var assignment string
+	var args []any
 	switch {
 	case q.Version != "":
-		err = s.st.Read().QueryRow(ctx, `SELECT a.id, COALESCE(a.commit_sha, '') FROM assignments a JOIN workload_versions v ON v.id = a.version_id
-			WHERE a.target_id = $1 AND v.version = $2 ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1`, t.id, q.Version).Scan(&assignmentID, &g.Commit)
-		if errors.Is(err, store.ErrNoRows) {
-			return g, &GateError{NotFound: true, Param: "version", Problem: fmt.Sprintf("version %s was never assigned to target %s in %s", q.Version, t.ref.Target, t.ref.Environment)}
-		}
+		assignment = `SELECT a.id, COALESCE(a.commit_sha, '') AS label FROM assignments a JOIN workload_versions v ON v.id = a.version_id
+			WHERE a.target_id = $1 AND v.version = $2 ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1`
+		args = []any{t.id, q.Version}
 		g.Version = q.Version
 	default:
-		g.Commit = commit
-		err = s.st.Read().QueryRow(ctx, `SELECT a.id, v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id
+		assignment = `SELECT a.id, v.version AS label FROM assignments a JOIN workload_versions v ON v.id = a.version_id
 			WHERE a.target_id = $1 AND (a.commit_sha = $2 OR substr(a.commit_sha, 1, length($2)) = $2 OR substr($2, 1, length(a.commit_sha)) = a.commit_sha)
-			ORDER BY a.assigned_at DESC LIMIT 1`, t.id, commit).Scan(&assignmentID, &g.Version)
-		if errors.Is(err, store.ErrNoRows) {
-			err = nil // not placed yet: count reports of the commit itself
-		}
+			ORDER BY a.assigned_at DESC LIMIT 1`
+		args = []any{t.id, commit}
+		g.Commit = commit
 	}
+	var assignmentID int64
+	var shas []string
+	err = collectEach(ctx, s.st.Read(), `SELECT x.id, x.label, res.sha FROM (`+assignment+`) x
+		LEFT JOIN resolutions res ON res.target_id = $1 AND res.assignment_id = x.id`, args, func(r store.Row) error {
+		var label string
+		var sha *string
+		if err := r.Scan(&assignmentID, &label, &sha); err != nil {
+			return err
+		}
+		if q.Version != "" {
+			g.Commit = label
+		} else {
+			g.Version = label
+		}
+		if sha != nil {
+			shas = append(shas, *sha)
+		}
+		return nil
+	})
 	if err != nil {
 		return g, err
 	}
-
-	// The commits that count: those resolving to the assignment (a few),
-	// or the commit itself before the hub can place it. Each host's
-	// deployments of them are read by key: a reconciler on a branch has a
-	// deployment per commit it ever applied.
-	shas := []string{commit}
-	if assignmentID != 0 {
-		shas, err = store.Collect(ctx, s.st.Read(), `SELECT sha FROM resolutions WHERE target_id = $1 AND assignment_id = $2`,
-			[]any{t.id, assignmentID}, func(r store.Row) (string, error) {
-				var sha string
-				return sha, r.Scan(&sha)
-			})
-		if err != nil {
-			return g, err
-		}
+	switch {
+	case assignmentID == 0 && q.Version != "":
+		return g, &GateError{NotFound: true, Param: "version", Problem: fmt.Sprintf("version %s was never assigned to target %s in %s", q.Version, t.ref.Target, t.ref.Environment)}
+	case assignmentID == 0:
+		shas = []string{commit} // not placed yet: count reports of the commit itself
 	}
 	a := store.Args{t.endpointID}
 	counted := "FALSE"
