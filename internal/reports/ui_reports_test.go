@@ -416,6 +416,12 @@ func TestOverviewAndHost(t *testing.T) {
 		if err != nil || len(drift) != 2 {
 			t.Errorf("drift of kinds: %+v %v", drift, err)
 		}
+		// The stray host's row names the endpoint no target has.
+		for _, d := range drift {
+			if d.Kind == reports.DriftUnplaced && (d.Host != "stray" || d.Message != "no target has the endpoint https://github.com/acme/other/prod/y; ") {
+				t.Errorf("unplaced drift: host %q, message %q", d.Host, d.Message)
+			}
+		}
 
 		hd, err := f.rep.Host(ctx, "prod-2")
 		if err != nil {
