@@ -83,7 +83,8 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	// pass it have rows, which only their history tells: read targets in
 	// larger batches until the page is full.
 	batch := limit + 1
-	if f.Host != "" || f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() {
+	unfiltered := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
+	if !unfiltered {
 		batch = max(batch, 500)
 	}
 	envs, err := s.Environments(ctx, nil)
@@ -92,23 +93,32 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	}
 	var out []EnvironmentStateRow
 	var last *targetKey // the last target read, shown or not
+	counted := 0        // targets counted so far
 	for {
 		targets, err := s.targetsAt(ctx, f, at, envs, from, batch)
 		if err != nil {
 			return nil, "", err
 		}
 		more := len(targets) == batch
-		rows, err := s.targetRowsAt(ctx, f, at, targets)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, t := range targets {
-			rs := targetRows(f, t.ref, t.scheduled, rows[t.id])
-			if len(out) > 0 && len(out)+len(rs) > limit {
-				return out, encodeCursor("environment-state-at", *last), nil
+		for len(targets) > 0 {
+			n := len(targets)
+			if unfiltered {
+				n = min(n, targetsToFill(limit-len(out), len(out), counted))
 			}
-			out = append(out, rs...)
-			last = &t.key
+			rows, err := s.targetRowsAt(ctx, f, at, targets[:n])
+			if err != nil {
+				return nil, "", err
+			}
+			for _, t := range targets[:n] {
+				rs := targetRows(f, t.ref, t.scheduled, rows[t.id])
+				if len(out) > 0 && len(out)+len(rs) > limit {
+					return out, encodeCursor("environment-state-at", *last), nil
+				}
+				out = append(out, rs...)
+				last = &t.key
+			}
+			counted += n
+			targets = targets[n:]
 		}
 		if !more {
 			break
@@ -119,6 +129,20 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 		out = []EnvironmentStateRow{}
 	}
 	return out, "", nil
+}
+
+// targetsToFill is how many more targets an unfiltered page counts next,
+// needing rows more rows after rowsSoFar from counted targets. Each target
+// has at least one row, so rows+1 targets always fill the page; counting
+// them all at once reads the history of targets the page never shows
+// (while a rollout is under way most targets have more than one row). So
+// the first slice is half of that, and the next ones what the rows per
+// target so far predict, plus one.
+func targetsToFill(rows, rowsSoFar, counted int) int {
+	if counted == 0 || rowsSoFar == 0 {
+		return rows/2 + 1
+	}
+	return (rows*counted+rowsSoFar-1)/rowsSoFar + 1
 }
 
 // pastTarget is a target that existed at the time, with what was
