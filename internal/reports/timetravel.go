@@ -236,12 +236,16 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		// of live reconcilers) and those retired since (by the index of
 		// retired ones); one condition for both reads every reconciler.
 		var a store.Args
+		// A reconciler whose status changed after the time changed after
+		// it (its current deployment's last change is never before its
+		// status time), so its current deployment is not looked up: did
+		// is null and the history tells its state then.
 		arm := func(live string) string {
 			join, cond := "", store.In(s.st.Engine(), &a, "t.id", ids)+" AND r.created_at <= "+a.Bind(at)
 			if f.Host != "" {
 				join, cond = " JOIN hosts h ON h.id = r.host_id", cond+" AND h.name = "+a.Bind(f.Host)
 			}
-			return `SELECT r.id AS rid, t.id AS tid, r.current_deployment_id AS did FROM targets t
+			return `SELECT r.id AS rid, t.id AS tid, CASE WHEN r.status_since <= ` + a.Bind(at) + ` THEN r.current_deployment_id END AS did FROM targets t
 				JOIN reconcilers r ON r.endpoint_id = t.endpoint_id AND ` + live + join + ` WHERE ` + cond
 		}
 		candidates := arm("r.retired_at IS NULL") + ` UNION ALL ` + arm("r.retired_at > "+a.Bind(at))
