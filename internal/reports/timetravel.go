@@ -512,9 +512,12 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	}
 	for chunk := range slices.Chunk(ids, 1000) {
 		var a store.Args
+		// (A status changed after the time rules the reconciler out
+		// before its deployment is read: see targetRowsAt.)
+		then := a.Bind(at)
 		err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
 			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
-			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND d.last_changed <= `+a.Bind(at), a, keep)
+			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND r.status_since <= `+then+` AND d.last_changed <= `+then, a, keep)
 		if err != nil {
 			return nil, err
 		}
