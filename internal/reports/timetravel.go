@@ -256,11 +256,16 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 			// history then (one probe each; none for one that had not
 			// reported by then).
 			then := a.Bind(at)
-			err = collectEach(ctx, s.st.Read(), `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
+			q := s.st.Read()
+			floor, ferr := s.historyFloor(ctx, q, &a)
+			if ferr != nil {
+				return nil, ferr
+			}
+			err = collectEach(ctx, q, `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
 					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+then+`)
 				SELECT tid, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
 				UNION ALL
-				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then)+`
+				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then, floor)+`
 					JOIN deployments pd ON pd.id = dh.deployment_id
 				WHERE c.sha IS NULL GROUP BY c.tid, pd.commit_sha, dh.status`, a, func(r store.Row) error {
 				var g groupAt
@@ -462,14 +467,30 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 // historyAt joins, as dh, the latest status change at or before the time
 // (a placeholder) of the reconciler whose id is rid: one index probe.
 // PostgreSQL probes each month's partition with a lateral join; SQLite's
-// planner does the same for a correlated subquery.
-func historyAt(engine, rid, at string) string {
+// planner does the same for a correlated subquery. floor, when not empty,
+// is a placeholder of the history's floor (historyFloor): bounded by it,
+// PostgreSQL leaves out the default partition.
+func historyAt(engine, rid, at, floor string) string {
 	if engine == "postgres" {
+		bound := ""
+		if floor != "" {
+			bound = ` AND h.changed_at >= ` + floor
+		}
 		return `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
-			WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
+			WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + bound + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
 	}
 	return `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
 		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
+}
+
+// historyFloor binds into a the floor of the stored history as q sees it
+// (store.HistoryFloor), or returns "" when there is none.
+func (s *Service) historyFloor(ctx context.Context, q store.Querier, a *store.Args) (string, error) {
+	floor, err := s.st.HistoryFloor(ctx, q)
+	if err != nil || floor.IsZero() {
+		return "", err
+	}
+	return a.Bind(floor), nil
 }
 
 // pastState is a reconciler's state at a time.
@@ -526,8 +547,13 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	recent := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
 	for chunk := range slices.Chunk(recent, 1000) {
 		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
-			FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at))+` JOIN deployments d ON d.id = dh.deployment_id
+		q := s.st.Read()
+		floor, err := s.historyFloor(ctx, q, &a)
+		if err != nil {
+			return nil, err
+		}
+		err = collectEach(ctx, q, `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
+			FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at), floor)+` JOIN deployments d ON d.id = dh.deployment_id
 			WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
 		if err != nil {
 			return nil, err

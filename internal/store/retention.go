@@ -34,6 +34,10 @@ type HistoryPartitioner interface {
 	MaintainHistoryPartitions(ctx context.Context, now time.Time, monthsAhead int, cutoff time.Time) (PartitionChanges, error)
 	// HistoryPartitions lists the monthly partitions, oldest first.
 	HistoryPartitions(ctx context.Context) ([]HistoryPartition, error)
+	// HistoryFloor reads through q the earliest time a stored status
+	// change can have: the start of the oldest monthly partition while the
+	// default partition holds no row; zero when rows wait there.
+	HistoryFloor(ctx context.Context, q Querier) (time.Time, error)
 }
 
 // Defaults of a HistoryPolicy.
@@ -142,6 +146,19 @@ func (s *Store) HistoryPartitions(ctx context.Context) ([]HistoryPartition, erro
 		return hp.HistoryPartitions(ctx)
 	}
 	return nil, nil
+}
+
+// HistoryFloor is the earliest time a stored status change can have, as
+// far as the engine tells cheaply (zero: it cannot), read through q (a
+// reader's querier, so that it sees what the reader's statements see). A
+// read of the history bounded below by it lets PostgreSQL leave the
+// default partition out: every row lies in a monthly partition then, and
+// a probe of the latest change before a time otherwise looks into both.
+func (s *Store) HistoryFloor(ctx context.Context, q Querier) (time.Time, error) {
+	if hp, ok := s.d.(HistoryPartitioner); ok {
+		return hp.HistoryFloor(ctx, q)
+	}
+	return time.Time{}, nil
 }
 
 // RunHistoryMaintenance calls MaintainHistory, then AnalyzeSmallTables,

@@ -70,6 +70,38 @@ func historyPartitions(ctx context.Context, q pgxQuerier) ([]store.HistoryPartit
 	return out, nil
 }
 
+// HistoryFloor implements store.HistoryPartitioner: the start of the
+// oldest monthly partition when the default partition holds no row (the
+// maintenance moves rows out of it into their month's partition), zero
+// otherwise. One statement.
+func (d *Driver) HistoryFloor(ctx context.Context, q store.Querier) (time.Time, error) {
+	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM deployment_history_default), c.relname
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'deployment_history'::regclass`)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the history's floor: %w", err)
+	}
+	defer rows.Close()
+	var floor time.Time
+	waiting := false
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&waiting, &name); err != nil {
+			return time.Time{}, err
+		}
+		if m := partitionName.FindStringSubmatch(name); m != nil {
+			year, _ := strconv.Atoi(m[1])
+			month, _ := strconv.Atoi(m[2])
+			if from := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC); floor.IsZero() || from.Before(floor) {
+				floor = from
+			}
+		}
+	}
+	if err := rows.Err(); err != nil || waiting {
+		return time.Time{}, err
+	}
+	return floor, nil
+}
+
 // MaintainHistoryPartitions implements store.HistoryPartitioner. It
 // creates the partitions of the month of now and of the monthsAhead months
 // after it, and of every month that has rows waiting in the default

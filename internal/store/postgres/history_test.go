@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
 	"github.com/tidemark-dev/tidemark/internal/store"
 	"github.com/tidemark-dev/tidemark/internal/store/postgres"
 	"github.com/tidemark-dev/tidemark/internal/testenv"
@@ -426,5 +427,86 @@ func TestHistoryMaintenanceDuringIngest(t *testing.T) {
 		if n := count(t, st.Read(), `SELECT count(*) FROM `+partitionOf(start.AddDate(0, m, 0))); n != reports/12 {
 			t.Errorf("%s holds %d rows, want %d", partitionOf(start.AddDate(0, m, 0)), n, reports/12)
 		}
+	}
+}
+
+// Time travel reads the same whether the history waits in the default
+// partition or lies in monthly ones; in the second case the history's
+// floor (the oldest month) lets each probe leave the default partition
+// out, and a row arriving in the default partition lifts the floor again.
+func TestTimeTravelOverPartitions(t *testing.T) {
+	ctx := context.Background()
+	st := testenv.NewStore(t, "postgres")
+	// Three hosts a year ago, before every partition of the fresh store:
+	// each reports sha(1) in progress and then succeeding, an hour apart.
+	old := monthStart(time.Now(), -12).Add(24 * time.Hour)
+	clock := old.Add(-time.Hour)
+	ing := ingest.New(st, ingest.WithClock(func() time.Time { return clock }))
+	ep, err := model.NewEndpoint("git", "https://github.com/acme/gitops", "main", "prod/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "web",
+		Environment: "prod", Target: "web", Manifests: ep, Version: "1.0.0", Commit: sha(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		host := "aks-" + strconv.Itoa(i)
+		for j, status := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
+			clock = old.Add(time.Duration(2*i+j) * time.Hour)
+			if _, err := ing.ApplyReport(ctx, reportAt(t, host, sha(1), status, clock)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rep := reports.New(st)
+	times := []time.Time{old.Add(30 * time.Minute), old.Add(150 * time.Minute), old.Add(10 * time.Hour)}
+	state := func() []string {
+		var out []string
+		for _, at := range times {
+			rows, _, err := rep.EnvironmentStateAt(ctx, reports.Filter{}, at, reports.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				out = append(out, fmt.Sprintf("%s %s %s %d", at.Sub(old), r.DeployedVersion, r.Status, r.Hosts))
+			}
+		}
+		return out
+	}
+	floor := func() time.Time {
+		f, err := st.HistoryFloor(ctx, st.Read())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := floor(); !f.IsZero() {
+		t.Fatalf("floor with rows in the default partition: %s, want none", f)
+	}
+	waiting := state()
+	want := []string{"30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 success 1", "10h0m0s 1.0.0 success 3"}
+	if !slices.Equal(waiting, want) {
+		t.Errorf("time travel over the default partition:\n%q\nwant\n%q", waiting, want)
+	}
+	if _, err := st.MaintainHistory(ctx, store.HistoryPolicy{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if f := floor(); !f.Equal(monthStart(old, 0)) {
+		t.Errorf("floor once every row lies in a month: %s, want %s", f, monthStart(old, 0))
+	}
+	if got := state(); !slices.Equal(got, waiting) {
+		t.Errorf("time travel over monthly partitions:\n%q\nwant what it read before\n%q", got, waiting)
+	}
+	// A report from a clock years behind waits in the default partition.
+	clock = old.Add(-time.Hour)
+	if _, err := ing.ApplyReport(ctx, reportAt(t, "aks-old", sha(1), model.StatusSuccess, old.AddDate(-5, 0, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if f := floor(); !f.IsZero() {
+		t.Errorf("floor with a row in the default partition again: %s, want none", f)
+	}
+	if got := state(); !slices.Contains(got, "30m0s 1.0.0 success 1") {
+		t.Errorf("time travel with the waiting row: %q, want aks-old's success counted", got)
 	}
 }
