@@ -160,7 +160,9 @@ func TestPollerWithPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := pollUntil(t, p, "the first scrape", func(r promsrc.PollResult) bool { return r.Reconcilers == 5 })
+		// A poll between two scrapes of a new run may see some of its
+		// series only: wait for all of them.
+		res := pollUntil(t, p, "the first scrape", func(r promsrc.PollResult) bool { return r.Reconcilers == 5 && r.Sent == 4 })
 		if res.Sent != 4 || res.Applied != 4 || res.Rejected[promsrc.ReasonSourceNotFound] != 1 || res.Rejected[promsrc.ReasonMissingCluster] != 1 {
 			t.Errorf("first poll: %+v", res)
 		}
