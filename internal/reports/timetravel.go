@@ -257,7 +257,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 			// reported by then).
 			then := a.Bind(at)
 			q := s.st.Read()
-			floor, ferr := s.historyFloor(ctx, q, &a)
+			floor, ferr := s.st.HistoryFloor(ctx, q)
 			if ferr != nil {
 				return nil, ferr
 			}
@@ -265,7 +265,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+then+`)
 				SELECT tid, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
 				UNION ALL
-				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then, floor)+`
+				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then, floorArg(&a, floor))+`
 					JOIN deployments pd ON pd.id = dh.deployment_id
 				WHERE c.sha IS NULL GROUP BY c.tid, pd.commit_sha, dh.status`, a, func(r store.Row) error {
 				var g groupAt
@@ -468,7 +468,7 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 // (a placeholder) of the reconciler whose id is rid: one index probe.
 // PostgreSQL probes each month's partition with a lateral join; SQLite's
 // planner does the same for a correlated subquery. floor, when not empty,
-// is a placeholder of the history's floor (historyFloor): bounded by it,
+// is a placeholder of the history's floor (floorArg): bounded by it,
 // PostgreSQL leaves out the default partition.
 func historyAt(engine, rid, at, floor string) string {
 	if engine == "postgres" {
@@ -483,14 +483,13 @@ func historyAt(engine, rid, at, floor string) string {
 		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
 }
 
-// historyFloor binds into a the floor of the stored history as q sees it
-// (store.HistoryFloor), or returns "" when there is none.
-func (s *Service) historyFloor(ctx context.Context, q store.Querier, a *store.Args) (string, error) {
-	floor, err := s.st.HistoryFloor(ctx, q)
-	if err != nil || floor.IsZero() {
-		return "", err
+// floorArg binds the history's floor (store.HistoryFloor) into a for
+// historyAt, or returns "" when there is none.
+func floorArg(a *store.Args, floor time.Time) string {
+	if floor.IsZero() {
+		return ""
 	}
-	return a.Bind(floor), nil
+	return a.Bind(floor)
 }
 
 // pastState is a reconciler's state at a time.
@@ -545,18 +544,20 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	}
 	// Changed since the time: read from history.
 	recent := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
-	for chunk := range slices.Chunk(recent, 1000) {
-		var a store.Args
-		q := s.st.Read()
-		floor, err := s.historyFloor(ctx, q, &a)
+	if len(recent) > 0 {
+		q := s.st.Read() // the floor as the history's reads see it
+		floor, err := s.st.HistoryFloor(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		err = collectEach(ctx, q, `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
-			FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at), floor)+` JOIN deployments d ON d.id = dh.deployment_id
-			WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
-		if err != nil {
-			return nil, err
+		for chunk := range slices.Chunk(recent, 1000) {
+			var a store.Args
+			err := collectEach(ctx, q, `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
+				FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at), floorArg(&a, floor))+` JOIN deployments d ON d.id = dh.deployment_id
+				WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !since || len(latest) == 0 {
