@@ -228,6 +228,7 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 			r, _, err := rep.History(ctx, reports.Filter{Workload: "workload-007"}, all)
 			return len(r), err
 		}},
+		{"history (all)", func() (int, error) { r, _, err := rep.History(ctx, reports.Filter{}, all); return len(r), err }},
 		{"drift (one env)", func() (int, error) { r, _, err := rep.Drift(ctx, env, 0, all); return len(r), err }},
 		{"dora (one env)", func() (int, error) { r, _, err := rep.DORA(ctx, env, all); return len(r), err }},
 		// Filters that narrow to one host or a time range read other paths.

@@ -1,0 +1,134 @@
+package reports_test
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+	"github.com/tidemark-dev/tidemark/internal/reports"
+	"github.com/tidemark-dev/tidemark/internal/store"
+	"github.com/tidemark-dev/tidemark/internal/testenv"
+)
+
+// Environment History reads its targets' assignments a slice of targets at
+// a time: with more targets than a slice and targets of very different
+// lengths of history, every page size still lists each assignment once, in
+// target order then newest first, with and without filters.
+func TestHistoryAcrossSlicesOfTargets(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		f := newFleet(t, st, start)
+		type want struct {
+			env, target string
+			at          time.Time
+			version     string
+		}
+		var all []want
+		envs := []string{"prod", "dev"} // promotion order puts dev first
+		step := 0
+		for i := range 14 {
+			target := fmt.Sprintf("t%02d", (i*5)%14) // created out of name order
+			env := envs[i%2]
+			// Target i has 1 to 40 assignments: some slices hold a few
+			// rows, some far more than a page.
+			n := 1 + (i*17)%40
+			for k := range n {
+				step++
+				at := start.Add(time.Duration(step) * time.Minute)
+				version := fmt.Sprintf("1.%d.%d", i, k)
+				f.at(at).assign(shop, env, target, version, sha(fmt.Sprintf("%02x%02x", i, k)))
+				all = append(all, want{env, target, at, version})
+			}
+			if i%3 == 0 {
+				f.report(target+"-host", shop, env, target, sha(fmt.Sprintf("%02x%02x", i, n-1)), model.StatusSuccess, "")
+			}
+		}
+		f.at(start.Add(time.Duration(step+1) * time.Minute))
+		envRank := map[string]int{"dev": 0, "prod": 1}
+		slices.SortFunc(all, func(a, b want) int {
+			return cmp.Or(cmp.Compare(envRank[a.env], envRank[b.env]), cmp.Compare(a.target, b.target), b.at.Compare(a.at))
+		})
+		line := func(env, target string, at time.Time, version string) string {
+			return fmt.Sprintf("%s/%s %s %s", env, target, at.Format(time.RFC3339), version)
+		}
+		var expected []string
+		for _, w := range all {
+			expected = append(expected, line(w.env, w.target, w.at, w.version))
+		}
+		lines := func(rows []reports.HistoryRow) []string {
+			var out []string
+			for _, r := range rows {
+				out = append(out, line(r.Environment, r.Target, r.AssignedAt, r.Version))
+			}
+			return out
+		}
+		for _, limit := range []int{1, 7, 30, 200, reports.MaxLimit} {
+			var got []string
+			for i, rows := range historyPages(t, f, reports.Filter{}, limit) {
+				if len(rows) > limit {
+					t.Fatalf("limit %d: page %d has %d rows", limit, i, len(rows))
+				}
+				got = append(got, lines(rows)...)
+			}
+			if !slices.Equal(got, expected) {
+				t.Errorf("limit %d: %d rows\n%q\nwant %d\n%q", limit, len(got), got, len(expected), expected)
+			}
+		}
+
+		// Filters narrow the same walk: only the assignments a host
+		// succeeded with (few, far apart), and one environment's.
+		var succeeded, prod []string
+		for _, w := range all {
+			if w.env == "prod" {
+				prod = append(prod, line(w.env, w.target, w.at, w.version))
+			}
+		}
+		for i := 0; i < 14; i += 3 {
+			n := 1 + (i*17)%40
+			target := fmt.Sprintf("t%02d", (i*5)%14)
+			for _, w := range all {
+				if w.target == target && w.env == envs[i%2] && w.version == fmt.Sprintf("1.%d.%d", i, n-1) {
+					succeeded = append(succeeded, line(w.env, w.target, w.at, w.version))
+				}
+			}
+		}
+		slices.SortFunc(succeeded, func(a, b string) int { return cmp.Compare(slices.Index(expected, a), slices.Index(expected, b)) })
+		for _, c := range []struct {
+			f    reports.Filter
+			want []string
+		}{{reports.Filter{Status: "success"}, succeeded}, {reports.Filter{Environment: "prod"}, prod}} {
+			for _, limit := range []int{1, 3, reports.MaxLimit} {
+				var got []string
+				for _, rows := range historyPages(t, f, c.f, limit) {
+					got = append(got, lines(rows)...)
+				}
+				if !slices.Equal(got, c.want) {
+					t.Errorf("%+v, limit %d:\n%q\nwant\n%q", c.f, limit, got, c.want)
+				}
+			}
+		}
+	})
+}
+
+// historyPages walks History's pages of limit rows to the last.
+func historyPages(t *testing.T, f *fleet, flt reports.Filter, limit int) [][]reports.HistoryRow {
+	t.Helper()
+	var pages [][]reports.HistoryRow
+	p := reports.Page{Limit: limit}
+	for range 1000 {
+		rows, next, err := f.rep.History(ctx, flt, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, rows)
+		if next == "" {
+			return pages
+		}
+		p.Cursor = next
+	}
+	t.Fatalf("%+v, limit %d: more than 1000 pages", flt, limit)
+	return nil
+}
