@@ -345,7 +345,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		LEFT JOIN assignments sa ON sa.id = p.said
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		`+join+`
-		LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha
+		`+pageResolutions(s.st.Engine())+`
 		ORDER BY `+order, cw.args, func(r store.Row) error {
 		if err := r.Scan(dst...); err != nil {
 			return err
@@ -386,6 +386,18 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 		t.rows = targetRows(f, t.ref, t.scheduled, all[first[i]:end:end])
 	}
 	return targets, nil
+}
+
+// pageResolutions joins to each counted group (c) of a page's target (p)
+// the assignment its commit resolves to (res). On PostgreSQL one index
+// probe a row, whatever the planner guesses of the counted groups: after
+// a time filter's counts it hashed every resolution instead (400,000 of a
+// long history: 80 ms of a 90 ms page).
+func pageResolutions(engine string) string {
+	if engine == "postgres" {
+		return `LEFT JOIN LATERAL (SELECT assignment_id FROM resolutions WHERE target_id = p.tid AND sha = c.commit_sha OFFSET 0) res ON TRUE`
+	}
+	return `LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha`
 }
 
 // timeFilteredCounts joins to the page (p) its hosts by endpoint, commit
