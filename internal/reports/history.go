@@ -208,7 +208,10 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	}
 	var as []assignmentRow
 	for done := 0; done < len(targets) && len(as) <= limit; {
-		n := historySlice(limit+1-len(as), len(as), done)
+		n := 0 // a status filter: one pass over the outcomes of every target, which only then tell
+		if f.Status == "" {
+			n = historySlice(limit+1-len(as), len(as), done)
+		}
 		in, read := targets[done:min(len(targets), done+n)], targets[:done]
 		if n == 0 {
 			in = nil // the rest
