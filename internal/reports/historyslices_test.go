@@ -67,7 +67,9 @@ func TestHistoryAcrossSlicesOfTargets(t *testing.T) {
 		}
 		for _, limit := range []int{1, 7, 30, 200, reports.MaxLimit} {
 			var got []string
-			for i, rows := range historyPages(t, f, reports.Filter{}, limit) {
+			for i, rows := range walkPages(t, limit, func(p reports.Page) ([]reports.HistoryRow, string, error) {
+				return f.rep.History(ctx, reports.Filter{}, p)
+			}) {
 				if len(rows) > limit {
 					t.Fatalf("limit %d: page %d has %d rows", limit, i, len(rows))
 				}
@@ -102,7 +104,7 @@ func TestHistoryAcrossSlicesOfTargets(t *testing.T) {
 		}{{reports.Filter{Status: "success"}, succeeded}, {reports.Filter{Environment: "prod"}, prod}} {
 			for _, limit := range []int{1, 3, reports.MaxLimit} {
 				var got []string
-				for _, rows := range historyPages(t, f, c.f, limit) {
+				for _, rows := range walkPages(t, limit, func(p reports.Page) ([]reports.HistoryRow, string, error) { return f.rep.History(ctx, c.f, p) }) {
 					got = append(got, lines(rows)...)
 				}
 				if !slices.Equal(got, c.want) {
@@ -111,24 +113,4 @@ func TestHistoryAcrossSlicesOfTargets(t *testing.T) {
 			}
 		}
 	})
-}
-
-// historyPages walks History's pages of limit rows to the last.
-func historyPages(t *testing.T, f *fleet, flt reports.Filter, limit int) [][]reports.HistoryRow {
-	t.Helper()
-	var pages [][]reports.HistoryRow
-	p := reports.Page{Limit: limit}
-	for range 1000 {
-		rows, next, err := f.rep.History(ctx, flt, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages = append(pages, rows)
-		if next == "" {
-			return pages
-		}
-		p.Cursor = next
-	}
-	t.Fatalf("%+v, limit %d: more than 1000 pages", flt, limit)
-	return nil
 }
