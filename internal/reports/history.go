@@ -208,7 +208,9 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	}
 	var as []assignmentRow
 	for done := 0; done < len(targets) && len(as) <= limit; {
-		n := 0 // a status filter: one pass over the outcomes of every target, which only then tell
+		// Which assignments a status filter lets through only their
+		// outcomes tell: then every target's in one pass (n = 0).
+		n := 0
 		if f.Status == "" {
 			n = historySlice(limit+1-len(as), len(as), done)
 		}
