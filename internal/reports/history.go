@@ -179,19 +179,17 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	if err != nil {
 		return nil, "", err
 	}
+	var cursor *historyKey
+	if hasAfter {
+		cursor = &after
+	}
 	// The targets in order from the cursor's on, then their assignments
 	// a slice of targets at a time until the page is full: a page reads
 	// the assignments of its own targets. (Sorting every assignment of
 	// the fleet for each page took a second at 400,000 assignments.)
 	tw := &where{}
-	tw.targetFilter(f)
-	if host != nil {
-		tw.conds = append(tw.conds, host.onTarget(tw))
-	}
 	order := newTargetOrder(tw, envs)
-	if hasAfter {
-		tw.conds = append(tw.conds, `(`+order.after(tw, after.Target)+` OR `+order.at(tw, after.Target)+`)`)
-	}
+	historyTargets(tw, f, host, order, cursor)
 	var targets []int64
 	if err := collectEach(ctx, s.st.Read(), `SELECT t.id FROM targets t`+targetJoins+` WHERE `+tw.sql()+` ORDER BY `+order.by(), tw.args,
 		func(r store.Row) error {
@@ -202,30 +200,23 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 		}); err != nil {
 		return nil, "", err
 	}
-	var cursor *historyKey
-	if hasAfter {
-		cursor = &after
-	}
 	var as []assignmentRow
 	for done := 0; done < len(targets) && len(as) <= limit; {
 		// Which assignments a status filter lets through only their
-		// outcomes tell: then every target's in one pass (n = 0).
-		n := 0
-		if f.Status == "" {
-			n = historySlice(limit+1-len(as), len(as), done)
+		// outcomes tell: then every target's in one pass.
+		var in []int64 // nil: the rest
+		if n := historySlice(limit+1-len(as), len(as), done); n > 0 && f.Status == "" {
+			in = targets[done:min(len(targets), done+n)]
 		}
-		in, read := targets[done:min(len(targets), done+n)], targets[:done]
-		if n == 0 {
-			in = nil // the rest
-		}
-		rows, err := s.historyRows(ctx, f, host, envs, in, read, cursor, limit+1-len(as))
+		rows, err := s.historyRows(ctx, f, host, envs, in, targets[:done], cursor, limit+1-len(as))
 		if err != nil {
 			return nil, "", err
 		}
 		as = append(as, rows...)
-		if done += len(in); n == 0 {
+		if in == nil {
 			break
 		}
+		done += len(in)
 	}
 	next := ""
 	if len(as) > limit {
@@ -252,8 +243,8 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 // historySlice is how many more targets the next slice of History reads
 // for the rows a page still needs, from the rows per target so far: 16
 // first (a target may have hundreds of assignments; a workload's or a
-// host's targets are often fewer), then what the rate so far predicts, at
-// most 500. While nothing matched (a status or time filter that few
+// host's targets are often fewer), then what the rate so far predicts
+// (targetsToFill), at most 500. While nothing matched (a status or time filter that few
 // assignments pass) it is 0: the rest at once, in one pass over them,
 // costs less than many slices.
 func historySlice(rows, rowsSoFar, targets int) int {
@@ -263,7 +254,19 @@ func historySlice(rows, rowsSoFar, targets int) int {
 	case rowsSoFar == 0:
 		return 0
 	}
-	return min(500, (rows*targets+rowsSoFar-1)/rowsSoFar+1)
+	return min(500, targetsToFill(rows, rowsSoFar, targets))
+}
+
+// historyTargets adds to w History's conditions on targets (t): the
+// filter's, the host's, and from the cursor's target on.
+func historyTargets(w *where, f Filter, host *hostReconcilers, order targetOrder, after *historyKey) {
+	w.targetFilter(f)
+	if host != nil {
+		w.conds = append(w.conds, host.onTarget(w))
+	}
+	if after != nil {
+		w.conds = append(w.conds, `(`+order.after(w, after.Target)+` OR `+order.at(w, after.Target)+`)`)
+	}
 }
 
 // historyRows reads, in History's order, up to limit assignments that pass
@@ -288,13 +291,7 @@ func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcile
 		w.args = a
 	}
 	if in == nil {
-		w.targetFilter(f)
-		if host != nil {
-			w.conds = append(w.conds, host.onTarget(w))
-		}
-		if after != nil {
-			w.conds = append(w.conds, `(`+order.after(w, after.Target)+` OR `+order.at(w, after.Target)+`)`)
-		}
+		historyTargets(w, f, host, order, after)
 	}
 	if !f.Since.IsZero() {
 		w.add("a.assigned_at >= ?", f.Since.UTC())
