@@ -298,27 +298,20 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order ta
 func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, page, cols, order string,
 	dests func(*pagedTarget) []any, named func(*pagedTarget)) ([]pagedTarget, error) {
 	cw := &where{args: args}
-	var counts, join string
+	countsOn := func(counts string) string { return `LEFT JOIN ` + counts + ` c ON c.endpoint_id = p.eid` }
+	var join string
 	switch {
 	case f.Host == "" && (!f.Since.IsZero() || !f.Until.IsZero()):
 		join = timeFilteredCounts(cw, f, s.st.Engine())
 	case f.Host != "":
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
 		cw.args = rw.args
-		hosts := ""
-		if f.Host != "" {
-			hosts = " JOIN hosts h ON h.id = r.host_id"
-		}
-		counts = `(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r` + hosts + `
-			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`
+		join = countsOn(`(SELECT r.endpoint_id, r.commit_sha, r.status, count(*) AS hosts FROM reconcilers r JOIN hosts h ON h.id = r.host_id
+			WHERE r.endpoint_id IN (SELECT eid FROM page) AND ` + rw.sql() + ` GROUP BY r.endpoint_id, r.commit_sha, r.status)`)
+	case f.Status != "":
+		join = countsOn("(SELECT * FROM endpoint_counts WHERE " + statusIs(cw, "status", f.Status) + ")")
 	default:
-		counts = "endpoint_counts"
-		if f.Status != "" {
-			counts = "(SELECT * FROM endpoint_counts WHERE " + statusIs(cw, "status", f.Status) + ")"
-		}
-	}
-	if join == "" {
-		join = `LEFT JOIN ` + counts + ` c ON c.endpoint_id = p.eid`
+		join = countsOn("endpoint_counts")
 	}
 	var targets []pagedTarget
 	// The targets' rows, one after the other: target i's from first[i] on.
