@@ -33,6 +33,18 @@ const (
 // deployment_history_add_partition creates.
 var partitionName = regexp.MustCompile(`^deployment_history_p(\d{4})_(\d{2})$`)
 
+// partitionMonth is the first instant of the month of a monthly partition
+// named name; false for the default partition.
+func partitionMonth(name string) (time.Time, bool) {
+	m := partitionName.FindStringSubmatch(name)
+	if m == nil {
+		return time.Time{}, false
+	}
+	year, _ := strconv.Atoi(m[1])
+	month, _ := strconv.Atoi(m[2])
+	return time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC), true
+}
+
 // HistoryPartitions implements store.HistoryPartitioner: the monthly
 // partitions of deployment_history, oldest first, with their row counts
 // as PostgreSQL estimates them. The default partition is not listed.
@@ -54,13 +66,10 @@ func historyPartitions(ctx context.Context, q pgxQuerier) ([]store.HistoryPartit
 		if err := rows.Scan(&name, &n); err != nil {
 			return nil, err
 		}
-		m := partitionName.FindStringSubmatch(name)
-		if m == nil {
+		from, ok := partitionMonth(name)
+		if !ok {
 			continue // the default partition
 		}
-		year, _ := strconv.Atoi(m[1])
-		month, _ := strconv.Atoi(m[2])
-		from := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC)
 		out = append(out, store.HistoryPartition{Name: name, From: from, To: from.AddDate(0, 1, 0), EstimatedRows: n})
 	}
 	if err := rows.Err(); err != nil {
@@ -88,12 +97,8 @@ func (d *Driver) HistoryFloor(ctx context.Context, q store.Querier) (time.Time, 
 		if err := rows.Scan(&waiting, &name); err != nil {
 			return time.Time{}, err
 		}
-		if m := partitionName.FindStringSubmatch(name); m != nil {
-			year, _ := strconv.Atoi(m[1])
-			month, _ := strconv.Atoi(m[2])
-			if from := time.Date(year, time.Month(month), 1, 0, 0, 0, 0, time.UTC); floor.IsZero() || from.Before(floor) {
-				floor = from
-			}
+		if from, ok := partitionMonth(name); ok && (floor.IsZero() || from.Before(floor)) {
+			floor = from
 		}
 	}
 	if err := rows.Err(); err != nil || waiting {
