@@ -41,8 +41,9 @@ func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Dep
 	if f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() || d != (Deployed{}) {
 		batch = max(batch, 500)
 	}
+	past := s.newPastReader()
 	for len(out) <= limit {
-		rows, ks, last, err := s.hostRowsAt(ctx, f, at, d, batch, after)
+		rows, ks, last, err := s.hostRowsAt(ctx, past, f, at, d, batch, after)
 		if err != nil {
 			return nil, "", err
 		}
@@ -91,6 +92,7 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 	if err != nil {
 		return nil, "", err
 	}
+	past := s.newPastReader()
 	var out []EnvironmentStateRow
 	var last *targetKey // the last target read, shown or not
 	counted := 0        // targets counted so far
@@ -105,7 +107,7 @@ func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time
 			if unfiltered {
 				n = min(n, targetsToFill(limit-len(out), len(out), counted))
 			}
-			rows, err := s.targetRowsAt(ctx, f, at, targets[:n])
+			rows, err := s.targetRowsAt(ctx, past, f, at, targets[:n])
 			if err != nil {
 				return nil, "", err
 			}
@@ -204,7 +206,7 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 // then, from the history, in the same statement: no reconciler leaves the
 // database. A host filter or a time range (which asks for each reconciler's status
 // since, which the counts do not keep) reads every reconciler.
-func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
+func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, at time.Time, targets []pastTarget) (map[int64][]EnvironmentStateRow, error) {
 	out := map[int64][]EnvironmentStateRow{}
 	if len(targets) == 0 {
 		return out, nil
@@ -256,16 +258,15 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 			// history then (one probe each; none for one that had not
 			// reported by then).
 			then := a.Bind(at)
-			q := s.st.Read()
-			floor, ferr := s.st.HistoryFloor(ctx, q)
-			if ferr != nil {
-				return nil, ferr
+			history, herr := past.historyAt(ctx, &a, "c.rid", then)
+			if herr != nil {
+				return nil, herr
 			}
-			err = collectEach(ctx, q, `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
+			err = collectEach(ctx, past.q, `WITH c AS MATERIALIZED (SELECT c.tid, c.rid, d.commit_sha AS sha, d.status
 					FROM (`+candidates+`) c LEFT JOIN deployments d ON d.id = c.did AND d.last_changed <= `+then+`)
 				SELECT tid, sha, status, count(*) FROM c WHERE sha IS NOT NULL GROUP BY tid, sha, status
 				UNION ALL
-				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+historyAt(s.st.Engine(), "c.rid", then, floorArg(&a, floor))+`
+				SELECT c.tid, pd.commit_sha, dh.status, count(*) FROM c `+history+`
 					JOIN deployments pd ON pd.id = dh.deployment_id
 				WHERE c.sha IS NULL GROUP BY c.tid, pd.commit_sha, dh.status`, a, func(r store.Row) error {
 				var g groupAt
@@ -307,7 +308,7 @@ func (s *Service) targetRowsAt(ctx context.Context, f Filter, at time.Time, targ
 		counts[group{g.target, v.version, v.known, g.status}] += g.hosts
 	}
 	// With a host or time filter, the candidates one by one.
-	rows, keys, err := s.pastRows(ctx, f, at, Deployed{}, cands, false)
+	rows, keys, err := s.pastRows(ctx, past, f, at, Deployed{}, cands, false)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +365,7 @@ type pastCandidate struct {
 // and each row's key; pairs whose state does not pass the filter's status
 // and time range, or do not deploy d, are left out. last, when more pairs follow, is the key of
 // the last pair read, kept or not, to continue from.
-func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Deployed, limit int, after *hostKey) (rows []HostStateRow, keys []hostKey, last *hostKey, err error) {
+func (s *Service) hostRowsAt(ctx context.Context, past *pastReader, f Filter, at time.Time, d Deployed, limit int, after *hostKey) (rows []HostStateRow, keys []hostKey, last *hostKey, err error) {
 	at = at.UTC()
 	w := &where{}
 	w.targetFilter(f)
@@ -413,7 +414,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 		cands = cands[:limit]
 		last = &cands[limit-1].key
 	}
-	rows, keys, err = s.pastRows(ctx, f, at, d, cands, true)
+	rows, keys, err = s.pastRows(ctx, past, f, at, d, cands, true)
 	return rows, keys, last, err
 }
 
@@ -422,7 +423,7 @@ func (s *Service) hostRowsAt(ctx context.Context, f Filter, at time.Time, d Depl
 // status and time range and deploys d, with their keys. A candidate whose
 // reconciler had not reported by then has no row. Without since (and a
 // time range), a row's StatusSince is its last change's time.
-func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deployed, cands []pastCandidate, since bool) (rows []HostStateRow, keys []hostKey, err error) {
+func (s *Service) pastRows(ctx context.Context, past *pastReader, f Filter, at time.Time, d Deployed, cands []pastCandidate, since bool) (rows []HostStateRow, keys []hostKey, err error) {
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, c := range cands {
@@ -431,7 +432,7 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 			ids = append(ids, c.reconcilerID)
 		}
 	}
-	states, err := s.statesAt(ctx, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
+	states, err := s.statesAt(ctx, past, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -464,32 +465,42 @@ func (s *Service) pastRows(ctx context.Context, f Filter, at time.Time, d Deploy
 	return rows, keys, nil
 }
 
-// historyAt joins, as dh, the latest status change at or before the time
-// (a placeholder) of the reconciler whose id is rid: one index probe.
-// PostgreSQL probes each month's partition with a lateral join; SQLite's
-// planner does the same for a correlated subquery. floor, when not empty,
-// is a placeholder of the history's floor (floorArg): bounded by it,
-// PostgreSQL leaves out the default partition.
-func historyAt(engine, rid, at, floor string) string {
-	if engine == "postgres" {
-		bound := ""
-		if floor != "" {
-			bound = ` AND h.changed_at >= ` + floor
-		}
-		return `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
-			WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + bound + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`
-	}
-	return `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
-		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`
+// pastReader reads the history's status changes for one report call,
+// through one querier. The history's floor (store.HistoryFloor), which
+// lets PostgreSQL leave its default partition out of each probe, is read
+// on that querier once, when a probe first needs it, rather than once for
+// each slice or batch of the page.
+type pastReader struct {
+	st    *store.Store
+	q     store.Querier
+	floor *time.Time // nil: not read yet
 }
 
-// floorArg binds the history's floor (store.HistoryFloor) into a for
-// historyAt, or returns "" when there is none.
-func floorArg(a *store.Args, floor time.Time) string {
-	if floor.IsZero() {
-		return ""
+func (s *Service) newPastReader() *pastReader { return &pastReader{st: s.st, q: s.st.Read()} }
+
+// historyAt joins, as dh, the latest status change at or before the time
+// (a placeholder) of the reconciler whose id is rid: one index probe.
+// PostgreSQL probes each month's partition with a lateral join, bounded
+// below by the history's floor (bound into a); SQLite's planner does the
+// same for a correlated subquery.
+func (p *pastReader) historyAt(ctx context.Context, a *store.Args, rid, at string) (string, error) {
+	if p.st.Engine() != "postgres" {
+		return `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
+		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`, nil
 	}
-	return a.Bind(floor)
+	if p.floor == nil {
+		floor, err := p.st.HistoryFloor(ctx, p.q)
+		if err != nil {
+			return "", err
+		}
+		p.floor = &floor
+	}
+	bound := ""
+	if !p.floor.IsZero() {
+		bound = ` AND h.changed_at >= ` + a.Bind(*p.floor)
+	}
+	return `CROSS JOIN LATERAL (SELECT h.id, h.deployment_id, h.status, h.message, h.changed_at FROM deployment_history h
+			WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + at + bound + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) dh`, nil
 }
 
 // pastState is a reconciler's state at a time.
@@ -511,7 +522,7 @@ type pastState struct {
 // reconcilers that changed after the time need the history (one index
 // probe each, whatever their history): looking into the recent past
 // costs what changed since.
-func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
+func (s *Service) statesAt(ctx context.Context, past *pastReader, ids []int64, at time.Time, since bool) (map[int64]pastState, error) {
 	at = at.UTC()
 	out := make(map[int64]pastState, len(ids))
 	latest := map[int64]pastState{} // by deployment
@@ -544,20 +555,17 @@ func (s *Service) statesAt(ctx context.Context, ids []int64, at time.Time, since
 	}
 	// Changed since the time: read from history.
 	recent := slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { _, ok := out[id]; return ok })
-	if len(recent) > 0 {
-		q := s.st.Read() // the floor as the history's reads see it
-		floor, err := s.st.HistoryFloor(ctx, q)
+	for chunk := range slices.Chunk(recent, 1000) {
+		var a store.Args
+		history, err := past.historyAt(ctx, &a, "r.id", a.Bind(at))
 		if err != nil {
 			return nil, err
 		}
-		for chunk := range slices.Chunk(recent, 1000) {
-			var a store.Args
-			err := collectEach(ctx, q, `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
-				FROM reconcilers r `+historyAt(engine, "r.id", a.Bind(at), floorArg(&a, floor))+` JOIN deployments d ON d.id = dh.deployment_id
-				WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
-			if err != nil {
-				return nil, err
-			}
+		err = collectEach(ctx, past.q, `SELECT r.id, dh.deployment_id, d.commit_sha, dh.status, dh.message, dh.changed_at
+			FROM reconcilers r `+history+` JOIN deployments d ON d.id = dh.deployment_id
+			WHERE `+store.In(engine, &a, "r.id", chunk), a, keep)
+		if err != nil {
+			return nil, err
 		}
 	}
 	if !since || len(latest) == 0 {
