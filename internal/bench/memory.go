@@ -101,10 +101,13 @@ func residentBytes() uint64 {
 	return 0
 }
 
-// PrintMemory prints the samples taken from `from` reports on (at most
-// rows of them, evenly spread) and the spread of RSS and heap over them:
-// (max - min) / min.
-func PrintMemory(out io.Writer, samples []MemorySample, from int64, rows int) {
+// PrintMemory prints the hub's memory from `from` reports on, split into
+// stages of the history (equal ranges of status changes): the highest RSS
+// and Go heap of each stage, then the spread of every sample and of the
+// stages' highest RSS. A single sample falls anywhere in the garbage
+// collector's cycle; a stage's highest RSS is what the hub needed at that
+// point of the history, so its spread is what grows with the store.
+func PrintMemory(out io.Writer, samples []MemorySample, from int64, stages int) {
 	var kept []MemorySample
 	for _, s := range samples {
 		if s.Reports >= from {
@@ -115,54 +118,76 @@ func PrintMemory(out io.Writer, samples []MemorySample, from int64, rows int) {
 		fmt.Fprintf(out, "memory: no sample after %d reports\n", from)
 		return
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "status changes\tRSS\tGo heap in use\treads of every report")
-	step := max(1, len(kept)/max(1, rows))
-	for i, s := range kept {
-		if i%step == 0 || i == len(kept)-1 {
-			fmt.Fprintf(tw, "%d\t%d MiB\t%d MiB\t%d\n", s.Reports, s.RSS>>20, s.HeapInuse>>20, s.Reads)
+	peaks := StagePeaks(kept, stages)
+	if peaks != nil {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "status changes\thighest RSS\thighest Go heap in use\treads of every report")
+		for _, p := range peaks {
+			fmt.Fprintf(tw, "%d-%d\t%d MiB\t%d MiB\t%d\n", p.From, p.To, p.RSS>>20, p.HeapInuse>>20, p.Reads)
 		}
+		tw.Flush()
 	}
-	tw.Flush()
-	spread := func(get func(MemorySample) uint64) (lo, hi uint64, pct float64) {
-		lo, hi = get(kept[0]), get(kept[0])
-		for _, s := range kept {
-			lo, hi = min(lo, get(s)), max(hi, get(s))
-		}
-		if lo > 0 {
-			pct = 100 * float64(hi-lo) / float64(lo)
-		}
-		return lo, hi, pct
-	}
-	rlo, rhi, rp := spread(func(s MemorySample) uint64 { return s.RSS })
-	hlo, hhi, hp := spread(func(s MemorySample) uint64 { return s.HeapInuse })
-	fmt.Fprintf(out, "memory from %d to %d status changes (%d samples, %d reads of every report): RSS %d-%d MiB (spread %.1f%%), Go heap in use %d-%d MiB (spread %.1f%%)\n",
+	rlo, rhi, rp := spread(kept, func(s MemorySample) uint64 { return s.RSS })
+	hlo, hhi, hp := spread(kept, func(s MemorySample) uint64 { return s.HeapInuse })
+	fmt.Fprintf(out, "memory from %d to %d status changes (%d samples, %d reads of every report): RSS %d-%d MiB (spread %.1f%%), Go heap in use %d-%d MiB (spread %.1f%%), sample by sample\n",
 		kept[0].Reports, kept[len(kept)-1].Reports, len(kept), kept[len(kept)-1].Reads-kept[0].Reads, rlo>>20, rhi>>20, rp, hlo>>20, hhi>>20, hp)
-	if first, last, pct := PeakGrowth(kept); first > 0 {
-		fmt.Fprintf(out, "peak RSS over the first tenth of the samples %d MiB, over the last tenth %d MiB (%+.1f%%)\n", first>>20, last>>20, pct)
+	if peaks != nil {
+		plo, phi, pp := spread(peaks, func(p Stage) uint64 { return p.RSS })
+		fmt.Fprintf(out, "highest RSS of each of %d stages of the history: %d-%d MiB (spread %.1f%%)\n", len(peaks), plo>>20, phi>>20, pp)
 	}
 }
 
-// PeakGrowth compares the highest RSS over the first tenth of the samples
-// with the highest over the last tenth (at least 3 samples each, or none:
-// first 0). Unlike the spread of all samples, which the garbage
-// collector's sawtooth widens whatever the store holds, it grows only if
-// the hub's memory follows what was stored in between.
-func PeakGrowth(samples []MemorySample) (first, last uint64, pct float64) {
-	n := len(samples) / 10
-	if n < 3 {
-		return 0, 0, 0
+// spread is the lowest and highest of get over xs and (hi - lo) / lo.
+func spread[T any](xs []T, get func(T) uint64) (lo, hi uint64, pct float64) {
+	lo, hi = get(xs[0]), get(xs[0])
+	for _, x := range xs {
+		lo, hi = min(lo, get(x)), max(hi, get(x))
 	}
-	peak := func(ss []MemorySample) uint64 {
-		var p uint64
-		for _, s := range ss {
-			p = max(p, s.RSS)
+	if lo > 0 {
+		pct = 100 * float64(hi-lo) / float64(lo)
+	}
+	return lo, hi, pct
+}
+
+// Stage is the hub's memory over one stage of the history: the highest
+// RSS and Go heap sampled while the status changes stored went from From
+// to To.
+type Stage struct {
+	From, To       int64
+	RSS, HeapInuse uint64
+	Reads          int64 // reads of every report done by the stage's end
+}
+
+// StagePeaks splits the samples' history (the status changes from the
+// first sample's to the last's) into n equal stages and gives each one's
+// highest RSS and heap; nil unless every stage has at least 3 samples.
+// Unlike the spread of all samples, which the garbage collector's sawtooth
+// widens whatever the store holds, the stages' highest RSS grows only if
+// the hub's memory follows what was stored.
+func StagePeaks(samples []MemorySample, n int) []Stage {
+	if n < 1 || len(samples) == 0 {
+		return nil
+	}
+	first, last := samples[0].Reports, samples[len(samples)-1].Reports
+	stages := make([]Stage, n)
+	counts := make([]int, n)
+	for i := range stages {
+		stages[i].From = first + (last-first)*int64(i)/int64(n)
+		stages[i].To = first + (last-first)*int64(i+1)/int64(n)
+	}
+	for _, s := range samples {
+		i := n - 1
+		if last > first {
+			i = min(n-1, int((s.Reports-first)*int64(n)/(last-first)))
 		}
-		return p
+		st := &stages[i]
+		st.RSS, st.HeapInuse, st.Reads = max(st.RSS, s.RSS), max(st.HeapInuse, s.HeapInuse), max(st.Reads, s.Reads)
+		counts[i]++
 	}
-	first, last = peak(samples[:n]), peak(samples[len(samples)-n:])
-	if first > 0 {
-		pct = 100 * (float64(last) - float64(first)) / float64(first)
+	for _, c := range counts {
+		if c < 3 {
+			return nil
+		}
 	}
-	return first, last, pct
+	return stages
 }

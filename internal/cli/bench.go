@@ -71,7 +71,7 @@ rollout gate.`,
 				var reported atomic.Int64
 				var watch *bench.MemoryWatch
 				if memory {
-					watch = bench.WatchMemory(ctx, reports.New(st), spec, &reported, 2*time.Second)
+					watch = bench.WatchMemory(ctx, reports.New(st), spec, &reported, 500*time.Millisecond)
 				}
 				res, err := bench.GenerateCounting(ctx, ing, spec, out, &reported)
 				if watch != nil {
