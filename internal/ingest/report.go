@@ -72,12 +72,12 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 	// What each report changes, compared with the one before it (states
 	// follows each reconciler through the batch).
 	states := maps.Clone(stored)
-	var writes []int  // deployments, in order
-	var late []int    // reports older than what is stored: history only
-	var touch []int64 // known reconcilers only reporting again
+	writes := make([]int, 0, len(rs)) // deployments, in order
+	var late []int                    // reports older than what is stored: history only
+	var touch []int64                 // known reconcilers only reporting again
 	var sightings []sighting
-	ensure := map[model.ReconcilerKey]int{}   // reconcilers to create or update: the last report giving them
-	changed := map[model.ReconcilerKey]bool{} // reconcilers whose state changes, not just their last-report time
+	ensure := map[model.ReconcilerKey]int{}                // reconcilers to create or update: the last report giving them
+	changed := make(map[model.ReconcilerKey]bool, len(rs)) // reconcilers whose state changes, not just their last-report time
 	lateKeys := map[model.ReconcilerKey]bool{}
 	for i, r := range rs {
 		k := keys[i]
@@ -128,7 +128,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		res[i].reconciler = idOf(k)
 	}
 	// A reconciler's endpoint after the batch: its last report's.
-	lastOf := map[model.ReconcilerKey]int{}
+	lastOf := make(map[model.ReconcilerKey]int, len(rs))
 	for i, k := range keys {
 		lastOf[k] = i
 	}

@@ -140,10 +140,9 @@ func scanAssignmentRow(r store.Row) (assignmentRow, error) {
 		&a.Version, &a.Commit, &a.AssignedAt, &a.BuildTime,
 		&a.Success, &a.Failure, &a.InProgress, &a.FirstSuccess, &a.LastSuccess, &a.FirstFailure, &a.Total)
 	a.AssignedAt = a.AssignedAt.UTC()
-	for _, t := range []**time.Time{&a.BuildTime, &a.FirstSuccess, &a.LastSuccess, &a.FirstFailure} {
-		if *t != nil {
-			u := (*t).UTC()
-			*t = &u
+	for _, t := range []*time.Time{a.BuildTime, a.FirstSuccess, a.LastSuccess, a.FirstFailure} {
+		if t != nil {
+			*t = t.UTC() // each scanned into a time of its own
 		}
 	}
 	return a, err

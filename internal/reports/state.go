@@ -575,9 +575,9 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 		return nil, nil, err
 	}
 	defer rows.Close()
-	var out []hostRow
-	var keys []hostKey
-	var wids, envIDs []int64
+	// A page fills up to its limit: sized once, not grown by copying.
+	n := max(limit, 0)
+	out, keys, wids, envIDs := make([]hostRow, 0, n), make([]hostKey, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 	for rows.Next() {
 		var h hostRow
 		var k hostKey

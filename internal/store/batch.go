@@ -171,12 +171,12 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		has      bool
 		reportAt time.Time
 	}
-	recs := map[int64]*reconcilerWrite{}
+	recs := make(map[int64]*reconcilerWrite, len(rs))
 	type historyRow struct {
 		key deploymentKey
-		r   KnownReport
+		r   int // its report, in rs
 	}
-	var history []historyRow
+	history := make([]historyRow, 0, len(rs))
 	var late []int
 	for i, r := range rs {
 		k := deploymentKey{r.ReconcilerID, r.Commit}
@@ -202,7 +202,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		deps[k] = d
 		if changed {
 			d.dirty = true
-			history = append(history, historyRow{k, r})
+			history = append(history, historyRow{k, i})
 		}
 		if moves {
 			rec.current, rec.has = k, true
@@ -253,7 +253,8 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		n := len(history)
 		ids, recIDs, statuses, messages, sizes, ats := make([]int64, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n), make([]time.Time, n)
 		for i, h := range history {
-			ids[i], recIDs[i], statuses[i], messages[i], sizes[i], ats[i] = deps[h.key].id, h.key.reconciler, string(h.r.Status), h.r.Message, int32(h.r.MessageBytes), h.r.At
+			r := &rs[h.r]
+			ids[i], recIDs[i], statuses[i], messages[i], sizes[i], ats[i] = deps[h.key].id, h.key.reconciler, string(r.Status), r.Message, int32(r.MessageBytes), r.At
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::timestamptz[])`, ids, recIDs, statuses, messages, sizes, ats); err != nil {
@@ -290,7 +291,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 			return nil, nil, err
 		}
 	}
-	written := map[DeploymentKey]KnownDeployment{}
+	written := make(map[DeploymentKey]KnownDeployment, len(history))
 	for k, d := range deps {
 		if d.dirty {
 			written[DeploymentKey{ReconcilerID: k.reconciler, Commit: k.sha}] = KnownDeployment{Status: string(d.status), Since: d.since, Last: d.last, FirstFailure: d.firstFailure}
@@ -372,15 +373,14 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 // readDeployments reads the stored deployments that reports name and the
 // reconcilers' current ones, by key.
 func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[deploymentKey]*deploymentRow, error) {
-	seen := map[deploymentKey]bool{}
+	seen := make(map[deploymentKey]bool, len(rs))
 	for _, r := range rs {
 		seen[deploymentKey{r.ReconcilerID, r.Commit}] = true
 		if r.Current != "" {
 			seen[deploymentKey{r.ReconcilerID, r.Current}] = true
 		}
 	}
-	var rids []int64
-	var shas []string
+	rids, shas := make([]int64, 0, len(seen)), make([]string, 0, len(seen))
 	for k := range seen {
 		rids, shas = append(rids, k.reconciler), append(shas, k.sha)
 	}
@@ -396,7 +396,7 @@ func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[depl
 	if err != nil {
 		return nil, fmt.Errorf("read deployments: %w", err)
 	}
-	out := make(map[deploymentKey]*deploymentRow, len(rows))
+	out := make(map[deploymentKey]*deploymentRow, len(seen)) // the batch's new deployments join it
 	for _, d := range rows {
 		out[d.key] = d
 	}

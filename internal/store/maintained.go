@@ -409,8 +409,9 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	if err != nil {
 		return OutcomeChanges{}, err
 	}
-	old := map[assignmentKey]assignmentState{}
-	fresh := map[assignmentKey]assignmentState{}
+	// Sized for the rows the candidates name (most batches name no others).
+	old := make(map[assignmentKey]assignmentState, len(candidates))
+	fresh := make(map[assignmentKey]assignmentState, len(candidates))
 	add := func(m map[assignmentKey]assignmentState) func(assignmentState) {
 		return func(s assignmentState) { m[s.key] = s }
 	}
@@ -424,7 +425,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	// reconcilers that moved, came back or were created meanwhile are all
 	// computed again below), so the deployment is its state. Any other row
 	// is computed again.
-	byKey := map[assignmentKey][]assignmentState{}
+	byKey := make(map[assignmentKey][]assignmentState, len(candidates))
 	for _, c := range candidates {
 		byKey[c.key] = append(byKey[c.key], c)
 	}
@@ -480,7 +481,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 		}
 	}
 	// Write the differences, in key order.
-	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), compareAssignmentKeys)
+	keys := sortedKeys(old, fresh, compareAssignmentKeys)
 	outcomes := OutcomeChanges{Deltas: map[int64]*OutcomeDelta{}, Departed: map[int64]*departure{}, Recompute: map[int64]bool{}}
 	var gone []assignmentKey
 	var changed, added []assignmentState
@@ -989,10 +990,19 @@ func sameAssignmentState(a, b assignmentState) bool {
 		(a.firstFailure == nil) == (b.firstFailure == nil) && (a.firstFailure == nil || a.firstFailure.Equal(*b.firstFailure))
 }
 
-func union[K comparable, V any](a, b map[K]V) map[K]V {
-	out := maps.Clone(a)
-	maps.Copy(out, b)
-	return out
+// sortedKeys is the keys of a and b, each once, sorted by cmp.
+func sortedKeys[K comparable, V any](a, b map[K]V, cmp func(K, K) int) []K {
+	keys := make([]K, 0, max(len(a), len(b)))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, cmp)
+	return keys
 }
 
 // collectEach runs a query and calls fn with each row scanned.
@@ -1065,8 +1075,8 @@ func driftSQL(cond string) string {
 // RefreshDrift recomputes the drift rows of reconcilers (with all their
 // targets) and of targets (with all their reconcilers).
 func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, targets []int64) error {
-	old := map[[2]int64]DriftRow{}
-	fresh := map[[2]int64]DriftRow{}
+	old := make(map[[2]int64]DriftRow, len(reconcilers))
+	fresh := make(map[[2]int64]DriftRow, len(reconcilers))
 	keep := func(m map[[2]int64]DriftRow) func(DriftRow) {
 		return func(d DriftRow) { m[[2]int64{d.ReconcilerID, d.TargetID}] = d }
 	}
@@ -1084,7 +1094,7 @@ func RefreshDrift(ctx context.Context, q Querier, engine string, reconcilers, ta
 			}
 		}
 	}
-	keys := slices.SortedFunc(maps.Keys(union(old, fresh)), func(a, b [2]int64) int {
+	keys := sortedKeys(old, fresh, func(a, b [2]int64) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
 	})
 	var gone [][2]int64
