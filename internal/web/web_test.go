@@ -399,6 +399,15 @@ func TestDriftNotReportedKind(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "prod-4") || !strings.Contains(body, "not yet reported") || strings.Contains(body, "prod-3") {
 		t.Errorf("/drift?kind=not_reported: %d, want prod-4 alone as not yet reported:\n%.2000s", resp.StatusCode, body)
 	}
+	// How long it has drifted, with when it started on hover (once: the
+	// duration says the rest).
+	rows, _, err := reports.New(st).Drift(ctx, reports.Filter{Host: "prod-4"}, 0, reports.Page{})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("drift of prod-4: %v, %v", rows, err)
+	}
+	if want := `title="since ` + rows[0].Since.UTC().Format("2006-01-02 15:04:05 UTC") + `"`; !strings.Contains(body, want) || strings.Contains(body, "since <time") {
+		t.Errorf("/drift?kind=not_reported: want the start on hover (%s) and no relative start beside the duration:\n%.2000s", want, body)
+	}
 }
 
 // A host that has reported, but not a commit of the version rolling out,
