@@ -101,12 +101,9 @@ func residentBytes() uint64 {
 	return 0
 }
 
-// PrintMemory prints the hub's memory from `from` reports on, split into
-// stages of the history (equal ranges of status changes): the highest RSS
-// and Go heap of each stage, then the spread of every sample and of the
-// stages' highest RSS. A single sample falls anywhere in the garbage
-// collector's cycle; a stage's highest RSS is what the hub needed at that
-// point of the history, so its spread is what grows with the store.
+// PrintMemory prints the hub's memory from `from` reports on: the highest
+// RSS and Go heap of each of stages stages of the history (StagePeaks),
+// then the spread of every sample and of the stages' highest RSS.
 func PrintMemory(out io.Writer, samples []MemorySample, from int64, stages int) {
 	var kept []MemorySample
 	for _, s := range samples {
@@ -160,10 +157,11 @@ type Stage struct {
 
 // StagePeaks splits the samples' history (the status changes from the
 // first sample's to the last's) into n equal stages and gives each one's
-// highest RSS and heap; nil unless every stage has at least 3 samples.
-// Unlike the spread of all samples, which the garbage collector's sawtooth
-// widens whatever the store holds, the stages' highest RSS grows only if
-// the hub's memory follows what was stored.
+// highest RSS and heap; nil unless every stage has at least 3 samples. A
+// single sample falls anywhere in the garbage collector's cycle, so the
+// spread of all samples is its sawtooth whatever the store holds; a
+// stage's highest RSS is what the hub needed at that point of the
+// history, and grows only if the hub's memory follows what was stored.
 func StagePeaks(samples []MemorySample, n int) []Stage {
 	if n < 1 || len(samples) == 0 {
 		return nil
