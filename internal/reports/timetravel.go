@@ -465,8 +465,10 @@ func (s *Service) pastRows(ctx context.Context, past *pastReader, f Filter, at t
 	return rows, keys, nil
 }
 
-// pastReader reads the history's status changes for one report call,
-// through one querier. The history's floor (store.HistoryFloor), which
+// pastReader reads the reconcilers' past states for one report call,
+// through one querier (with read replicas, one replica: which reconcilers
+// changed since the time and what the history says of them agree). The
+// history's floor (store.HistoryFloor), which
 // lets PostgreSQL leave its default partition out of each probe, is read
 // on that querier once, when a probe first needs it, rather than once for
 // each slice or batch of the page.
@@ -546,7 +548,7 @@ func (s *Service) statesAt(ctx context.Context, past *pastReader, ids []int64, a
 		// (A status changed after the time rules the reconciler out
 		// before its deployment is read: see targetRowsAt.)
 		then := a.Bind(at)
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
+		err := collectEach(ctx, past.q, `SELECT r.id, d.id, d.commit_sha, d.status, d.message, d.last_changed
 			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
 			WHERE `+store.In(engine, &a, "r.id", chunk)+` AND r.status_since <= `+then+` AND d.last_changed <= `+then, a, keep)
 		if err != nil {
@@ -579,7 +581,7 @@ func (s *Service) statesAt(ctx context.Context, past *pastReader, ids []int64, a
 	byDeployment := map[int64][]change{}
 	for chunk := range slices.Chunk(slices.Collect(maps.Keys(latest)), 1000) {
 		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT deployment_id, id, status, changed_at FROM deployment_history
+		err := collectEach(ctx, past.q, `SELECT deployment_id, id, status, changed_at FROM deployment_history
 			WHERE `+store.In(engine, &a, "deployment_id", chunk)+` AND changed_at <= `+a.Bind(at), a, func(row store.Row) error {
 			var dep int64
 			var c change
