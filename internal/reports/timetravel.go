@@ -468,10 +468,10 @@ func (s *Service) pastRows(ctx context.Context, past *pastReader, f Filter, at t
 // pastReader reads the reconcilers' past states for one report call,
 // through one querier (with read replicas, one replica: which reconcilers
 // changed since the time and what the history says of them agree). The
-// history's floor (store.HistoryFloor), which
-// lets PostgreSQL leave its default partition out of each probe, is read
-// on that querier once, when a probe first needs it, rather than once for
-// each slice or batch of the page.
+// history's floor (store.HistoryFloor), which lets PostgreSQL leave its
+// default partition out of each probe, is read on that querier once, when
+// a probe first needs it, rather than once for each slice or batch of the
+// page.
 type pastReader struct {
 	st    *store.Store
 	q     store.Querier
