@@ -57,6 +57,7 @@ func run(t *testing.T, open opener) {
 		"TextRules":                         testTextRules,
 		"AssignmentFollowsLatestDeployment": testAssignmentFollowsLatestDeployment,
 		"OutcomesFollowRetirement":          testOutcomesFollowRetirement,
+		"OutcomesKeepFirstSuccess":          testOutcomesKeepFirstSuccess,
 		"ReconcilerMovesEndpoint":           testReconcilerMovesEndpoint,
 		"DriftFollowsReports":               testDriftFollowsReports,
 	}

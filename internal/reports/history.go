@@ -118,8 +118,8 @@ func (h *hostReconcilers) outcomesJoin(w *where) string {
 				sum(CASE WHEN ra.status = 'success' THEN 1 ELSE 0 END) AS success,
 				sum(CASE WHEN ra.status = 'failure' THEN 1 ELSE 0 END) AS failure,
 				sum(CASE WHEN ra.status = 'in_progress' THEN 1 ELSE 0 END) AS in_progress,
-				min(CASE WHEN ra.status = 'success' THEN ra.status_since END) AS first_success_at,
-				max(CASE WHEN ra.status = 'success' THEN ra.status_since END) AS last_success_at,
+				min(ra.first_success_at) AS first_success_at,
+				max(ra.first_success_at) AS last_success_at,
 				min(ra.first_failure_at) AS first_failure_at
 			FROM reconciler_assignments ra
 			WHERE ra.reconciler_id IN (` + bindIDs(&w.args, h.ids) + `) AND ra.live

@@ -92,8 +92,10 @@ type HistoryRow struct {
 	Failure     int       `json:"failure"`
 	InProgress  int       `json:"inProgress"`
 	NotReported int       `json:"notReported"`
-	// FirstSuccessAt is when the first host reached success; AllSucceededAt
-	// when the last did, set only when every host succeeded.
+	// FirstSuccessAt is when the first host first succeeded;
+	// AllSucceededAt when the last host first did, set only while every
+	// host succeeds. A host that applies the commit again (in progress,
+	// then success) moves neither.
 	FirstSuccessAt *time.Time `json:"firstSuccessAt,omitempty"`
 	AllSucceededAt *time.Time `json:"allSucceededAt,omitempty"`
 }

@@ -224,17 +224,17 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	}
 	if len(stored.rids) > 0 {
 		if _, err := q.Exec(ctx, `UPDATE deployments d SET status = u.status, message = u.message, message_bytes = u.bytes,
-				status_since = u.since, last_changed = u.last, first_failure_at = u.failure
-			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[])
-				AS u(id, status, message, bytes, since, last, failure)
-			WHERE d.id = u.id`, stored.ids, stored.statuses, stored.messages, stored.sizes, stored.sinces, stored.lasts, stored.fails); err != nil {
+				status_since = u.since, last_changed = u.last, first_success_at = u.success, first_failure_at = u.failure
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+				AS u(id, status, message, bytes, since, last, success, failure)
+			WHERE d.id = u.id`, stored.ids, stored.statuses, stored.messages, stored.sizes, stored.sinces, stored.lasts, stored.successes, stored.fails); err != nil {
 			return nil, nil, err
 		}
 	}
 	if len(fresh.rids) > 0 {
-		ids, err := Collect(ctx, q, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
-			RETURNING reconciler_id, commit_sha, id`, []any{fresh.rids, fresh.shas, fresh.statuses, fresh.messages, fresh.sizes, fresh.firstSeens, fresh.sinces, fresh.lasts, fresh.fails},
+		ids, err := Collect(ctx, q, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_success_at, first_failure_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[])
+			RETURNING reconciler_id, commit_sha, id`, []any{fresh.rids, fresh.shas, fresh.statuses, fresh.messages, fresh.sizes, fresh.firstSeens, fresh.sinces, fresh.lasts, fresh.successes, fresh.fails},
 			func(r Row) (deploymentRow, error) {
 				var d deploymentRow
 				err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id)
@@ -294,7 +294,8 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 	written := make(map[DeploymentKey]KnownDeployment, len(history))
 	for k, d := range deps {
 		if d.dirty {
-			written[DeploymentKey{ReconcilerID: k.reconciler, Commit: k.sha}] = KnownDeployment{Status: string(d.status), Since: d.since, Last: d.last, FirstFailure: d.firstFailure}
+			written[DeploymentKey{ReconcilerID: k.reconciler, Commit: k.sha}] = KnownDeployment{Status: string(d.status), Since: d.since, Last: d.last,
+				FirstSuccess: d.firstSuccess, FirstFailure: d.firstFailure}
 		}
 	}
 	return late, written, nil
@@ -306,12 +307,13 @@ type deploymentColumns struct {
 	shas, statuses, messages  []string
 	sizes                     []int32
 	firstSeens, sinces, lasts []time.Time
-	fails                     []*time.Time
+	successes, fails          []*time.Time
 }
 
 func (c *deploymentColumns) add(k deploymentKey, d *deploymentRow) {
 	c.ids, c.rids, c.shas, c.statuses, c.messages = append(c.ids, d.id), append(c.rids, k.reconciler), append(c.shas, k.sha), append(c.statuses, string(d.status)), append(c.messages, d.message)
-	c.sizes, c.firstSeens, c.sinces, c.lasts, c.fails = append(c.sizes, int32(d.bytes)), append(c.firstSeens, d.firstSeen), append(c.sinces, d.since), append(c.lasts, d.last), append(c.fails, d.firstFailure)
+	c.sizes, c.firstSeens, c.sinces, c.lasts = append(c.sizes, int32(d.bytes)), append(c.firstSeens, d.firstSeen), append(c.sinces, d.since), append(c.lasts, d.last)
+	c.successes, c.fails = append(c.successes, d.firstSuccess), append(c.fails, d.firstFailure)
 }
 
 // deploymentKey names a deployment: a reconciler's of one commit.
@@ -327,14 +329,14 @@ func compareDeploymentKeys(a, b deploymentKey) int {
 // deploymentRow is a deployment as WriteKnownReports works it out (id 0:
 // new; dirty: to write).
 type deploymentRow struct {
-	key                    deploymentKey
-	id                     int64
-	status                 model.Status
-	message                string
-	bytes                  int
-	firstSeen, since, last time.Time
-	firstFailure           *time.Time
-	dirty                  bool
+	key                        deploymentKey
+	id                         int64
+	status                     model.Status
+	message                    string
+	bytes                      int
+	firstSeen, since, last     time.Time
+	firstSuccess, firstFailure *time.Time
+	dirty                      bool
 }
 
 // nextDeployment is a deployment (nil: none yet) after a report of it:
@@ -350,9 +352,7 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 	switch {
 	case d == nil:
 		d = &deploymentRow{status: status, message: message, bytes: bytes, firstSeen: at, since: at, last: at}
-		if status == model.StatusFailure {
-			d.firstFailure = &at
-		}
+		d.firstSuccess, d.firstFailure = firstAt(d.firstSuccess, model.StatusSuccess, status, at), firstAt(d.firstFailure, model.StatusFailure, status, at)
 		return d, true, false
 	case at.Before(d.last):
 		return d, false, true
@@ -364,10 +364,17 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 		n.since = at
 	}
 	n.status, n.message, n.bytes, n.last = status, message, bytes, at
-	if status == model.StatusFailure && (n.firstFailure == nil || n.firstFailure.After(at)) {
-		n.firstFailure = &at
-	}
+	n.firstSuccess, n.firstFailure = firstAt(n.firstSuccess, model.StatusSuccess, status, at), firstAt(n.firstFailure, model.StatusFailure, status, at)
 	return &n, true, false
+}
+
+// firstAt is a deployment's first time at want (first, nil: never) after
+// a report of status at time at.
+func firstAt(first *time.Time, want, status model.Status, at time.Time) *time.Time {
+	if status == want && (first == nil || first.After(at)) {
+		return &at
+	}
+	return first
 }
 
 // readDeployments reads the stored deployments that reports name and the
@@ -384,12 +391,12 @@ func readDeployments(ctx context.Context, q Querier, rs []KnownReport) (map[depl
 	for k := range seen {
 		rids, shas = append(rids, k.reconciler), append(shas, k.sha)
 	}
-	rows, err := Collect(ctx, q, `SELECT d.reconciler_id, d.commit_sha, d.id, d.status, d.message, d.message_bytes, d.first_seen, d.status_since, d.last_changed, d.first_failure_at
+	rows, err := Collect(ctx, q, `SELECT d.reconciler_id, d.commit_sha, d.id, d.status, d.message, d.message_bytes, d.first_seen, d.status_since, d.last_changed, d.first_success_at, d.first_failure_at
 		FROM unnest($1::bigint[], $2::text[]) AS k(rid, sha)
 		JOIN deployments d ON d.reconciler_id = k.rid AND d.commit_sha = k.sha`,
 		[]any{rids, shas}, func(r Row) (*deploymentRow, error) {
 			var d deploymentRow
-			err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id, &d.status, &d.message, &d.bytes, &d.firstSeen, &d.since, &d.last, &d.firstFailure)
+			err := r.Scan(&d.key.reconciler, &d.key.sha, &d.id, &d.status, &d.message, &d.bytes, &d.firstSeen, &d.since, &d.last, &d.firstSuccess, &d.firstFailure)
 			d.firstSeen, d.since, d.last = d.firstSeen.UTC(), d.since.UTC(), d.last.UTC()
 			return &d, err
 		})

@@ -35,7 +35,7 @@ import (
 
 // maintainedVersion changes when what the maintained tables mean changes;
 // the hub rebuilds them when it starts on an older version.
-const maintainedVersion = 1
+const maintainedVersion = 2 // 2: outcomes count each host's first success
 
 // CountKey is a group of endpoint_counts.
 type CountKey struct {
@@ -337,10 +337,10 @@ type DeploymentKey struct {
 // KnownDeployment is a deployment's state as a writer of reports left it,
 // of a live reconciler on EndpointID.
 type KnownDeployment struct {
-	EndpointID   int64
-	Status       string
-	Since, Last  time.Time
-	FirstFailure *time.Time
+	EndpointID                 int64
+	Status                     string
+	Since, Last                time.Time
+	FirstSuccess, FirstFailure *time.Time
 }
 
 // ResolutionChange is a commit of a target that resolves to another
@@ -361,16 +361,16 @@ type assignmentKey struct{ reconciler, target, assignment int64 }
 
 // assignmentState is a reconciler_assignments row.
 type assignmentState struct {
-	key          assignmentKey
-	status       string
-	since, last  time.Time
-	firstFailure *time.Time
-	live         bool
+	key                        assignmentKey
+	status                     string
+	since, last                time.Time
+	firstSuccess, firstFailure *time.Time
+	live                       bool
 }
 
 // assignmentStatesSQL computes reconciler_assignments rows: each
 // reconciler's latest deployment among those whose commit resolves to the
-// assignment, for the rows that from (joined first, may be empty) and cond
+// assignment, with the earliest success and failure among them, for the rows that from (joined first, may be empty) and cond
 // (on r, t and res) select.
 func assignmentStatesSQL(from, cond string) string {
 	if from != "" {
@@ -378,9 +378,10 @@ func assignmentStatesSQL(from, cond string) string {
 	} else {
 		from = "reconcilers r JOIN targets t ON t.endpoint_id = r.endpoint_id"
 	}
-	return `SELECT rid, tid, aid, status, status_since, last_changed, first_failure_at, live FROM (
+	return `SELECT rid, tid, aid, status, status_since, last_changed, first_success_at, first_failure_at, live FROM (
 		SELECT r.id AS rid, t.id AS tid, res.assignment_id AS aid, d.status, d.status_since, d.last_changed,
-			min(d.first_failure_at) OVER w AS first_failure_at, r.retired_at IS NULL AS live,
+			min(d.first_success_at) OVER w AS first_success_at, min(d.first_failure_at) OVER w AS first_failure_at,
+			r.retired_at IS NULL AS live,
 			row_number() OVER (w ORDER BY d.last_changed DESC, d.id DESC) AS n
 		FROM ` + from + `
 		JOIN resolutions res ON res.target_id = t.id AND res.assignment_id IS NOT NULL
@@ -392,11 +393,11 @@ func assignmentStatesSQL(from, cond string) string {
 
 func scanAssignmentState(r Row) (assignmentState, error) {
 	var s assignmentState
-	err := r.Scan(&s.key.reconciler, &s.key.target, &s.key.assignment, &s.status, &s.since, &s.last, &s.firstFailure, &s.live)
+	err := r.Scan(&s.key.reconciler, &s.key.target, &s.key.assignment, &s.status, &s.since, &s.last, &s.firstSuccess, &s.firstFailure, &s.live)
 	return s, err
 }
 
-const assignmentStateCols = `reconciler_id, target_id, assignment_id, status, status_since, last_changed, first_failure_at, live`
+const assignmentStateCols = `reconciler_id, target_id, assignment_id, status, status_since, last_changed, first_success_at, first_failure_at, live`
 
 // RefreshAssignments recomputes the reconciler_assignments rows of a scope
 // and returns how the outcomes of their assignments follow: the caller's
@@ -419,7 +420,7 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	// those of resolution changes. A row's state is its reconciler's latest
 	// deployment among those resolving to the assignment, so a deployment
 	// that changed after the stored row's last change is the row's new
-	// state (its first failure the earlier of the two), with no need to
+	// state (its first success and failure the earlier of the two), with no need to
 	// read the others (an assignment may have many commits). A row that
 	// does not exist yet had no deployment before this one (rows of
 	// reconcilers that moved, came back or were created meanwhile are all
@@ -451,8 +452,8 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 			continue
 		}
 		n := cs[0]
-		if ok && o.firstFailure != nil && (n.firstFailure == nil || o.firstFailure.Before(*n.firstFailure)) {
-			n.firstFailure = o.firstFailure
+		if ok {
+			n.firstSuccess, n.firstFailure = earliest(n.firstSuccess, o.firstSuccess), earliest(n.firstFailure, o.firstFailure)
 		}
 		fresh[k] = n
 	}
@@ -508,13 +509,15 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 
 // OutcomeChanges is how assignment_outcomes rows follow changed
 // reconciler_assignments rows. Most changes adjust a row in place: counts
-// move by deltas, and the earliest and latest success and the earliest
-// failure can only move outwards. A reconciler_assignments row that gives
-// up a success time or a first failure time (Departed) leaves the stored
-// extremes as they are unless it held one of them: WriteOutcomes compares
-// what it gave up with the stored row and computes the row again only
-// then, or when a reconciler_assignments row goes away (the outcome row
-// may have to go with it).
+// move by deltas, and the earliest and latest of the hosts' first
+// successes and the earliest failure can only move outwards. A host's
+// first success and failure stay as it reports again; a
+// reconciler_assignments row gives one up (Departed) only when it stops
+// counting (its reconciler retires or moves, its commits resolve
+// elsewhere). That leaves the stored extremes as they are unless it held
+// one of them: WriteOutcomes compares what it gave up with the stored row
+// and computes the row again only then, or when a reconciler_assignments
+// row goes away (the outcome row may have to go with it).
 type OutcomeChanges struct {
 	Deltas    map[int64]*OutcomeDelta
 	Departed  map[int64]*departure // assignments of Deltas whose rows gave up times
@@ -522,7 +525,7 @@ type OutcomeChanges struct {
 }
 
 // departure is what an assignment's reconciler_assignments rows gave up:
-// success times and first failure times.
+// first success times and first failure times.
 type departure struct {
 	success, failure []time.Time
 }
@@ -564,8 +567,7 @@ func (c OutcomeChanges) follow(assignment int64, o assignmentState, hadOld bool,
 		return
 	}
 	oldLive, newLive := hadOld && o.live, hasNew && n.live
-	keepsSuccess := !oldLive || o.status != string(model.StatusSuccess) ||
-		(newLive && n.status == o.status && n.since.Equal(o.since))
+	keepsSuccess := !oldLive || o.firstSuccess == nil || (newLive && sameTime(n.firstSuccess, o.firstSuccess))
 	keepsFailure := !oldLive || o.firstFailure == nil ||
 		(newLive && n.firstFailure != nil && !n.firstFailure.After(*o.firstFailure))
 	if !hasNew {
@@ -581,7 +583,7 @@ func (c OutcomeChanges) follow(assignment int64, o assignmentState, hadOld bool,
 			c.Departed[assignment] = dep
 		}
 		if !keepsSuccess {
-			dep.success = append(dep.success, o.since)
+			dep.success = append(dep.success, *o.firstSuccess)
 		}
 		if !keepsFailure {
 			dep.failure = append(dep.failure, *o.firstFailure)
@@ -608,10 +610,10 @@ func (c OutcomeChanges) follow(assignment int64, o assignmentState, hadOld bool,
 	}
 	if newLive {
 		count(n.status, 1)
-		if n.status == string(model.StatusSuccess) {
-			d.FirstSuccess = earliest(d.FirstSuccess, &n.since)
-			if d.LastSuccess == nil || n.since.After(*d.LastSuccess) {
-				d.LastSuccess = &n.since
+		if n.firstSuccess != nil {
+			d.FirstSuccess = earliest(d.FirstSuccess, n.firstSuccess)
+			if d.LastSuccess == nil || n.firstSuccess.After(*d.LastSuccess) {
+				d.LastSuccess = n.firstSuccess
 			}
 		}
 		d.FirstFailure = earliest(d.FirstFailure, n.firstFailure)
@@ -639,11 +641,11 @@ func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone [
 			}
 		}
 		for _, n := range put {
-			if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			if _, err := q.Exec(ctx, `INSERT INTO reconciler_assignments (`+assignmentStateCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 				ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
 					status_since = excluded.status_since, last_changed = excluded.last_changed,
-					first_failure_at = excluded.first_failure_at, live = excluded.live`,
-				n.key.reconciler, n.key.target, n.key.assignment, n.status, n.since, n.last, n.firstFailure, n.live); err != nil {
+					first_success_at = excluded.first_success_at, first_failure_at = excluded.first_failure_at, live = excluded.live`,
+				n.key.reconciler, n.key.target, n.key.assignment, n.status, n.since, n.last, n.firstSuccess, n.firstFailure, n.live); err != nil {
 				return fmt.Errorf("write reconciler assignment: %w", err)
 			}
 		}
@@ -666,15 +668,15 @@ func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone [
 		sql  string
 	}{
 		{changed, `UPDATE reconciler_assignments ra SET status = u.status, status_since = u.since, last_changed = u.last,
-				first_failure_at = u.failure, live = u.live
-			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
-				AS u(rid, tid, aid, status, since, last, failure, live)
+				first_success_at = u.success, first_failure_at = u.failure, live = u.live
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::bool[])
+				AS u(rid, tid, aid, status, since, last, success, failure, live)
 			WHERE ra.reconciler_id = u.rid AND ra.target_id = u.tid AND ra.assignment_id = u.aid`},
 		{added, `INSERT INTO reconciler_assignments (` + assignmentStateCols + `)
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::bool[])
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::bool[])
 			ON CONFLICT (reconciler_id, target_id, assignment_id) DO UPDATE SET status = excluded.status,
 				status_since = excluded.status_since, last_changed = excluded.last_changed,
-				first_failure_at = excluded.first_failure_at, live = excluded.live`},
+				first_success_at = excluded.first_success_at, first_failure_at = excluded.first_failure_at, live = excluded.live`},
 	} {
 		n := len(w.rows)
 		if n == 0 {
@@ -682,12 +684,13 @@ func writeAssignmentStates(ctx context.Context, q Querier, engine string, gone [
 		}
 		rids, tids, aids := make([]int64, n), make([]int64, n), make([]int64, n)
 		statuses, lives := make([]string, n), make([]bool, n)
-		sinces, lasts, fails := make([]time.Time, n), make([]time.Time, n), make([]*time.Time, n)
+		sinces, lasts := make([]time.Time, n), make([]time.Time, n)
+		successes, fails := make([]*time.Time, n), make([]*time.Time, n)
 		for i, p := range w.rows {
-			rids[i], tids[i], aids[i], statuses[i], sinces[i], lasts[i], fails[i], lives[i] =
-				p.key.reconciler, p.key.target, p.key.assignment, p.status, p.since, p.last, p.firstFailure, p.live
+			rids[i], tids[i], aids[i], statuses[i], sinces[i], lasts[i], successes[i], fails[i], lives[i] =
+				p.key.reconciler, p.key.target, p.key.assignment, p.status, p.since, p.last, p.firstSuccess, p.firstFailure, p.live
 		}
-		if _, err := q.Exec(ctx, w.sql, rids, tids, aids, statuses, sinces, lasts, fails, lives); err != nil {
+		if _, err := q.Exec(ctx, w.sql, rids, tids, aids, statuses, sinces, lasts, successes, fails, lives); err != nil {
 			return fmt.Errorf("write reconciler assignments: %w", err)
 		}
 	}
@@ -871,8 +874,8 @@ func outcomesSQL(ids string) string {
 			count(*) FILTER (WHERE ra.status = 'success') AS success,
 			count(*) FILTER (WHERE ra.status = 'failure') AS failure,
 			count(*) FILTER (WHERE ra.status = 'in_progress') AS in_progress,
-			min(ra.status_since) FILTER (WHERE ra.status = 'success') AS first_success_at,
-			max(ra.status_since) FILTER (WHERE ra.status = 'success') AS last_success_at,
+			min(ra.first_success_at) AS first_success_at,
+			max(ra.first_success_at) AS last_success_at,
 			min(ra.first_failure_at) AS first_failure_at
 		FROM ` + ids + `
 		LEFT JOIN reconciler_assignments ra ON ra.assignment_id = u.id AND ra.live
@@ -925,7 +928,8 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 		for _, p := range ps {
 			d := chunk[p.i]
 			candidates = append(candidates, assignmentState{key: assignmentKey{d.ReconcilerID, p.target, p.assignment},
-				status: d.Known.Status, since: d.Known.Since, last: d.Known.Last, firstFailure: d.Known.FirstFailure, live: true})
+				status: d.Known.Status, since: d.Known.Since, last: d.Known.Last,
+				firstSuccess: d.Known.FirstSuccess, firstFailure: d.Known.FirstFailure, live: true})
 		}
 	}
 	for chunk := range slices.Chunk(unknown, 1000) {
@@ -934,7 +938,7 @@ func scopeTriples(ctx context.Context, q Querier, engine string, scope Assignmen
 			rows[i] = []any{d.ReconcilerID, d.Commit}
 		}
 		var a Args
-		cs, err := Collect(ctx, q, `SELECT DISTINCT r.id, t.id, res.assignment_id, d.status, d.status_since, d.last_changed, d.first_failure_at, r.retired_at IS NULL
+		cs, err := Collect(ctx, q, `SELECT DISTINCT r.id, t.id, res.assignment_id, d.status, d.status_since, d.last_changed, d.first_success_at, d.first_failure_at, r.retired_at IS NULL
 			FROM `+ValuesTable(engine, &a, []string{"rid", "sha"}, []string{"bigint", "text"}, rows)+`
 			JOIN reconcilers r ON r.id = s.rid
 			JOIN targets t ON t.endpoint_id = r.endpoint_id
@@ -987,7 +991,12 @@ func compareAssignmentKeys(a, b assignmentKey) int {
 
 func sameAssignmentState(a, b assignmentState) bool {
 	return a.status == b.status && a.since.Equal(b.since) && a.last.Equal(b.last) && a.live == b.live &&
-		(a.firstFailure == nil) == (b.firstFailure == nil) && (a.firstFailure == nil || a.firstFailure.Equal(*b.firstFailure))
+		sameTime(a.firstSuccess, b.firstSuccess) && sameTime(a.firstFailure, b.firstFailure)
+}
+
+// sameTime reports whether two optional times are both absent or equal.
+func sameTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
 
 // sortedKeys is the keys of a and b, each once, sorted by cmp.

@@ -459,9 +459,9 @@ func UpsertReconciler(ctx context.Context, q Querier, hostID int64, name, typ, s
 // deployment changed after at. It reports whether the deployment changed.
 func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit string, status model.Status, message string, messageBytes int, at time.Time) (bool, error) {
 	stored := &deploymentRow{}
-	err := q.QueryRow(ctx, `SELECT id, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at
+	err := q.QueryRow(ctx, `SELECT id, status, message, message_bytes, first_seen, status_since, last_changed, first_success_at, first_failure_at
 		FROM deployments WHERE reconciler_id = $1 AND commit_sha = $2`, reconcilerID, commit).
-		Scan(&stored.id, &stored.status, &stored.message, &stored.bytes, &stored.firstSeen, &stored.since, &stored.last, &stored.firstFailure)
+		Scan(&stored.id, &stored.status, &stored.message, &stored.bytes, &stored.firstSeen, &stored.since, &stored.last, &stored.firstSuccess, &stored.firstFailure)
 	switch {
 	case errors.Is(err, ErrNoRows):
 		stored = nil
@@ -487,7 +487,8 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	case late:
 		// History only. It may still be the first sighting.
 		_, err = q.Exec(ctx, `UPDATE deployments SET first_seen = CASE WHEN first_seen > $2 THEN $2 ELSE first_seen END,
-			first_failure_at = `+firstFailure("$3", "$2")+` WHERE id = $1`, d.id, at, status)
+			first_success_at = `+firstAtSQL("first_success_at", model.StatusSuccess, "$3", "$2")+`,
+			first_failure_at = `+firstAtSQL("first_failure_at", model.StatusFailure, "$3", "$2")+` WHERE id = $1`, d.id, at, status)
 		var n int64
 		if err == nil {
 			n, err = q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
@@ -497,12 +498,12 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 		}
 		return n > 0, err
 	case stored == nil:
-		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_failure_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			reconcilerID, commit, d.status, d.message, d.bytes, d.firstSeen, d.since, d.last, d.firstFailure).Scan(&d.id)
+		err = q.QueryRow(ctx, `INSERT INTO deployments (reconciler_id, commit_sha, status, message, message_bytes, first_seen, status_since, last_changed, first_success_at, first_failure_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			reconcilerID, commit, d.status, d.message, d.bytes, d.firstSeen, d.since, d.last, d.firstSuccess, d.firstFailure).Scan(&d.id)
 	case changed:
 		_, err = q.Exec(ctx, `UPDATE deployments SET status = $2, message = $3, message_bytes = $4, status_since = $5, last_changed = $6,
-			first_failure_at = $7 WHERE id = $1`, d.id, d.status, d.message, d.bytes, d.since, d.last, d.firstFailure)
+			first_success_at = $7, first_failure_at = $8 WHERE id = $1`, d.id, d.status, d.message, d.bytes, d.since, d.last, d.firstSuccess, d.firstFailure)
 	}
 	if err != nil {
 		return false, err
@@ -520,10 +521,11 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 	return changed, err
 }
 
-// firstFailure is the deployments.first_failure_at that a report of
-// status at time at leaves.
-func firstFailure(status, at string) string {
-	return `CASE WHEN ` + status + ` = 'failure' AND (first_failure_at IS NULL OR first_failure_at > ` + at + `) THEN ` + at + ` ELSE first_failure_at END`
+// firstAtSQL is the deployments column (first_success_at or
+// first_failure_at) that a late report of status at time at leaves: as
+// firstAt, in SQL.
+func firstAtSQL(column string, want model.Status, status, at string) string {
+	return `CASE WHEN ` + status + ` = '` + string(want) + `' AND (` + column + ` IS NULL OR ` + column + ` > ` + at + `) THEN ` + at + ` ELSE ` + column + ` END`
 }
 
 // RefreshScheduled points a target at its latest assignment by time.
