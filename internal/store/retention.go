@@ -34,10 +34,9 @@ type HistoryPartitioner interface {
 	MaintainHistoryPartitions(ctx context.Context, now time.Time, monthsAhead int, cutoff time.Time) (PartitionChanges, error)
 	// HistoryPartitions lists the monthly partitions, oldest first.
 	HistoryPartitions(ctx context.Context) ([]HistoryPartition, error)
-	// HistoryFloor reads through q the earliest time a stored status
-	// change can have: the start of the oldest monthly partition while the
-	// default partition holds no row; zero when rows wait there.
-	HistoryFloor(ctx context.Context, q Querier) (time.Time, error)
+	// HistoryLayout reads through q the monthly partitions, oldest first,
+	// and whether rows wait in the default partition.
+	HistoryLayout(ctx context.Context, q Querier) (parts []HistoryPartition, waiting bool, err error)
 }
 
 // Defaults of a HistoryPolicy.
@@ -148,17 +147,17 @@ func (s *Store) HistoryPartitions(ctx context.Context) ([]HistoryPartition, erro
 	return nil, nil
 }
 
-// HistoryFloor is the earliest time a stored status change can have, as
-// far as the engine tells cheaply (zero: it cannot), read through q (a
-// reader's querier, so that it sees what the reader's statements see). A
-// read of the history bounded below by it lets PostgreSQL leave the
-// default partition out: every row lies in a monthly partition then, and
-// a probe of the latest change before a time otherwise looks into both.
-func (s *Store) HistoryFloor(ctx context.Context, q Querier) (time.Time, error) {
+// HistoryLayout reads through q (a reader's querier, so that it sees what
+// the reader's statements see) the monthly partitions of the status
+// history, oldest first, and whether rows wait in the default partition;
+// no partitions on engines without them. A reader that probes the latest
+// change before a time can then ask the partitions one by one, newest
+// first, and stop at the first that has one.
+func (s *Store) HistoryLayout(ctx context.Context, q Querier) (parts []HistoryPartition, waiting bool, err error) {
 	if hp, ok := s.d.(HistoryPartitioner); ok {
-		return hp.HistoryFloor(ctx, q)
+		return hp.HistoryLayout(ctx, q)
 	}
-	return time.Time{}, nil
+	return nil, false, nil
 }
 
 // RunHistoryMaintenance calls MaintainHistory, then AnalyzeSmallTables,

@@ -79,32 +79,34 @@ func historyPartitions(ctx context.Context, q pgxQuerier) ([]store.HistoryPartit
 	return out, nil
 }
 
-// HistoryFloor implements store.HistoryPartitioner: the start of the
-// oldest monthly partition when the default partition holds no row (the
-// maintenance moves rows out of it into their month's partition), zero
-// otherwise. One statement.
-func (d *Driver) HistoryFloor(ctx context.Context, q store.Querier) (time.Time, error) {
-	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM deployment_history_default), c.relname
+// HistoryLayout implements store.HistoryPartitioner: the monthly
+// partitions, oldest first, and whether the default partition holds rows
+// (the maintenance moves them into their month's partition). One
+// statement.
+func (d *Driver) HistoryLayout(ctx context.Context, q store.Querier) ([]store.HistoryPartition, bool, error) {
+	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM deployment_history_default), c.relname, greatest(c.reltuples, 0)::bigint
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'deployment_history'::regclass`)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read the history's floor: %w", err)
+		return nil, false, fmt.Errorf("read the history's partitions: %w", err)
 	}
 	defer rows.Close()
-	var floor time.Time
+	var out []store.HistoryPartition
 	waiting := false
 	for rows.Next() {
 		var name string
-		if err := rows.Scan(&waiting, &name); err != nil {
-			return time.Time{}, err
+		var n int64
+		if err := rows.Scan(&waiting, &name, &n); err != nil {
+			return nil, false, err
 		}
-		if from, ok := partitionMonth(name); ok && (floor.IsZero() || from.Before(floor)) {
-			floor = from
+		if from, ok := partitionMonth(name); ok {
+			out = append(out, store.HistoryPartition{Name: name, From: from, To: from.AddDate(0, 1, 0), EstimatedRows: n})
 		}
 	}
-	if err := rows.Err(); err != nil || waiting {
-		return time.Time{}, err
+	if err := rows.Err(); err != nil {
+		return nil, false, err
 	}
-	return floor, nil
+	slices.SortFunc(out, func(a, b store.HistoryPartition) int { return a.From.Compare(b.From) })
+	return out, waiting, nil
 }
 
 // MaintainHistoryPartitions implements store.HistoryPartitioner. It

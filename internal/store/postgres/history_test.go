@@ -459,8 +459,16 @@ func TestTimeTravelOverPartitions(t *testing.T) {
 			}
 		}
 	}
+	// aks-0 fails three months on, so at the last time below, two months
+	// on, its state is in the history: neither that month nor the one
+	// before has a change of it, so the probe goes back month by month.
+	later := old.AddDate(0, 2, 0)
+	clock = old.AddDate(0, 3, 0)
+	if _, err := ing.ApplyReport(ctx, reportAt(t, "aks-0", sha(1), model.StatusFailure, clock)); err != nil {
+		t.Fatal(err)
+	}
 	rep := reports.New(st)
-	times := []time.Time{old.Add(30 * time.Minute), old.Add(150 * time.Minute), old.Add(10 * time.Hour)}
+	times := []time.Time{old.Add(30 * time.Minute), old.Add(150 * time.Minute), old.Add(10 * time.Hour), later}
 	state := func() []string {
 		var out []string
 		for _, at := range times {
@@ -474,26 +482,38 @@ func TestTimeTravelOverPartitions(t *testing.T) {
 		}
 		return out
 	}
-	floor := func() time.Time {
-		f, err := st.HistoryFloor(ctx, st.Read())
+	waitingRows := func() bool {
+		_, waiting, err := st.HistoryLayout(ctx, st.Read())
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f
+		return waiting
 	}
-	if f := floor(); !f.IsZero() {
-		t.Fatalf("floor with rows in the default partition: %s, want none", f)
+	if !waitingRows() {
+		t.Fatal("the layout says no rows wait in the default partition; the reports above went there")
 	}
 	waiting := state()
-	want := []string{"30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 success 1", "10h0m0s 1.0.0 success 3"}
+	want := []string{"30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 in_progress 1", "2h30m0s 1.0.0 success 1", "10h0m0s 1.0.0 success 3",
+		fmt.Sprintf("%s 1.0.0 success 3", later.Sub(old))}
 	if !slices.Equal(waiting, want) {
 		t.Errorf("time travel over the default partition:\n%q\nwant\n%q", waiting, want)
 	}
 	if _, err := st.MaintainHistory(ctx, store.HistoryPolicy{}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if f := floor(); !f.Equal(monthStart(old, 0)) {
-		t.Errorf("floor once every row lies in a month: %s, want %s", f, monthStart(old, 0))
+	// The months between have partitions too, as on a hub that ran all
+	// along.
+	for m := 1; m < 3; m++ {
+		if _, err := st.Primary().Exec(ctx, `SELECT deployment_history_add_partition($1)`, old.AddDate(0, m, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts, held, err := st.HistoryLayout(ctx, st.Read())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held || len(parts) == 0 || !parts[0].From.Equal(monthStart(old, 0)) {
+		t.Errorf("layout once every row lies in a month: waiting %v, partitions %v; want none waiting, the oldest from %s", held, parts, monthStart(old, 0))
 	}
 	if got := state(); !slices.Equal(got, waiting) {
 		t.Errorf("time travel over monthly partitions:\n%q\nwant what it read before\n%q", got, waiting)
@@ -503,8 +523,8 @@ func TestTimeTravelOverPartitions(t *testing.T) {
 	if _, err := ing.ApplyReport(ctx, reportAt(t, "aks-old", sha(1), model.StatusSuccess, old.AddDate(-5, 0, 0))); err != nil {
 		t.Fatal(err)
 	}
-	if f := floor(); !f.IsZero() {
-		t.Errorf("floor with a row in the default partition again: %s, want none", f)
+	if !waitingRows() {
+		t.Error("the layout says no rows wait in the default partition; aks-old's report went there")
 	}
 	if got := state(); !slices.Contains(got, "30m0s 1.0.0 success 1") {
 		t.Errorf("time travel with the waiting row: %q, want aks-old's success counted", got)
