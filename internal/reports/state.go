@@ -411,11 +411,17 @@ func timeFilteredCounts(w *where, f Filter, engine string) string {
 	}
 	whole, none := timeBounds(w, f)
 	// The groups in between count their reconcilers one group at a time
-	// (a join let the planner scan every reconciler for them).
+	// (a join let the planner scan every reconciler for them), once:
+	// PostgreSQL would pull the count up into both the filter and the
+	// output and count each group twice (OFFSET 0 keeps it in place).
+	fence := ""
+	if engine == "postgres" {
+		fence = " OFFSET 0"
+	}
 	counts := `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
 		UNION ALL
 		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) ` + passingInGroup(w, f) + `) AS hosts
-			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)) partial
+			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)` + fence + `) partial
 		WHERE hosts > 0) c`
 	if engine == "postgres" {
 		// Each target's groups by index, whatever the planner guesses of
