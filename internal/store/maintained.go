@@ -370,8 +370,9 @@ type assignmentState struct {
 
 // assignmentStatesSQL computes reconciler_assignments rows: each
 // reconciler's latest deployment among those whose commit resolves to the
-// assignment, with the earliest success and failure among them, for the rows that from (joined first, may be empty) and cond
-// (on r, t and res) select.
+// assignment, with the earliest success and failure among them, for the
+// rows that from (joined first, may be empty) and cond (on r, t and res)
+// select.
 func assignmentStatesSQL(from, cond string) string {
 	if from != "" {
 		from += " JOIN reconcilers r ON r.id = s.rid JOIN targets t ON t.id = s.tid AND t.endpoint_id = r.endpoint_id"
@@ -420,12 +421,12 @@ func RefreshAssignments(ctx context.Context, q Querier, engine string, scope Ass
 	// those of resolution changes. A row's state is its reconciler's latest
 	// deployment among those resolving to the assignment, so a deployment
 	// that changed after the stored row's last change is the row's new
-	// state (its first success and failure the earlier of the two), with no need to
-	// read the others (an assignment may have many commits). A row that
-	// does not exist yet had no deployment before this one (rows of
-	// reconcilers that moved, came back or were created meanwhile are all
-	// computed again below), so the deployment is its state. Any other row
-	// is computed again.
+	// state (its first success and failure the earlier of the two), with
+	// no need to read the others (an assignment may have many commits). A
+	// row that does not exist yet had no deployment before this one (rows
+	// of reconcilers that moved, came back or were created meanwhile are
+	// all computed again below), so the deployment is its state. Any other
+	// row is computed again.
 	byKey := make(map[assignmentKey][]assignmentState, len(candidates))
 	for _, c := range candidates {
 		byKey[c.key] = append(byKey[c.key], c)
