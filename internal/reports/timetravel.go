@@ -28,6 +28,21 @@ func (s *Service) HostStateAt(ctx context.Context, f Filter, at time.Time, p Pag
 }
 
 func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Deployed, p Page) ([]HostStateRow, string, error) {
+	return retryDropped(s, func() ([]HostStateRow, string, error) { return s.hostStateAtOnce(ctx, f, at, d, p) })
+}
+
+// retryDropped runs a time travel read once more when it named a history
+// partition that retention dropped after the read listed them (the next
+// read lists them again).
+func retryDropped[R any](s *Service, read func() (R, string, error)) (R, string, error) {
+	rows, next, err := read()
+	if err != nil && s.st.PartitionDropped(err) {
+		return read()
+	}
+	return rows, next, err
+}
+
+func (s *Service) hostStateAtOnce(ctx context.Context, f Filter, at time.Time, d Deployed, p Page) ([]HostStateRow, string, error) {
 	after, err := decodeHostKey(p.Cursor)
 	if err != nil {
 		return nil, "", err
@@ -70,6 +85,10 @@ func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Dep
 // target order, and a page reads the history of its own targets' hosts
 // only: its cost grows with the page, not with the fleet.
 func (s *Service) EnvironmentStateAt(ctx context.Context, f Filter, at time.Time, p Page) ([]EnvironmentStateRow, string, error) {
+	return retryDropped(s, func() ([]EnvironmentStateRow, string, error) { return s.environmentStateAt(ctx, f, at, p) })
+}
+
+func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time, p Page) ([]EnvironmentStateRow, string, error) {
 	var after targetKey
 	hasAfter, err := decodeCursor("environment-state-at", p.Cursor, &after)
 	if err != nil {

@@ -37,6 +37,9 @@ type HistoryPartitioner interface {
 	// HistoryLayout reads through q the monthly partitions, oldest first,
 	// and whether rows wait in the default partition.
 	HistoryLayout(ctx context.Context, q Querier) (parts []HistoryPartition, waiting bool, err error)
+	// PartitionDropped reports whether err is a statement's that named a
+	// partition dropped meanwhile.
+	PartitionDropped(err error) bool
 }
 
 // Defaults of a HistoryPolicy.
@@ -158,6 +161,15 @@ func (s *Store) HistoryLayout(ctx context.Context, q Querier) (parts []HistoryPa
 		return hp.HistoryLayout(ctx, q)
 	}
 	return nil, false, nil
+}
+
+// PartitionDropped reports whether err comes from a read that named a
+// history partition (listed by HistoryLayout) that retention dropped
+// before the read ran: listing the partitions again and retrying answers
+// it.
+func (s *Store) PartitionDropped(err error) bool {
+	hp, ok := s.d.(HistoryPartitioner)
+	return ok && err != nil && hp.PartitionDropped(err)
 }
 
 // RunHistoryMaintenance calls MaintainHistory, then AnalyzeSmallTables,

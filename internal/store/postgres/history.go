@@ -109,6 +109,13 @@ func (d *Driver) HistoryLayout(ctx context.Context, q store.Querier) ([]store.Hi
 	return out, waiting, nil
 }
 
+// PartitionDropped implements store.HistoryPartitioner: undefined_table,
+// which a statement naming a partition gets once the partition is gone.
+func (d *Driver) PartitionDropped(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
+}
+
 // MaintainHistoryPartitions implements store.HistoryPartitioner. It
 // creates the partitions of the month of now and of the monthsAhead months
 // after it, and of every month that has rows waiting in the default
