@@ -36,7 +36,7 @@ func (s *Service) hostStateAt(ctx context.Context, f Filter, at time.Time, d Dep
 // read lists them again).
 func retryDropped[R any](s *Service, read func() (R, string, error)) (R, string, error) {
 	rows, next, err := read()
-	if err != nil && s.st.PartitionDropped(err) {
+	if s.st.PartitionDropped(err) {
 		return read()
 	}
 	return rows, next, err
@@ -515,9 +515,9 @@ func (s *Service) newPastReader() *pastReader { return &pastReader{st: s.st, q: 
 // history. While rows wait in the default partition, which may hold any
 // time, the partitioned table is probed.
 func (p *pastReader) historyAt(ctx context.Context, rid, atArg string, at time.Time) (string, error) {
-	const cols = `h.id, h.deployment_id, h.status, h.message, h.changed_at`
+	cols := []string{"id", "deployment_id", "status", "message", "changed_at"}
 	probe := func(table, gate string) string {
-		return `SELECT ` + cols + ` FROM ` + table + ` h WHERE ` + gate + `h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + atArg +
+		return `SELECT h.` + strings.Join(cols, ", h.") + ` FROM ` + table + ` h WHERE ` + gate + `h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + atArg +
 			` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1`
 	}
 	if p.st.Engine() != "postgres" {
@@ -562,9 +562,8 @@ func (p *pastReader) historyAt(ctx context.Context, rid, atArg string, at time.T
 		from.WriteString(` LEFT JOIN LATERAL (` + probe(m, gate) + `) ` + alias + ` ON TRUE`)
 		found = append(found, alias+".changed_at")
 	}
-	pick := make([]string, 0, 5)
-	for _, c := range strings.Split(cols, ", ") {
-		c = strings.TrimPrefix(c, "h.")
+	pick := make([]string, 0, len(cols))
+	for _, c := range cols {
 		each := make([]string, len(months))
 		for i := range months {
 			each[i] = "m" + strconv.Itoa(i) + "." + c

@@ -352,7 +352,7 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 	switch {
 	case d == nil:
 		d = &deploymentRow{status: status, message: message, bytes: bytes, firstSeen: at, since: at, last: at}
-		d.firstSuccess, d.firstFailure = firstAt(d.firstSuccess, model.StatusSuccess, status, at), firstAt(d.firstFailure, model.StatusFailure, status, at)
+		d.noteFirsts(status, at)
 		return d, true, false
 	case at.Before(d.last):
 		return d, false, true
@@ -364,17 +364,21 @@ func nextDeployment(d *deploymentRow, status model.Status, message string, bytes
 		n.since = at
 	}
 	n.status, n.message, n.bytes, n.last = status, message, bytes, at
-	n.firstSuccess, n.firstFailure = firstAt(n.firstSuccess, model.StatusSuccess, status, at), firstAt(n.firstFailure, model.StatusFailure, status, at)
+	n.noteFirsts(status, at)
 	return &n, true, false
 }
 
-// firstAt is a deployment's first time at want (first, nil: never) after
-// a report of status at time at.
-func firstAt(first *time.Time, want, status model.Status, at time.Time) *time.Time {
-	if status == want && (first == nil || first.After(at)) {
-		return &at
+// noteFirsts moves a deployment's first success or first failure to at
+// when a report of status at that time comes before it (firstAtSQL says
+// the same in SQL).
+func (d *deploymentRow) noteFirsts(status model.Status, at time.Time) {
+	first := func(t *time.Time, want model.Status) *time.Time {
+		if status == want && (t == nil || t.After(at)) {
+			return &at
+		}
+		return t
 	}
-	return first
+	d.firstSuccess, d.firstFailure = first(d.firstSuccess, model.StatusSuccess), first(d.firstFailure, model.StatusFailure)
 }
 
 // readDeployments reads the stored deployments that reports name and the

@@ -522,8 +522,8 @@ func UpsertDeployment(ctx context.Context, q Querier, reconcilerID int64, commit
 }
 
 // firstAtSQL is the deployments column (first_success_at or
-// first_failure_at) that a late report of status at time at leaves: as
-// firstAt, in SQL.
+// first_failure_at) that a late report of status at time at leaves:
+// deploymentRow.noteFirsts, in SQL.
 func firstAtSQL(column string, want model.Status, status, at string) string {
 	return `CASE WHEN ` + status + ` = '` + string(want) + `' AND (` + column + ` IS NULL OR ` + column + ` > ` + at + `) THEN ` + at + ` ELSE ` + column + ` END`
 }

@@ -49,34 +49,8 @@ func partitionMonth(name string) (time.Time, bool) {
 // partitions of deployment_history, oldest first, with their row counts
 // as PostgreSQL estimates them. The default partition is not listed.
 func (d *Driver) HistoryPartitions(ctx context.Context) ([]store.HistoryPartition, error) {
-	return historyPartitions(ctx, d.pool)
-}
-
-func historyPartitions(ctx context.Context, q pgxQuerier) ([]store.HistoryPartition, error) {
-	rows, err := q.Query(ctx, `SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'deployment_history'::regclass`)
-	if err != nil {
-		return nil, fmt.Errorf("list history partitions: %w", err)
-	}
-	defer rows.Close()
-	var out []store.HistoryPartition
-	for rows.Next() {
-		var name string
-		var n int64
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, err
-		}
-		from, ok := partitionMonth(name)
-		if !ok {
-			continue // the default partition
-		}
-		out = append(out, store.HistoryPartition{Name: name, From: from, To: from.AddDate(0, 1, 0), EstimatedRows: n})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	slices.SortFunc(out, func(a, b store.HistoryPartition) int { return a.From.Compare(b.From) })
-	return out, nil
+	parts, _, err := d.HistoryLayout(ctx, querier{d.pool})
+	return parts, err
 }
 
 // HistoryLayout implements store.HistoryPartitioner: the monthly
@@ -87,7 +61,7 @@ func (d *Driver) HistoryLayout(ctx context.Context, q store.Querier) ([]store.Hi
 	rows, err := q.Query(ctx, `SELECT EXISTS (SELECT 1 FROM deployment_history_default), c.relname, greatest(c.reltuples, 0)::bigint
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'deployment_history'::regclass`)
 	if err != nil {
-		return nil, false, fmt.Errorf("read the history's partitions: %w", err)
+		return nil, false, fmt.Errorf("list history partitions: %w", err)
 	}
 	defer rows.Close()
 	var out []store.HistoryPartition
@@ -98,7 +72,7 @@ func (d *Driver) HistoryLayout(ctx context.Context, q store.Querier) ([]store.Hi
 		if err := rows.Scan(&waiting, &name, &n); err != nil {
 			return nil, false, err
 		}
-		if from, ok := partitionMonth(name); ok {
+		if from, ok := partitionMonth(name); ok { // not the default partition
 			out = append(out, store.HistoryPartition{Name: name, From: from, To: from.AddDate(0, 1, 0), EstimatedRows: n})
 		}
 	}
@@ -172,7 +146,7 @@ func (d *Driver) MaintainHistoryPartitions(ctx context.Context, now time.Time, m
 	if cutoff.IsZero() {
 		return ch, nil
 	}
-	parts, err := historyPartitions(ctx, conn)
+	parts, _, err := d.HistoryLayout(ctx, querier{conn})
 	if err != nil {
 		return ch, err
 	}
