@@ -492,9 +492,13 @@ func browserTimeTravel(b *browser, hub string) {
 		b.t.Errorf("at %v: want %s (not %s):\n%s", at, older.Version, now.Version, text)
 	}
 	// Back to now.
-	b.do(chromedp.Click(chromedp.CSS(`p.banner a`)))
+	b.do(chromedp.Click(chromedp.CSS(`p.banner a:not([rel=bookmark])`)))
 	b.waitFor("the present, with "+now.Version, fmt.Sprintf(`!location.search.includes("at=") && document.querySelector("#live") !== null &&
 		document.querySelector("#live").innerText.includes(%q) && !document.querySelector("#live").innerText.includes("Time travel")`, now.Version), 10*time.Second)
+	// The form takes a duration ago, as typed.
+	b.do(chromedp.SendKeys(chromedp.CSS(`input[name=at]`), "3d"), chromedp.Submit(chromedp.CSS(`input[name=at]`)))
+	b.waitFor("the fleet three days ago", `location.search.includes("at=3d") && document.querySelector("#live").innerText.includes("Time travel") &&
+		document.querySelector("input[name=at]").value === "3d"`, 10*time.Second)
 }
 
 // The rollout page updates in place when a report arrives.

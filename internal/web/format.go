@@ -235,12 +235,6 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return false
 		},
-		"inputTime": func(t time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return t.UTC().Format("2006-01-02T15:04")
-		},
 	}
 }
 

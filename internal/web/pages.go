@@ -173,8 +173,23 @@ type envStateData struct {
 	Groups [][]envStateRow // rows by target
 	Bar    filterBar
 	Pager  pager
-	At     time.Time
-	Now    string // the permalink of this view at the present time
+	timeTravel
+}
+
+// timeTravel is what a page that travels in time (at=) links to: the
+// same view at the present time, and this moment's permalink (at= may be
+// a duration ago, which moves with the clock).
+type timeTravel struct {
+	At             time.Time
+	Now, Permalink string
+}
+
+func newTimeTravel(r *http.Request, q url.Values, at time.Time) timeTravel {
+	tt := timeTravel{At: at, Now: link(r.URL.Path, q, "at", "", "cursor", "")}
+	if !at.IsZero() {
+		tt.Permalink = link(r.URL.Path, q, "at", at.UTC().Format(time.RFC3339))
+	}
+	return tt
 }
 
 type envStateRow struct {
@@ -226,8 +241,8 @@ func (s *Server) environmentState(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	bar.At, bar.AtOK = at, true
-	d := envStateData{Bar: bar, Pager: newPager(r, next), At: at, Now: link(r.URL.Path, q, "at", "", "cursor", "")}
+	bar.AtOK = true
+	d := envStateData{Bar: bar, Pager: newPager(r, next), timeTravel: newTimeTravel(r, q, at)}
 	for i, row := range rows {
 		er := envStateRow{EnvironmentStateRow: row, Repo: repos.Manifests[row.TargetRef]}
 		if i == 0 || rows[i-1].TargetRef != row.TargetRef {
@@ -272,11 +287,10 @@ func (s *Server) environmentState(r *http.Request) (*view, error) {
 // ---- Host State ----
 
 type hostStateData struct {
-	Rows     []hostStateRow
-	Bar      filterBar
-	Pager    pager
-	At       time.Time
-	Now      string
+	Rows  []hostStateRow
+	Bar   filterBar
+	Pager pager
+	timeTravel
 	Deployed reports.Deployed
 	Clear    string // the page without the version narrowing
 }
@@ -319,15 +333,15 @@ func (s *Server) hostState(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	bar.At, bar.AtOK = at, true
+	bar.AtOK = true
 	bar.Hidden = url.Values{}
 	for _, k := range []string{"version", "unknown"} {
 		if v := q.Get(k); v != "" {
 			bar.Hidden.Set(k, v)
 		}
 	}
-	d := hostStateData{Bar: bar, Pager: newPager(r, next), At: at, Deployed: dep,
-		Now: link(r.URL.Path, q, "at", "", "cursor", ""), Clear: link(r.URL.Path, q, "version", "", "unknown", "", "cursor", "")}
+	d := hostStateData{Bar: bar, Pager: newPager(r, next), timeTravel: newTimeTravel(r, q, at), Deployed: dep,
+		Clear: link(r.URL.Path, q, "version", "", "unknown", "", "cursor", "")}
 	for _, row := range rows {
 		d.Rows = append(d.Rows, hostStateRow{HostStateRow: row, Repo: repos.Manifests[row.TargetRef]})
 	}

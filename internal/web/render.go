@@ -113,10 +113,10 @@ type filterBar struct {
 	// Fields are the filters the page takes (see filterParams), and
 	// Extra its other parameters to keep when the form is sent.
 	Fields []string
-	At     time.Time // time travel; zero: now
-	AtOK   bool      // the page travels in time
-	Since  string
-	Until  string
+	AtOK   bool // the page travels in time
+	// At, Since and Until are the times as typed (a duration ago stays
+	// one when the form is sent again).
+	At, Since, Until string
 	// Assigned: the time range bounds when versions were assigned
 	// (History, DORA), not when a status began.
 	Assigned bool
@@ -136,7 +136,7 @@ func (b filterBar) Has(field string) bool {
 // Active reports whether any filter is set.
 func (b filterBar) Active() bool {
 	f := b.Filter
-	return f != (reports.Filter{}) || !b.At.IsZero()
+	return f != (reports.Filter{}) || b.At != ""
 }
 
 // newFilterBar reads the names for the pickers.
@@ -146,5 +146,5 @@ func (s *Server) newFilterBar(r *http.Request, action string, f reports.Filter, 
 		return filterBar{}, err
 	}
 	q := r.URL.Query()
-	return filterBar{Action: action, Filter: f, Names: names, Fields: fields, Since: q.Get("since"), Until: q.Get("until")}, nil
+	return filterBar{Action: action, Filter: f, Names: names, Fields: fields, At: q.Get("at"), Since: q.Get("since"), Until: q.Get("until")}, nil
 }

@@ -97,7 +97,7 @@
   });
   doc.addEventListener("change", function (e) {
     var t = e.target, f = t && t.form;
-    if (f && f.matches("form[data-live-form]") && (t.tagName === "SELECT" || t.type === "datetime-local")) apply(f);
+    if (f && f.matches("form[data-live-form]") && t.tagName === "SELECT") apply(f);
   });
   window.addEventListener("popstate", function () { location.reload(); });
 
