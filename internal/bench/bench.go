@@ -4,6 +4,7 @@
 package bench
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"fmt"
@@ -83,20 +84,10 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writer, reported *atomic.Int64) (Result, error) {
 	start := time.Now()
 	var res Result
-	for w := range s.Workloads {
-		for e := range s.Environments {
-			for r := range s.Regions {
-				for n := range s.History {
-					_, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: fmt.Sprintf("team-%02d", w%20), Application: fmt.Sprintf("app-%03d", w/4),
-						Workload: fmt.Sprintf("workload-%03d", w), Environment: envName(e), Target: fmt.Sprintf("region-%d", r),
-						Manifests: endpoint(w, e, r), Version: fmt.Sprintf("1.%d.0", n), Commit: commit(w, e, n)})
-					if err != nil {
-						return res, err
-					}
-					res.Descriptors++
-				}
-			}
-		}
+	n, err := s.applyDescriptors(ctx, ing)
+	res.Descriptors = n
+	if err != nil {
+		return res, err
 	}
 	reportStart := time.Now()
 	// Rollouts sweep the fleet commit by commit: every host reports commit n
@@ -157,6 +148,48 @@ func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress
 	res.Elapsed = time.Since(start)
 	res.ReportsPerSecond = float64(res.Reports) / time.Since(reportStart).Seconds()
 	return res, firstErr
+}
+
+// applyDescriptors assigns each target its History versions, oldest
+// first, with Workers writers taking whole targets (as the controller
+// reconciles several resources at once), and returns how many it applied.
+func (s Spec) applyDescriptors(ctx context.Context, ing *ingest.Service) (int, error) {
+	type target struct{ w, e, r int }
+	targets := make(chan target)
+	var applied atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range max(1, s.Workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range targets {
+				for n := range s.History {
+					_, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: fmt.Sprintf("team-%02d", t.w%20), Application: fmt.Sprintf("app-%03d", t.w/4),
+						Workload: fmt.Sprintf("workload-%03d", t.w), Environment: envName(t.e), Target: fmt.Sprintf("region-%d", t.r),
+						Manifests: endpoint(t.w, t.e, t.r), Version: fmt.Sprintf("1.%d.0", n), Commit: commit(t.w, t.e, n)})
+					if err != nil {
+						once.Do(func() { firstErr = err })
+						break
+					}
+					applied.Add(1)
+				}
+			}
+		}()
+	}
+	for w := range s.Workloads {
+		for e := range s.Environments {
+			for r := range s.Regions {
+				if ctx.Err() == nil {
+					targets <- target{w, e, r}
+				}
+			}
+		}
+	}
+	close(targets)
+	wg.Wait()
+	return int(applied.Load()), cmp.Or(firstErr, ctx.Err())
 }
 
 // Unchanged replays n reports that repeat stored state, batch at a time
