@@ -84,9 +84,8 @@ func Generate(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writ
 func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress io.Writer, reported *atomic.Int64) (Result, error) {
 	start := time.Now()
 	var res Result
-	n, err := s.applyDescriptors(ctx, ing)
-	res.Descriptors = n
-	if err != nil {
+	var err error
+	if res.Descriptors, err = s.applyDescriptors(ctx, ing); err != nil {
 		return res, err
 	}
 	reportStart := time.Now()
@@ -96,9 +95,7 @@ func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress
 	type job struct{ n, from, to int }
 	reports := reported
 	base := reports.Load()
-	var firstErr error
-	var once sync.Once
-	work := func(j job) {
+	work := func(j job) error {
 		var batch []model.Report
 		for _, st := range []model.Status{model.StatusInProgress, model.StatusSuccess} {
 			for h := j.from; h < j.to; h++ {
@@ -108,37 +105,26 @@ func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress
 			}
 		}
 		if _, err := ing.ApplyReports(ctx, batch); err != nil {
-			once.Do(func() { firstErr = err })
-			return
+			return err
 		}
 		reports.Add(int64(len(batch)))
+		return nil
 	}
 	hostsPerJob := max(1, s.Batch/(2*max(1, s.ReconcilersPerHost)))
 	last := time.Now()
 	for n := range s.History {
 		// All hosts finish commit n before any reports commit n+1.
-		jobs := make(chan job)
-		var wg sync.WaitGroup
-		for range max(1, s.Workers) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := range jobs {
-					work(j)
+		err = inParallel(s.Workers, func(send func(job)) {
+			for from := 0; from < s.Hosts && ctx.Err() == nil; from += hostsPerJob {
+				send(job{n, from, min(s.Hosts, from+hostsPerJob)})
+				if progress != nil && time.Since(last) > 5*time.Second {
+					last = time.Now()
+					fmt.Fprintf(progress, "  commit %d/%d, %d reports, %.0f reports/s\n", n+1, s.History, reports.Load()-base, float64(reports.Load()-base)/time.Since(reportStart).Seconds())
 				}
-			}()
-		}
-		for from := 0; from < s.Hosts && ctx.Err() == nil; from += hostsPerJob {
-			jobs <- job{n, from, min(s.Hosts, from+hostsPerJob)}
-			if progress != nil && time.Since(last) > 5*time.Second {
-				last = time.Now()
-				fmt.Fprintf(progress, "  commit %d/%d, %d reports, %.0f reports/s\n", n+1, s.History, reports.Load()-base, float64(reports.Load()-base)/time.Since(reportStart).Seconds())
 			}
-		}
-		close(jobs)
-		wg.Wait()
-		if firstErr != nil {
-			return res, firstErr
+		}, work)
+		if err != nil {
+			return res, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -147,7 +133,7 @@ func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress
 	res.Reports = int(reports.Load() - base)
 	res.Elapsed = time.Since(start)
 	res.ReportsPerSecond = float64(res.Reports) / time.Since(reportStart).Seconds()
-	return res, firstErr
+	return res, nil
 }
 
 // applyDescriptors assigns each target its History versions, oldest
@@ -155,41 +141,54 @@ func GenerateCounting(ctx context.Context, ing *ingest.Service, s Spec, progress
 // reconciles several resources at once), and returns how many it applied.
 func (s Spec) applyDescriptors(ctx context.Context, ing *ingest.Service) (int, error) {
 	type target struct{ w, e, r int }
-	targets := make(chan target)
 	var applied atomic.Int64
-	var firstErr error
-	var once sync.Once
+	err := inParallel(s.Workers, func(send func(target)) {
+		for w := range s.Workloads {
+			for e := range s.Environments {
+				for r := range s.Regions {
+					if ctx.Err() == nil {
+						send(target{w, e, r})
+					}
+				}
+			}
+		}
+	}, func(t target) error {
+		for n := range s.History {
+			_, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: fmt.Sprintf("team-%02d", t.w%20), Application: fmt.Sprintf("app-%03d", t.w/4),
+				Workload: fmt.Sprintf("workload-%03d", t.w), Environment: envName(t.e), Target: fmt.Sprintf("region-%d", t.r),
+				Manifests: endpoint(t.w, t.e, t.r), Version: fmt.Sprintf("1.%d.0", n), Commit: commit(t.w, t.e, n)})
+			if err != nil {
+				return err
+			}
+			applied.Add(1)
+		}
+		return nil
+	})
+	return int(applied.Load()), cmp.Or(err, ctx.Err())
+}
+
+// inParallel runs do on every job that feed sends, on workers goroutines,
+// and returns the first error.
+func inParallel[J any](workers int, feed func(send func(J)), do func(J) error) error {
+	jobs := make(chan J)
 	var wg sync.WaitGroup
-	for range max(1, s.Workers) {
+	var once sync.Once
+	var first error
+	for range max(1, workers) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for t := range targets {
-				for n := range s.History {
-					_, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: fmt.Sprintf("team-%02d", t.w%20), Application: fmt.Sprintf("app-%03d", t.w/4),
-						Workload: fmt.Sprintf("workload-%03d", t.w), Environment: envName(t.e), Target: fmt.Sprintf("region-%d", t.r),
-						Manifests: endpoint(t.w, t.e, t.r), Version: fmt.Sprintf("1.%d.0", n), Commit: commit(t.w, t.e, n)})
-					if err != nil {
-						once.Do(func() { firstErr = err })
-						break
-					}
-					applied.Add(1)
+			for j := range jobs {
+				if err := do(j); err != nil {
+					once.Do(func() { first = err })
 				}
 			}
 		}()
 	}
-	for w := range s.Workloads {
-		for e := range s.Environments {
-			for r := range s.Regions {
-				if ctx.Err() == nil {
-					targets <- target{w, e, r}
-				}
-			}
-		}
-	}
-	close(targets)
+	feed(func(j J) { jobs <- j })
+	close(jobs)
 	wg.Wait()
-	return int(applied.Load()), cmp.Or(firstErr, ctx.Err())
+	return first
 }
 
 // Unchanged replays n reports that repeat stored state, batch at a time
