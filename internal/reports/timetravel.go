@@ -515,15 +515,15 @@ func (s *Service) newPastReader() *pastReader { return &pastReader{st: s.st, q: 
 // history. While rows wait in the default partition, which may hold any
 // time, the partitioned table is probed.
 func (p *pastReader) historyAt(ctx context.Context, rid, atArg string, at time.Time) (string, error) {
-	cols := []string{"id", "deployment_id", "status", "message", "changed_at"}
-	probe := func(table, gate string) string {
-		return `SELECT h.` + strings.Join(cols, ", h.") + ` FROM ` + table + ` h WHERE ` + gate + `h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + atArg +
+	latest := func(sel, table, gate string) string {
+		return `SELECT ` + sel + ` FROM ` + table + ` h WHERE ` + gate + `h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + atArg +
 			` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1`
 	}
 	if p.st.Engine() != "postgres" {
-		return `JOIN deployment_history dh ON dh.id = (SELECT h.id FROM deployment_history h
-		WHERE h.reconciler_id = ` + rid + ` AND h.changed_at <= ` + atArg + ` ORDER BY h.changed_at DESC, h.id DESC LIMIT 1)`, nil
+		return `JOIN deployment_history dh ON dh.id = (` + latest("h.id", "deployment_history", "") + `)`, nil
 	}
+	cols := []string{"id", "deployment_id", "status", "message", "changed_at"}
+	probe := func(table, gate string) string { return latest("h."+strings.Join(cols, ", h."), table, gate) }
 	if !p.read {
 		var err error
 		if p.parts, p.waiting, err = p.st.HistoryLayout(ctx, p.q); err != nil {

@@ -50,19 +50,14 @@ func TestTimeTravelPartitionDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var ids []int64
-	rows, err := st.Read().Query(ctx, `SELECT id FROM reconcilers ORDER BY id`)
+	ids, err := store.Collect(ctx, st.Read(), `SELECT id FROM reconcilers ORDER BY id`, nil, func(r store.Row) (int64, error) {
+		var id int64
+		err := r.Scan(&id)
+		return id, err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 
 	at := month(-4).Add(12 * time.Hour)
 	dropped := fmt.Sprintf("deployment_history_p%04d_%02d", month(-5).Year(), int(month(-5).Month()))
