@@ -113,8 +113,20 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		states[k] = after(cur, known, r, eks[i], at, now)
 	}
 
-	// Reconcilers that are new or changed.
-	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, eks, ensure, now, rsv)
+	// Reconcilers that are new or changed, with the endpoints they name;
+	// and the endpoints of commits a reconciler reported on its way
+	// through the batch to another one.
+	storedEndpoints := map[string]bool{}
+	for _, st := range stored {
+		storedEndpoints[st.EndpointKey] = true
+	}
+	var through []int
+	for i, r := range rs {
+		if res[i].Changed && !r.Registered() && !storedEndpoints[eks[i]] {
+			through = append(through, i)
+		}
+	}
+	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, eks, ensure, through, now, rsv)
 	if err != nil {
 		return err
 	}
@@ -331,12 +343,12 @@ func after(cur store.ReconcilerState, known bool, r model.Report, endpoint strin
 
 // ensureReconcilers creates or updates reconcilers (ensure: the last report
 // giving each; eks: the reports' endpoint keys), with their hosts and
-// endpoints, table by table in name order. It returns them, and the
-// endpoints by key.
-func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, eks []string, ensure map[model.ReconcilerKey]int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]store.Upserted, map[string]store.EndpointRow, error) {
+// endpoints, and the endpoints of the reports in through, table by table
+// in name order. It returns them, and the endpoints by key.
+func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []model.Report, eks []string, ensure map[model.ReconcilerKey]int, through []int, now time.Time, rsv *resolver) (map[model.ReconcilerKey]store.Upserted, map[string]store.EndpointRow, error) {
 	engine := s.store.Engine()
 	endpoints := map[string]store.EndpointRow{}
-	if len(ensure) == 0 {
+	if len(ensure) == 0 && len(through) == 0 {
 		return nil, endpoints, nil
 	}
 	order := slices.SortedFunc(maps.Keys(ensure), func(a, b model.ReconcilerKey) int {
@@ -360,6 +372,11 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 		}
 		if prev, ok := eps[eks[i]]; !ok || prev.Joined {
 			eps[eks[i]] = r.Endpoint // the split form tells more
+		}
+	}
+	for _, i := range through {
+		if prev, ok := eps[eks[i]]; !ok || prev.Joined {
+			eps[eks[i]] = rs[i].Endpoint
 		}
 	}
 	facts := make([]store.HostFacts, 0, len(hosts))
