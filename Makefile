@@ -42,6 +42,7 @@ fuzz: ## Fuzz the parsers (~30 s each; bounded by executions: see hack/test.sh)
 	$(GO) test -run '^$$' -fuzz '^FuzzBodyText$$' -fuzztime 60000x ./internal/api/
 	$(GO) test -run '^$$' -fuzz '^FuzzQueryParams$$' -fuzztime 1500x ./internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzParseTime -fuzztime 20000x ./internal/reports/
+	$(GO) test -run '^$$' -fuzz FuzzParseSeriesGroups -fuzztime 80000x ./internal/store/
 	$(GO) test -run '^$$' -fuzz FuzzMapRecord -fuzztime 6000x ./internal/sources/otlp/
 
 clean:

@@ -29,11 +29,15 @@ type maintenance struct {
 	driftTargets     map[int64]bool
 	driftEndpoints   map[int64]bool
 	driftCommits     []store.ResolutionChange
+	// The endpoint series: the history rows written, and the endpoints
+	// whose past a late report moved.
+	changes     []store.HistoryChange
+	seriesDirty map[int64]bool
 }
 
 func newMaintenance() *maintenance {
 	return &maintenance{before: map[int64]store.ReconcilerFacts{}, touched: map[int64]bool{}, known: map[store.DeploymentKey]store.KnownDeployment{},
-		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}}
+		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}, seriesDirty: map[int64]bool{}}
 }
 
 // reconciler notes a reconciler whose state changes; before is what it
@@ -58,6 +62,13 @@ func (m *maintenance) status(id int64, before store.ReconcilerFacts) {
 
 // heartbeat notes reconcilers whose last-report time alone moved.
 func (m *maintenance) heartbeat(ids []int64) { m.reported = append(m.reported, ids...) }
+
+// history notes history rows written, each its reconciler's latest change.
+func (m *maintenance) history(cs []store.HistoryChange) { m.changes = append(m.changes, cs...) }
+
+// lateReport notes a history row older than its reconciler's latest change,
+// on an endpoint: that endpoint's series is recomputed.
+func (m *maintenance) lateReport(endpoint int64) { m.seriesDirty[endpoint] = true }
 
 // drift notes a reconciler whose drift may change.
 func (m *maintenance) drift(id int64) { m.driftReconcilers[id] = true }
@@ -166,6 +177,9 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 		if err := store.AdjustEndpointCounts(ctx, q, engine, store.CountDeltas(m.before, after)); err != nil {
 			return err
 		}
+	}
+	if err := store.AdvanceSeries(ctx, q, engine, store.SeriesChanges(m.before, after, m.changes, m.seriesDirty)); err != nil {
+		return err
 	}
 	// Then the hosts' rows, under a lock per host taken after every
 	// other (see LockHosts): the counts of the hosts whose reconcilers

@@ -203,10 +203,11 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		known[j] = store.KnownReport{ReconcilerID: idOf(keys[i]), Commit: r.Commit, Status: r.Status,
 			Message: r.Message, MessageBytes: r.MessageBytes, At: observedAt(r, now), ReportAt: reportAt, Current: current}
 	}
-	lateWrites, written, err := store.WriteKnownReports(ctx, q, engine, known)
+	lateWrites, written, changes, err := store.WriteKnownReports(ctx, q, engine, known)
 	if err != nil {
 		return fmt.Errorf("write reports: %w", err)
 	}
+	rsv.m.history(changes)
 	for _, j := range lateWrites {
 		late = append(late, writes[j])
 	}
@@ -218,6 +219,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		delete(written, store.DeploymentKey{ReconcilerID: idOf(keys[i]), Commit: r.Commit})
 		rsv.m.drift(idOf(keys[i])) // it may move the first sighting of the commit
+		rsv.m.lateReport(endpointOf(keys[i]))
 	}
 	// The maintained state takes the deployments written in the batch as
 	// they were left, on the endpoint their reconciler is on now.

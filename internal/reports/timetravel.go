@@ -104,6 +104,7 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 	// larger batches until the page is full.
 	batch := limit + 1
 	unfiltered := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
+	unsliced := false
 	if !unfiltered {
 		batch = max(batch, 500)
 	}
@@ -112,6 +113,16 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 		return nil, "", err
 	}
 	past := s.newPastReader()
+	if unfiltered {
+		// Slices keep a page from probing the history of targets it does
+		// not show; with every endpoint's series up to date, nothing is
+		// probed and one slice costs least.
+		var dirty bool
+		if err := past.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM series_dirty)`).Scan(&dirty); err != nil {
+			return nil, "", err
+		}
+		unsliced = !dirty
+	}
 	var out []EnvironmentStateRow
 	var last *targetKey // the last target read, shown or not
 	counted := 0        // targets counted so far
@@ -123,7 +134,7 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 		more := len(targets) == batch
 		for len(targets) > 0 {
 			n := len(targets)
-			if unfiltered {
+			if unfiltered && !unsliced {
 				n = min(n, targetsToFill(limit-len(out), len(out), counted))
 			}
 			rows, err := s.targetRowsAt(ctx, past, f, at, targets[:n])
@@ -190,10 +201,16 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 	page := `SELECT t.id AS tid, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
 		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by() + ` LIMIT ` + strconv.Itoa(limit)
 	atArg := w.bind("?", at.UTC())
+	// Each target's assignment then, by index: on PostgreSQL as a LATERAL
+	// probe (joined by id, the planner hashes every assignment instead).
+	scheduled := `LEFT JOIN assignments sa ON sa.id = ` + scheduledAt("p.tid", atArg)
+	if s.st.Engine() == "postgres" {
+		scheduled = `LEFT JOIN LATERAL (SELECT a.version_id, a.commit_sha, a.assigned_at FROM assignments a
+			WHERE a.target_id = p.tid AND a.assigned_at <= ` + atArg + ` ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1) sa ON TRUE`
+	}
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
-		FROM page p
-		LEFT JOIN assignments sa ON sa.id = `+scheduledAt("p.tid", atArg)+`
+		FROM page p `+scheduled+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		ORDER BY p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
 		var t pastTarget
@@ -239,18 +256,25 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 	var cands []pastCandidate
 	grouped := f.Host == "" && f.Since.IsZero() && f.Until.IsZero()
 	if grouped {
-		quiet, err := s.quietGroupsAt(ctx, ids, at)
-		if err != nil {
-			return nil, err
-		}
+		// The endpoints' series first; for the targets of endpoints whose
+		// series waits to be rebuilt, the counts when nothing changed.
 		counted := map[int64]bool{}
-		for _, g := range quiet {
-			counted[g.target] = true
-			if g.hosts > 0 {
-				groups = append(groups, g)
+		for _, read := range []func(context.Context, *pastReader, []int64, time.Time) ([]groupAt, error){s.seriesGroupsAt, s.quietGroupsAt} {
+			if len(ids) == 0 {
+				break
 			}
+			gs, err := read(ctx, past, ids, at)
+			if err != nil {
+				return nil, err
+			}
+			for _, g := range gs {
+				counted[g.target] = true
+				if g.hosts > 0 {
+					groups = append(groups, g)
+				}
+			}
+			ids = slices.DeleteFunc(ids, func(id int64) bool { return counted[id] })
 		}
-		ids = slices.DeleteFunc(ids, func(id int64) bool { return counted[id] })
 	}
 	if len(ids) > 0 {
 		// The reconcilers live at the time: those live now (by the index
@@ -355,11 +379,11 @@ type groupAt struct {
 // retired since. Such a target has a row (hosts 0 when it has no group
 // with a status), the others none. Reconcilers that have not reported
 // (no status) have no state at any time.
-func (s *Service) quietGroupsAt(ctx context.Context, ids []int64, at time.Time) ([]groupAt, error) {
+func (s *Service) quietGroupsAt(ctx context.Context, past *pastReader, ids []int64, at time.Time) ([]groupAt, error) {
 	var a store.Args
 	in := store.In(s.st.Engine(), &a, "t.id", ids)
 	since := a.Bind(at)
-	return store.Collect(ctx, s.st.Read(), `SELECT t.id, COALESCE(c.commit_sha, ''), COALESCE(c.status, ''), COALESCE(c.hosts, 0)
+	return store.Collect(ctx, past.q, `SELECT t.id, COALESCE(c.commit_sha, ''), COALESCE(c.status, ''), COALESCE(c.hosts, 0)
 		FROM targets t LEFT JOIN endpoint_counts c ON c.endpoint_id = t.endpoint_id AND c.status <> ''
 		WHERE `+in+`
 			AND NOT EXISTS (SELECT 1 FROM endpoint_counts x WHERE x.endpoint_id = t.endpoint_id AND x.latest_since > `+since+`)
@@ -369,6 +393,43 @@ func (s *Service) quietGroupsAt(ctx context.Context, ids []int64, at time.Time) 
 			err := r.Scan(&g.target, &g.sha, &g.status, &g.hosts)
 			return g, err
 		})
+}
+
+// seriesGroupsAt reads the hosts, by commit and status, of the targets
+// (ids) whose endpoint's series is up to date (not marked dirty): its
+// snapshot at or before the time (store/series.go). Such a target has a
+// row (hosts 0 when it had no host then), the others none, and their
+// reconcilers are read from the history.
+func (s *Service) seriesGroupsAt(ctx context.Context, past *pastReader, ids []int64, at time.Time) ([]groupAt, error) {
+	var a store.Args
+	in := store.In(s.st.Engine(), &a, "t.id", ids)
+	var out []groupAt
+	err := collectEach(ctx, past.q, `SELECT t.id, (SELECT s.groups FROM endpoint_snapshots s
+			WHERE s.endpoint_id = t.endpoint_id AND s.at <= `+a.Bind(at)+` ORDER BY s.at DESC LIMIT 1)
+		FROM targets t WHERE `+in+` AND NOT EXISTS (SELECT 1 FROM series_dirty d WHERE d.endpoint_id = t.endpoint_id)`, a,
+		func(r store.Row) error {
+			var target int64
+			var groups *string
+			if err := r.Scan(&target, &groups); err != nil {
+				return err
+			}
+			if groups == nil {
+				out = append(out, groupAt{target: target})
+				return nil
+			}
+			gs, err := store.ParseSeriesGroups(*groups)
+			if err != nil {
+				return err
+			}
+			if len(gs) == 0 {
+				out = append(out, groupAt{target: target})
+			}
+			for _, g := range gs {
+				out = append(out, groupAt{target: target, sha: g.Commit, status: g.Status, hosts: g.Hosts})
+			}
+			return nil
+		})
+	return out, err
 }
 
 // pastCandidate is a host-target pair that existed at the time, before its
@@ -707,15 +768,15 @@ func (s *Service) versionsOf(ctx context.Context, asked []versionKey) (map[versi
 			pairs = append(pairs, k)
 		}
 	}
-	for chunk := range slices.Chunk(pairs, 500) {
+	for chunk := range slices.Chunk(pairs, 1000) {
 		var a store.Args
-		in := make([]string, len(chunk))
+		rows := make([][]any, len(chunk))
 		for i, k := range chunk {
-			in[i] = "(CAST(" + a.Bind(k.target) + " AS BIGINT), CAST(" + a.Bind(k.sha) + " AS TEXT))"
+			rows[i] = []any{k.target, k.sha}
 		}
 		err := collectEach(ctx, s.st.Read(), `SELECT res.target_id, res.sha, v.version
-			FROM (SELECT column1 AS tid, column2 AS sha FROM (VALUES `+strings.Join(in, ", ")+`) w) w
-			JOIN resolutions res ON res.target_id = w.tid AND res.sha = w.sha
+			FROM `+store.ValuesTable(s.st.Engine(), &a, []string{"tid", "sha"}, []string{"bigint", "text"}, rows)+`
+			JOIN resolutions res ON res.target_id = s.tid AND res.sha = s.sha
 			JOIN assignments a ON a.id = res.assignment_id JOIN workload_versions v ON v.id = a.version_id`, a, func(r store.Row) error {
 			var k versionKey
 			var v string

@@ -142,29 +142,35 @@ type NewCommit struct {
 // with a history row for each change, and the reconcilers' current
 // deployment and report time. It returns the indexes of the reports older than
 // the last change of their deployment, which the caller writes one by one
-// (UpsertDeployment: history only), and, on PostgreSQL, the state of each
-// deployment it changed (their endpoints left to the caller). Their
-// commits are the caller's to record (RecordCommits).
+// (UpsertDeployment: history only), the history rows it wrote, and, on
+// PostgreSQL, the state of each deployment it changed (their endpoints
+// left to the caller). Their commits are the caller's to record
+// (RecordCommits).
 //
 // On PostgreSQL the batch is worked out in memory from one read of the
 // deployments it names, with the rules of UpsertDeployment, and written in
 // three statements whatever its size: each deployment and each reconciler
 // once however many of its reports the batch holds, and every history row.
-func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) ([]int, map[DeploymentKey]KnownDeployment, error) {
+func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []KnownReport) ([]int, map[DeploymentKey]KnownDeployment, []HistoryChange, error) {
 	if engine != "postgres" {
+		var changes []HistoryChange
 		for _, r := range rs {
 			if err := TouchReconciler(ctx, q, r.ReconcilerID, r.ReportAt); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
-			if _, err := UpsertDeployment(ctx, q, r.ReconcilerID, r.Commit, r.Status, r.Message, r.MessageBytes, r.At); err != nil {
-				return nil, nil, err
+			wrote, err := UpsertDeployment(ctx, q, r.ReconcilerID, r.Commit, r.Status, r.Message, r.MessageBytes, r.At)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if wrote {
+				changes = append(changes, HistoryChange{ReconcilerID: r.ReconcilerID, Commit: r.Commit, Status: r.Status, At: r.At})
 			}
 		}
-		return nil, nil, nil
+		return nil, nil, changes, nil
 	}
 	deps, err := readDeployments(ctx, q, rs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	type reconcilerWrite struct {
 		current  deploymentKey
@@ -228,7 +234,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
 				AS u(id, status, message, bytes, since, last, success, failure)
 			WHERE d.id = u.id`, stored.ids, stored.statuses, stored.messages, stored.sizes, stored.sinces, stored.lasts, stored.successes, stored.fails); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if len(fresh.rids) > 0 {
@@ -241,7 +247,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				return d, err
 			})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		for _, d := range ids {
 			deps[d.key].id = d.id
@@ -258,7 +264,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO deployment_history (deployment_id, reconciler_id, status, message, message_bytes, changed_at)
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::int[], $6::timestamptz[])`, ids, recIDs, statuses, messages, sizes, ats); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 
@@ -283,13 +289,17 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				current_deployment_id = u.dep, commit_sha = u.sha, status = u.st, status_since = u.since
 			FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(id, dep, sha, st, since, report_at)
 			WHERE r.id = u.id`, recIDs, depIDs, recShas, recStatuses, recSinces, reportAts); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	for _, id := range touchOnly {
 		if err := TouchReconciler(ctx, q, id, recs[id].reportAt); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
+	}
+	changes := make([]HistoryChange, len(history))
+	for i, h := range history {
+		changes[i] = HistoryChange{ReconcilerID: h.key.reconciler, Commit: h.key.sha, Status: rs[h.r].Status, At: rs[h.r].At}
 	}
 	written := make(map[DeploymentKey]KnownDeployment, len(history))
 	for k, d := range deps {
@@ -298,7 +308,7 @@ func WriteKnownReports(ctx context.Context, q Querier, engine string, rs []Known
 				FirstSuccess: d.firstSuccess, FirstFailure: d.firstFailure}
 		}
 	}
-	return late, written, nil
+	return late, written, changes, nil
 }
 
 // deploymentColumns are deployments to write, a column each.

@@ -152,6 +152,9 @@ type ReconcilerFacts struct {
 	// LastReportAt is its last-report time, zero when not known (see
 	// ReportTimeMoved).
 	LastReportAt time.Time
+	// CreatedAt is when it was registered; ReadReconcilerFacts reads it
+	// (the endpoint series counts it from then).
+	CreatedAt time.Time
 }
 
 // ReportTimeMoved reports whether a reconciler's move from before to after
@@ -184,12 +187,12 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`, r.last_report_at
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`, r.last_report_at, r.created_at
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince, &x.f.LastReportAt)
-				x.f.LastReportAt = x.f.LastReportAt.UTC()
+				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince, &x.f.LastReportAt, &x.f.CreatedAt)
+				x.f.LastReportAt, x.f.CreatedAt = x.f.LastReportAt.UTC(), x.f.CreatedAt.UTC()
 				return x, err
 			})
 		if err != nil {
@@ -1324,6 +1327,10 @@ func Rebuild(ctx context.Context, q Querier) error {
 	if _, err := q.Exec(ctx, `INSERT INTO assignment_outcomes (assignment_id, `+outcomeCols+`) `+outcomesSQL(everyOutcome)); err != nil {
 		return fmt.Errorf("rebuild assignment_outcomes: %w", err)
 	}
+	// The series are recomputed in the background (RebuildSeries).
+	if err := MarkAllSeriesDirty(ctx, q); err != nil {
+		return err
+	}
 	if _, err := q.Exec(ctx, `DELETE FROM maintained_state`); err != nil {
 		return err
 	}
@@ -1395,7 +1402,8 @@ func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
 	if err := add("endpoint_counts", "<", boundsSQL, 5); err != nil {
 		return out, err
 	}
-	return out, nil
+	series, err := checkSeries(ctx, q, limit)
+	return append(out, series...), err
 }
 
 // textRows renders rows of n columns as text.

@@ -115,6 +115,10 @@ func (s *Store) MaintainHistory(ctx context.Context, p HistoryPolicy, now time.T
 	} else if !m.Cutoff.IsZero() {
 		m.RowsDeleted, err = s.pruneHistoryRows(ctx, m.Cutoff, p.PruneChunk)
 	}
+	if err == nil && (len(m.Dropped) > 0 || m.RowsDeleted > 0) {
+		// What the history says of the past changed: the series follow.
+		err = MarkAllSeriesDirty(ctx, s.d)
+	}
 	m.Took = time.Since(start)
 	return m, err
 }
@@ -176,13 +180,17 @@ func (s *Store) PartitionDropped(err error) bool {
 // at once and then every p.Interval until ctx ends. A failed pass is
 // logged and tried again at the next tick. Between passes, every
 // StatisticsCheckInterval, it refreshes the statistics of the small tables
-// that changed much since they were last analyzed (RefreshStatistics).
+// that changed much since they were last analyzed (RefreshStatistics), and
+// every SeriesRebuildInterval it recomputes the endpoint series marked
+// dirty (RebuildSeries).
 func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log *slog.Logger) {
 	p = p.withDefaults()
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	stats := time.NewTicker(StatisticsCheckInterval)
 	defer stats.Stop()
+	series := time.NewTicker(SeriesRebuildInterval)
+	defer series.Stop()
 	for {
 		m, err := s.MaintainHistory(ctx, p, time.Now())
 		if err := s.AnalyzeSmallTables(ctx); err != nil && ctx.Err() == nil {
@@ -207,9 +215,38 @@ func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log 
 				} else if len(tables) > 0 {
 					log.Debug("planner statistics refreshed", "tables", tables)
 				}
+			case <-series.C:
+				s.rebuildDirtySeries(ctx, log)
 			case <-t.C:
 				waiting = false
 			}
 		}
+	}
+}
+
+// SeriesRebuildInterval is how often the hub looks for endpoint series to
+// recompute: a late report leaves its endpoint on the history's probes
+// for about that long.
+const SeriesRebuildInterval = 2 * time.Second
+
+// rebuildDirtySeries recomputes every endpoint series marked dirty, a
+// hundred endpoints at a time, until none is left or ctx ends.
+func (s *Store) rebuildDirtySeries(ctx context.Context, log *slog.Logger) {
+	start, total := time.Now(), 0
+	for ctx.Err() == nil {
+		n, err := s.RebuildSeries(ctx, 100)
+		total += n
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("endpoint series not rebuilt; trying again", "err", err, "next", SeriesRebuildInterval)
+			}
+			return
+		}
+		if n < 100 {
+			break
+		}
+	}
+	if total > 0 {
+		log.Debug("endpoint series rebuilt", "endpoints", total, "took", time.Since(start).Round(time.Millisecond))
 	}
 }

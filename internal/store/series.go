@@ -1,0 +1,693 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidemark-dev/tidemark/internal/model"
+)
+
+// The endpoint series (migration 0039): each endpoint's hosts by commit and
+// status, kept by time, so that time travel reads one snapshot per
+// endpoint instead of probing the history of every reconciler that changed
+// since the time.
+//
+// What a snapshot holds is what the history says, reconciler by
+// reconciler, with the rules of time travel: a reconciler counts on its
+// endpoint from when it was registered (a change reported before that
+// counts from then) until it was retired; at a time before its current
+// deployment's last change its state is its latest status change at or
+// before that time, from that change on its current state. A snapshot at
+// time t holds the groups from t until the next snapshot.
+//
+// Ingest keeps the series in the report's transaction when each change it
+// writes is its reconciler's latest (the usual case: a snapshot appended
+// per change time, or a few later snapshots adjusted when another writer's
+// clock ran ahead). Everything else that moves a reconciler's past (a late
+// report, a retirement or restoration, a move to another endpoint,
+// retention dropping history) marks the endpoint dirty instead, and
+// RebuildSeries recomputes its series from the history in the background;
+// time travel reads the history for dirty endpoints meanwhile.
+
+// seriesLock is the class of the advisory locks that serialize writers of
+// one endpoint's series on PostgreSQL.
+const seriesLock = 7458
+
+// SeriesGroup is a group of an endpoint's hosts at a time.
+type SeriesGroup struct {
+	Commit, Status string
+	Hosts          int
+}
+
+// seriesKey is a group's (commit, status).
+type seriesKey struct{ commit, status string }
+
+// seriesValue is an endpoint's groups at a time (no zero counts).
+type seriesValue map[seriesKey]int
+
+// encode renders the groups as stored: a JSON array of [commit, status,
+// hosts], sorted.
+func (v seriesValue) encode() string {
+	keys := slices.SortedFunc(maps.Keys(v), func(a, b seriesKey) int {
+		return cmp.Or(cmp.Compare(a.commit, b.commit), cmp.Compare(a.status, b.status))
+	})
+	b := []byte{'['}
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		c, _ := json.Marshal(k.commit)
+		s, _ := json.Marshal(k.status)
+		b = append(append(append(append(append(append(b, '['), c...), ','), s...), ','), strconv.Itoa(v[k])...)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
+// ParseSeriesGroups reads a snapshot's groups as stored.
+func ParseSeriesGroups(s string) ([]SeriesGroup, error) {
+	if gs, ok := parseEncodedGroups(s); ok {
+		return gs, nil
+	}
+	var raw [][3]any
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("endpoint snapshot groups: %w", err)
+	}
+	out := make([]SeriesGroup, len(raw))
+	for i, r := range raw {
+		c, ok1 := r[0].(string)
+		st, ok2 := r[1].(string)
+		n, ok3 := r[2].(float64)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("endpoint snapshot groups: %q is not [commit, status, hosts]", s)
+		}
+		out[i] = SeriesGroup{Commit: c, Status: st, Hosts: int(n)}
+	}
+	return out, nil
+}
+
+// parseEncodedGroups reads groups in the form encode writes, a time
+// travel page's worth of them at a time: without encoding/json's
+// reflection. false when s is not in that form.
+func parseEncodedGroups(s string) ([]SeriesGroup, bool) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	rest := s[1 : len(s)-1]
+	var out []SeriesGroup
+	// str reads a JSON string at the start of rest (json.Marshal's escapes
+	// are Go's too) and what follows it.
+	str := func(rest string) (string, string, bool) {
+		if len(rest) == 0 || rest[0] != '"' {
+			return "", "", false
+		}
+		for i := 1; i < len(rest); i++ {
+			switch rest[i] {
+			case '\\':
+				i++
+			case '"':
+				v, err := strconv.Unquote(rest[:i+1])
+				return v, rest[i+1:], err == nil
+			}
+		}
+		return "", "", false
+	}
+	for len(rest) > 0 {
+		if rest[0] != '[' {
+			return nil, false
+		}
+		var g SeriesGroup
+		var ok bool
+		if g.Commit, rest, ok = str(rest[1:]); !ok || len(rest) == 0 || rest[0] != ',' {
+			return nil, false
+		}
+		if g.Status, rest, ok = str(rest[1:]); !ok || len(rest) == 0 || rest[0] != ',' {
+			return nil, false
+		}
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return nil, false
+		}
+		n, err := strconv.Atoi(rest[1:end])
+		if err != nil {
+			return nil, false
+		}
+		g.Hosts = n
+		out = append(out, g)
+		rest = rest[end+1:]
+		if len(rest) > 0 {
+			if rest[0] != ',' {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+	}
+	return out, true
+}
+
+func parseSeriesValue(s string) (seriesValue, error) {
+	gs, err := ParseSeriesGroups(s)
+	if err != nil {
+		return nil, err
+	}
+	v := make(seriesValue, len(gs))
+	for _, g := range gs {
+		v[seriesKey{g.Commit, g.Status}] = g.Hosts
+	}
+	return v, nil
+}
+
+// HistoryChange is a status change ingest wrote to the history: one row.
+type HistoryChange struct {
+	ReconcilerID int64
+	Commit       string
+	Status       model.Status
+	At           time.Time
+}
+
+// seriesEvent adds n hosts to a group from a time on.
+type seriesEvent struct {
+	at  time.Time
+	key seriesKey
+	n   int
+}
+
+// SeriesUpdate is what a transaction changes in the endpoint series: events
+// to apply, by endpoint, and endpoints to mark dirty.
+type SeriesUpdate struct {
+	events map[int64][]seriesEvent
+	dirty  map[int64]bool
+}
+
+// SeriesChanges is what moving reconcilers from before to after (as for
+// CountDeltas; after holds CreatedAt), through the history rows written
+// (changes, in the order written), changes in the endpoint series. dirty
+// holds the endpoints of reconcilers given a change older than their
+// latest (a late report): those are marked dirty, as are the endpoints of
+// reconcilers retired, restored or moved.
+func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryChange, dirty map[int64]bool) SeriesUpdate {
+	u := SeriesUpdate{events: map[int64][]seriesEvent{}, dirty: maps.Clone(dirty)}
+	if u.dirty == nil {
+		u.dirty = map[int64]bool{}
+	}
+	byReconciler := map[int64][]HistoryChange{}
+	for _, c := range changes {
+		byReconciler[c.ReconcilerID] = append(byReconciler[c.ReconcilerID], c)
+	}
+	for id, a := range after {
+		b, existed := before[id]
+		if existed && (b.Live != a.Live || b.EndpointID != a.EndpointID) {
+			if existed {
+				u.dirty[b.EndpointID] = true
+			}
+			u.dirty[a.EndpointID] = true
+			continue
+		}
+		cs := byReconciler[id]
+		if !a.Live {
+			if len(cs) > 0 {
+				u.dirty[a.EndpointID] = true
+			}
+			continue
+		}
+		// In time order; rows of one time in the order written (their ids).
+		slices.SortStableFunc(cs, func(x, y HistoryChange) int { return x.At.Compare(y.At) })
+		var prev *seriesKey
+		if existed && b.Status != "" {
+			prev = &seriesKey{b.Commit, b.Status}
+		}
+		evs := u.events[a.EndpointID]
+		for _, c := range cs {
+			at := c.At.UTC().Truncate(time.Microsecond) // as stored
+			if at.Before(a.CreatedAt) {
+				at = a.CreatedAt
+			}
+			if prev != nil {
+				evs = append(evs, seriesEvent{at, *prev, -1})
+			}
+			k := seriesKey{c.Commit, string(c.Status)}
+			evs = append(evs, seriesEvent{at, k, 1})
+			prev = &k
+		}
+		// The changes must end where the reconciler is; when they do not
+		// (a write this accounting does not know), recompute.
+		if (prev == nil) != (a.Status == "") || (prev != nil && *prev != (seriesKey{a.Commit, a.Status})) {
+			u.dirty[a.EndpointID] = true
+			continue
+		}
+		if len(evs) > 0 {
+			u.events[a.EndpointID] = evs
+		}
+	}
+	return u
+}
+
+// AdvanceSeries applies u: it locks the endpoints' series (in id order),
+// marks the dirty ones, and applies the events of the others to their
+// snapshots: a snapshot at each event's time (from the one before it) and
+// the events added to every later snapshot. An endpoint whose counts would
+// go negative is marked dirty rather than written.
+func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate) error {
+	eps := slices.Sorted(maps.Keys(u.dirty))
+	for ep := range u.events {
+		if !u.dirty[ep] {
+			eps = append(eps, ep)
+		}
+	}
+	if len(eps) == 0 {
+		return nil
+	}
+	slices.Sort(eps)
+	if err := lockSeries(ctx, q, engine, eps); err != nil {
+		return err
+	}
+	dirty := maps.Clone(u.dirty)
+	var apply []int64
+	for _, ep := range eps {
+		if !dirty[ep] {
+			apply = append(apply, ep)
+		}
+	}
+	from := make([]time.Time, len(apply))
+	for i, ep := range apply {
+		evs := u.events[ep]
+		slices.SortStableFunc(evs, func(a, b seriesEvent) int { return a.at.Compare(b.at) })
+		from[i] = evs[0].at
+	}
+	stored, err := readSnapshotsFrom(ctx, q, engine, apply, from)
+	if err != nil {
+		return err
+	}
+	var w snapshotColumns
+	for _, ep := range apply {
+		rows, ok := advance(stored[ep], u.events[ep])
+		if !ok {
+			dirty[ep] = true
+			continue
+		}
+		for _, r := range rows {
+			w.add(ep, r.at, r.groups)
+		}
+	}
+	if err := writeSnapshots(ctx, q, engine, w); err != nil {
+		return err
+	}
+	return markSeriesDirty(ctx, q, engine, slices.Sorted(maps.Keys(dirty)))
+}
+
+// snapshot is a stored snapshot of an endpoint's groups.
+type snapshot struct {
+	at     time.Time
+	groups string
+}
+
+// advance applies events (in time order) to an endpoint's stored snapshots
+// from the last one at or before the first event on (in time order), and
+// returns the snapshots to write; false when a count would go negative.
+func advance(stored []snapshot, events []seriesEvent) ([]snapshot, bool) {
+	times := make([]time.Time, 0, len(stored)+len(events))
+	for _, s := range stored {
+		if !s.at.Before(events[0].at) {
+			times = append(times, s.at)
+		}
+	}
+	for _, e := range events {
+		times = append(times, e.at)
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	times = slices.CompactFunc(times, time.Time.Equal)
+	var out []snapshot
+	delta := seriesValue{}
+	si, ei := 0, 0
+	var before snapshot // the stored snapshot in force
+	for _, t := range times {
+		for si < len(stored) && !stored[si].at.After(t) {
+			before = stored[si]
+			si++
+		}
+		for ei < len(events) && !events[ei].at.After(t) {
+			delta[events[ei].key] += events[ei].n
+			ei++
+		}
+		v := seriesValue{}
+		if before.groups != "" {
+			var err error
+			if v, err = parseSeriesValue(before.groups); err != nil {
+				return nil, false
+			}
+		}
+		for k, n := range delta {
+			v[k] += n
+			switch {
+			case v[k] < 0:
+				return nil, false
+			case v[k] == 0:
+				delete(v, k)
+			}
+		}
+		g := v.encode()
+		if !before.at.Equal(t) || before.groups != g {
+			out = append(out, snapshot{t, g})
+		}
+	}
+	return out, true
+}
+
+// readSnapshotsFrom reads, for each endpoint, its snapshots from the last
+// one at or before its time in from on, in time order.
+func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int64, from []time.Time) (map[int64][]snapshot, error) {
+	out := map[int64][]snapshot{}
+	const cond = `s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = s.endpoint_id AND b.at <= $2), $2)`
+	scan := func(r Row) (struct {
+		ep int64
+		s  snapshot
+	}, error) {
+		var x struct {
+			ep int64
+			s  snapshot
+		}
+		err := r.Scan(&x.ep, &x.s.at, &x.s.groups)
+		x.s.at = x.s.at.UTC()
+		return x, err
+	}
+	keep := func(x struct {
+		ep int64
+		s  snapshot
+	}) {
+		out[x.ep] = append(out[x.ep], x.s)
+	}
+	if engine == "postgres" {
+		if len(eps) == 0 {
+			return out, nil
+		}
+		err := collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ep, t)
+			JOIN endpoint_snapshots s ON s.endpoint_id = u.ep
+				AND s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = u.ep AND b.at <= u.t), u.t)
+			ORDER BY s.endpoint_id, s.at`, []any{eps, from}, scan, keep)
+		if err != nil {
+			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
+		}
+		return out, nil
+	}
+	for i, ep := range eps {
+		err := collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM endpoint_snapshots s
+			WHERE s.endpoint_id = $1 AND `+cond+` ORDER BY s.at`, []any{ep, from[i]}, scan, keep)
+		if err != nil {
+			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// snapshotColumns are snapshots to write, a column each.
+type snapshotColumns struct {
+	eps    []int64
+	ats    []time.Time
+	groups []string
+}
+
+func (c *snapshotColumns) add(ep int64, at time.Time, groups string) {
+	c.eps, c.ats, c.groups = append(c.eps, ep), append(c.ats, at), append(c.groups, groups)
+}
+
+// writeSnapshots inserts or replaces snapshots.
+func writeSnapshots(ctx context.Context, q Querier, engine string, w snapshotColumns) error {
+	if len(w.eps) == 0 {
+		return nil
+	}
+	const upsert = ` ON CONFLICT (endpoint_id, at) DO UPDATE SET groups = excluded.groups`
+	if engine == "postgres" {
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_snapshots (endpoint_id, at, groups)
+			SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[])`+upsert, w.eps, w.ats, w.groups); err != nil {
+			return fmt.Errorf("write endpoint snapshots: %w", err)
+		}
+		return nil
+	}
+	for i := range w.eps {
+		if _, err := q.Exec(ctx, `INSERT INTO endpoint_snapshots (endpoint_id, at, groups) VALUES ($1, $2, $3)`+upsert,
+			w.eps[i], w.ats[i], w.groups[i]); err != nil {
+			return fmt.Errorf("write endpoint snapshots: %w", err)
+		}
+	}
+	return nil
+}
+
+// lockSeries takes, on PostgreSQL, the series lock of each endpoint (eps
+// sorted), held until commit. Writers take it after the endpoint counts and
+// before the hosts' locks (see LockHosts); RebuildSeries takes one alone.
+func lockSeries(ctx context.Context, q Querier, engine string, eps []int64) error {
+	if engine != "postgres" || len(eps) == 0 {
+		return nil
+	}
+	keys := make([]int32, len(eps))
+	for i, ep := range eps {
+		keys[i] = int32(ep % math.MaxInt32)
+	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, seriesLock, keys); err != nil {
+		return fmt.Errorf("lock endpoint series: %w", err)
+	}
+	return nil
+}
+
+// markSeriesDirty marks endpoints' series to be recomputed (each mark
+// counted, see RebuildSeries).
+func markSeriesDirty(ctx context.Context, q Querier, engine string, eps []int64) error {
+	if len(eps) == 0 {
+		return nil
+	}
+	const upsert = ` ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1`
+	if engine == "postgres" {
+		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) SELECT unnest($1::bigint[])`+upsert, eps); err != nil {
+			return fmt.Errorf("mark endpoint series: %w", err)
+		}
+		return nil
+	}
+	for _, ep := range eps {
+		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) VALUES ($1)`+upsert, ep); err != nil {
+			return fmt.Errorf("mark endpoint series: %w", err)
+		}
+	}
+	return nil
+}
+
+// MarkAllSeriesDirty marks every endpoint's series to be recomputed: what
+// the history says of the past changed (retention dropped some of it).
+func MarkAllSeriesDirty(ctx context.Context, q Querier) error {
+	if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) SELECT id FROM endpoints WHERE TRUE
+		ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1`); err != nil {
+		return fmt.Errorf("mark endpoint series: %w", err)
+	}
+	return nil
+}
+
+// DirtySeries counts the endpoints whose series waits for RebuildSeries.
+func (s *Store) DirtySeries(ctx context.Context) (int, error) {
+	var n int
+	err := s.d.QueryRow(ctx, `SELECT count(*) FROM series_dirty`).Scan(&n)
+	return n, err
+}
+
+// RebuildSeries recomputes from the history the series of up to limit
+// endpoints marked dirty, each in its own transaction under its series
+// lock, and forgets a mark only when no writer marked the endpoint again
+// meanwhile. It returns how many it rebuilt.
+func (s *Store) RebuildSeries(ctx context.Context, limit int) (int, error) {
+	type mark struct{ ep, gen int64 }
+	marks, err := Collect(ctx, s.d, `SELECT endpoint_id, gen FROM series_dirty ORDER BY endpoint_id LIMIT `+strconv.Itoa(limit), nil,
+		func(r Row) (mark, error) {
+			var m mark
+			err := r.Scan(&m.ep, &m.gen)
+			return m, err
+		})
+	if err != nil {
+		return 0, fmt.Errorf("read dirty endpoint series: %w", err)
+	}
+	engine := s.Engine()
+	for i, m := range marks {
+		err := s.Tx(ctx, func(q Querier) error {
+			if err := lockSeries(ctx, q, engine, []int64{m.ep}); err != nil {
+				return err
+			}
+			series, err := recomputeSeries(ctx, q, `r.endpoint_id = $1`, m.ep)
+			if err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, `DELETE FROM endpoint_snapshots WHERE endpoint_id = $1`, m.ep); err != nil {
+				return fmt.Errorf("rebuild endpoint series: %w", err)
+			}
+			var w snapshotColumns
+			for _, sn := range series[m.ep] {
+				w.add(m.ep, sn.at, sn.groups)
+			}
+			if err := writeSnapshots(ctx, q, engine, w); err != nil {
+				return err
+			}
+			_, err = q.Exec(ctx, `DELETE FROM series_dirty WHERE endpoint_id = $1 AND gen = $2`, m.ep, m.gen)
+			return err
+		})
+		if err != nil {
+			return i, fmt.Errorf("rebuild the series of endpoint %d: %w", m.ep, err)
+		}
+	}
+	return len(marks), nil
+}
+
+// seriesIntervalsSQL lists, for the reconcilers that cond (on r) selects,
+// each interval of time in which one held a state on its endpoint:
+// endpoint, commit, status, start, the next state's start (NULL: none) and
+// the reconciler's retirement (NULL: none). Its history rows before its
+// current deployment's last change, then its current state from that
+// change on; a row reported before the reconciler was registered starts
+// when it was. cond binds its arguments as $1, $2, … and is used twice.
+func seriesIntervalsSQL(cond string) string {
+	return `WITH x AS (
+		SELECT r.id AS rid, r.endpoint_id AS ep, r.created_at AS created, r.retired_at AS retired,
+			d.commit_sha AS sha, h.status AS status, h.changed_at AS at, h.id AS seq, 0 AS cur
+		FROM reconcilers r JOIN deployment_history h ON h.reconciler_id = r.id JOIN deployments d ON d.id = h.deployment_id
+			LEFT JOIN deployments c ON c.id = r.current_deployment_id
+		WHERE (` + cond + `) AND (c.id IS NULL OR h.changed_at < c.last_changed)
+		UNION ALL
+		SELECT r.id, r.endpoint_id, r.created_at, r.retired_at, c.commit_sha, c.status, c.last_changed, 0, 1
+		FROM reconcilers r JOIN deployments c ON c.id = r.current_deployment_id
+		WHERE (` + cond + `))
+	SELECT ep, sha, status, start, LEAD(start) OVER (PARTITION BY rid ORDER BY at, cur, seq), retired
+	FROM (SELECT x.*, CASE WHEN at > created THEN at ELSE created END AS start FROM x) y`
+}
+
+// recomputeSeries computes from the history the series of the endpoints
+// of the reconcilers that cond selects (see seriesIntervalsSQL), by
+// endpoint, without repeated values: each snapshot differs from the one
+// before it, and none is empty before the first that is not.
+func recomputeSeries(ctx context.Context, q Querier, cond string, args ...any) (map[int64][]snapshot, error) {
+	type interval struct {
+		ep          int64
+		key         seriesKey
+		start       time.Time
+		next, until *time.Time
+	}
+	events := map[int64][]seriesEvent{}
+	err := collectEach(ctx, q, seriesIntervalsSQL(cond), args, func(r Row) (interval, error) {
+		var i interval
+		err := r.Scan(&i.ep, &i.key.commit, &i.key.status, &i.start, &i.next, &i.until)
+		return i, err
+	}, func(i interval) {
+		end := i.next
+		if i.until != nil && (end == nil || i.until.Before(*end)) {
+			end = i.until
+		}
+		if end != nil && !end.After(i.start) {
+			return
+		}
+		events[i.ep] = append(events[i.ep], seriesEvent{i.start.UTC(), i.key, 1})
+		if end != nil {
+			events[i.ep] = append(events[i.ep], seriesEvent{end.UTC(), i.key, -1})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recompute endpoint series: %w", err)
+	}
+	out := make(map[int64][]snapshot, len(events))
+	for ep, evs := range events {
+		slices.SortStableFunc(evs, func(a, b seriesEvent) int { return a.at.Compare(b.at) })
+		v := seriesValue{}
+		var series []snapshot
+		for i, e := range evs {
+			v[e.key] += e.n
+			if v[e.key] == 0 {
+				delete(v, e.key)
+			}
+			if i+1 < len(evs) && evs[i+1].at.Equal(e.at) {
+				continue
+			}
+			series = appendDistinct(series, snapshot{e.at, v.encode()})
+		}
+		out[ep] = series
+	}
+	return out, nil
+}
+
+// appendDistinct appends s unless it holds what the last snapshot holds
+// (or, first, no group).
+func appendDistinct(series []snapshot, s snapshot) []snapshot {
+	if len(series) == 0 && s.groups == "[]" || len(series) > 0 && series[len(series)-1].groups == s.groups {
+		return series
+	}
+	return append(series, s)
+}
+
+// checkSeries compares the stored series of every endpoint not marked
+// dirty with its recomputation from the history, a slice of endpoint ids
+// at a time, and lists up to limit differences: "-" stored, "+"
+// recomputed, each as "endpoint at groups".
+func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error) {
+	var lo, hi int64
+	if err := q.QueryRow(ctx, `SELECT COALESCE(min(id), 0), COALESCE(max(id), -1) FROM endpoints`).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("check endpoint_snapshots: %w", err)
+	}
+	const slice = 256
+	var out []Difference
+	clean := `NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = r.endpoint_id) AND r.endpoint_id >= $1 AND r.endpoint_id < $2`
+	for from := lo; from <= hi && len(out) < limit; from += slice {
+		fresh, err := recomputeSeries(ctx, q, clean, from, from+slice)
+		if err != nil {
+			return nil, err
+		}
+		stored := map[int64][]snapshot{}
+		err = collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM endpoint_snapshots s
+			WHERE NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = s.endpoint_id) AND s.endpoint_id >= $1 AND s.endpoint_id < $2
+			ORDER BY s.endpoint_id, s.at`, []any{from, from + slice}, func(r Row) (struct {
+			ep int64
+			s  snapshot
+		}, error) {
+			var x struct {
+				ep int64
+				s  snapshot
+			}
+			err := r.Scan(&x.ep, &x.s.at, &x.s.groups)
+			x.s.at = x.s.at.UTC()
+			return x, err
+		}, func(x struct {
+			ep int64
+			s  snapshot
+		}) {
+			// Stored snapshots may repeat a value: compare what they mean.
+			if v, err := parseSeriesValue(x.s.groups); err == nil {
+				x.s.groups = v.encode()
+			}
+			stored[x.ep] = appendDistinct(stored[x.ep], x.s)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check endpoint_snapshots: %w", err)
+		}
+		eps := map[int64]bool{}
+		for ep := range stored {
+			eps[ep] = true
+		}
+		for ep := range fresh {
+			eps[ep] = true
+		}
+		for _, ep := range slices.Sorted(maps.Keys(eps)) {
+			for _, side := range []struct {
+				name string
+				a, b []snapshot
+			}{{"-", stored[ep], fresh[ep]}, {"+", fresh[ep], stored[ep]}} {
+				for _, s := range side.a {
+					if !slices.ContainsFunc(side.b, func(o snapshot) bool { return o.at.Equal(s.at) && o.groups == s.groups }) && len(out) < limit {
+						out = append(out, Difference{Table: "endpoint_snapshots", Side: side.name,
+							Row: fmt.Sprint(ep, " ", s.at.Format(time.RFC3339Nano), " ", s.groups)})
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
