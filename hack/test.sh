@@ -29,4 +29,5 @@ go test -run '^$' -fuzz '^FuzzPush$' -fuzztime 200x ./internal/api/
 go test -run '^$' -fuzz '^FuzzQuery$' -fuzztime 300x ./internal/api/
 go test -run '^$' -fuzz '^FuzzBodyText$' -fuzztime 20000x ./internal/api/
 go test -run '^$' -fuzz '^FuzzQueryParams$' -fuzztime 500x ./internal/api/
+go test -run '^$' -fuzz FuzzParseSeriesGroups -fuzztime 20000x ./internal/store/
 go test -run '^$' -fuzz FuzzMapRecord -fuzztime 2000x ./internal/sources/otlp/
