@@ -58,6 +58,20 @@ func TestCheckFindsAndRepairsDifferences(t *testing.T) {
 				t.Fatalf("check --repair: exit %d\n%s%s", code, out, errOut)
 			}
 
+			// The endpoint's hosts over time, emptied: found, and rebuilt
+			// from the history.
+			if _, err := st.Primary().Exec(context.Background(), `UPDATE endpoint_snapshots SET groups = '[]'`); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db)
+			if code != 1 || !strings.Contains(out, "+ endpoint_snapshots ") {
+				t.Fatalf("check of an emptied series: exit %d\n%s%s", code, out, errOut)
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db, "--repair")
+			if code != 0 || !strings.Contains(out, "matches a recomputation") || strings.Contains(out, "wait for their rebuild") {
+				t.Fatalf("check --repair of the series: exit %d\n%s%s", code, out, errOut)
+			}
+
 			// A group's bounds of its reconcilers' times may be looser
 			// than theirs (ingest only raises latest_since and lowers
 			// earliest_since), never tighter.
