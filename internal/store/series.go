@@ -64,12 +64,26 @@ func (v seriesValue) encode() string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		c, _ := json.Marshal(k.commit)
-		s, _ := json.Marshal(k.status)
-		b = append(append(append(append(append(append(b, '['), c...), ','), s...), ','), strconv.Itoa(v[k])...)
-		b = append(b, ']')
+		b = append(b, '[')
+		b = appendJSONString(b, k.commit)
+		b = append(b, ',')
+		b = appendJSONString(b, k.status)
+		b = append(strconv.AppendInt(append(b, ','), int64(v[k]), 10), ']')
 	}
 	return string(append(b, ']'))
+}
+
+// appendJSONString appends s as a JSON string: as it is between quotes
+// when it is plain ASCII (commits and statuses are), else as
+// encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // ParseSeriesGroups reads a snapshot's groups as stored.
@@ -388,10 +402,30 @@ func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int6
 		if len(eps) == 0 {
 			return out, nil
 		}
-		err := collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ep, t)
+		// Each endpoint's latest snapshot, one index probe each: usually
+		// all there is to read (the changes are the latest). Where it is
+		// after the time (another writer's clock ran ahead), the range.
+		err := collectEach(ctx, q, `SELECT u.ep, s.at, s.groups FROM unnest($1::bigint[]) AS u(ep)
+			CROSS JOIN LATERAL (SELECT s.at, s.groups FROM endpoint_snapshots s WHERE s.endpoint_id = u.ep ORDER BY s.at DESC LIMIT 1) s`,
+			[]any{eps}, scan, keep)
+		if err != nil {
+			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
+		}
+		var later []int64
+		var laterFrom []time.Time
+		for i, ep := range eps {
+			if ss := out[ep]; len(ss) > 0 && ss[0].at.After(from[i]) {
+				later, laterFrom = append(later, ep), append(laterFrom, from[i])
+				delete(out, ep)
+			}
+		}
+		if len(later) == 0 {
+			return out, nil
+		}
+		err = collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ep, t)
 			JOIN endpoint_snapshots s ON s.endpoint_id = u.ep
 				AND s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = u.ep AND b.at <= u.t), u.t)
-			ORDER BY s.endpoint_id, s.at`, []any{eps, from}, scan, keep)
+			ORDER BY s.endpoint_id, s.at`, []any{later, laterFrom}, scan, keep)
 		if err != nil {
 			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
 		}
