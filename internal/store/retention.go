@@ -229,11 +229,14 @@ func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log 
 // for about that long.
 const SeriesRebuildInterval = 2 * time.Second
 
-// rebuildDirtySeries recomputes every endpoint series marked dirty, a
-// hundred endpoints at a time, until none is left or ctx ends.
+// rebuildDirtySeries recomputes the endpoint series marked dirty, a
+// hundred endpoints at a time, until none is left, a thousand are done
+// (the rest wait for the next tick, so that the loop's other work runs
+// even while ingest marks endpoints as fast as they are rebuilt) or ctx
+// ends.
 func (s *Store) rebuildDirtySeries(ctx context.Context, log *slog.Logger) {
 	start, total := time.Now(), 0
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && total < 1000 {
 		n, err := s.RebuildSeries(ctx, 100)
 		total += n
 		if err != nil {
