@@ -1207,18 +1207,26 @@ func ReconcilerHosts(ctx context.Context, q Querier, engine string, reconcilers 
 // transaction, so that a writer holding it waits only for holders of the
 // same lock.
 func LockHosts(ctx context.Context, q Querier, engine string, hosts []int64) error {
-	if engine != "postgres" || len(hosts) == 0 {
-		return nil
-	}
-	keys := make([]int32, len(hosts))
-	for i, h := range hosts {
-		keys[i] = int32(h % math.MaxInt32)
-	}
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
-	if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, hostLock, keys); err != nil {
+	if err := advisoryLocks(ctx, q, engine, hostLock, hosts); err != nil {
 		return fmt.Errorf("lock hosts: %w", err)
 	}
 	return nil
+}
+
+// advisoryLocks takes, on PostgreSQL, an advisory lock of the class for
+// each id (by its value modulo 2³¹: ids that share a key share a lock),
+// in key order, held until commit.
+func advisoryLocks(ctx context.Context, q Querier, engine string, class int32, ids []int64) error {
+	if engine != "postgres" || len(ids) == 0 {
+		return nil
+	}
+	keys := make([]int32, len(ids))
+	for i, id := range ids {
+		keys[i] = int32(id % math.MaxInt32)
+	}
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	_, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, class, keys)
+	return err
 }
 
 // RefreshHostEnvironments recomputes the host_environments rows of hosts

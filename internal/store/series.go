@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,6 +322,20 @@ type snapshot struct {
 	groups string
 }
 
+// endpointSnapshot is a snapshot with its endpoint, as read.
+type endpointSnapshot struct {
+	ep int64
+	s  snapshot
+}
+
+// scanEndpointSnapshot scans (endpoint_id, at, groups).
+func scanEndpointSnapshot(r Row) (endpointSnapshot, error) {
+	var x endpointSnapshot
+	err := r.Scan(&x.ep, &x.s.at, &x.s.groups)
+	x.s.at = x.s.at.UTC()
+	return x, err
+}
+
 // advance applies events (in time order) to an endpoint's stored snapshots
 // from the last one at or before the first event on (in time order), and
 // returns the snapshots to write; false when a count would go negative.
@@ -380,24 +393,8 @@ func advance(stored []snapshot, events []seriesEvent) ([]snapshot, bool) {
 func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int64, from []time.Time) (map[int64][]snapshot, error) {
 	out := map[int64][]snapshot{}
 	const cond = `s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = s.endpoint_id AND b.at <= $2), $2)`
-	scan := func(r Row) (struct {
-		ep int64
-		s  snapshot
-	}, error) {
-		var x struct {
-			ep int64
-			s  snapshot
-		}
-		err := r.Scan(&x.ep, &x.s.at, &x.s.groups)
-		x.s.at = x.s.at.UTC()
-		return x, err
-	}
-	keep := func(x struct {
-		ep int64
-		s  snapshot
-	}) {
-		out[x.ep] = append(out[x.ep], x.s)
-	}
+	scan := scanEndpointSnapshot
+	keep := func(x endpointSnapshot) { out[x.ep] = append(out[x.ep], x.s) }
 	if engine == "postgres" {
 		if len(eps) == 0 {
 			return out, nil
@@ -474,19 +471,11 @@ func writeSnapshots(ctx context.Context, q Querier, engine string, w snapshotCol
 	return nil
 }
 
-// lockSeries takes, on PostgreSQL, the series lock of each endpoint (eps
-// sorted), held until commit. Writers take it after the endpoint counts and
+// lockSeries takes, on PostgreSQL, the series lock of each endpoint, held
+// until commit. Writers take it after the endpoint counts and
 // before the hosts' locks (see LockHosts); RebuildSeries takes one alone.
 func lockSeries(ctx context.Context, q Querier, engine string, eps []int64) error {
-	if engine != "postgres" || len(eps) == 0 {
-		return nil
-	}
-	keys := make([]int32, len(eps))
-	for i, ep := range eps {
-		keys[i] = int32(ep % math.MaxInt32)
-	}
-	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
-	if _, err := q.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1, k)) FROM unnest($2::int[]) AS k`, seriesLock, keys); err != nil {
+	if err := advisoryLocks(ctx, q, engine, seriesLock, eps); err != nil {
 		return fmt.Errorf("lock endpoint series: %w", err)
 	}
 	return nil
@@ -678,21 +667,7 @@ func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error
 		stored := map[int64][]snapshot{}
 		err = collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM endpoint_snapshots s
 			WHERE NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = s.endpoint_id) AND s.endpoint_id >= $1 AND s.endpoint_id < $2
-			ORDER BY s.endpoint_id, s.at`, []any{from, from + slice}, func(r Row) (struct {
-			ep int64
-			s  snapshot
-		}, error) {
-			var x struct {
-				ep int64
-				s  snapshot
-			}
-			err := r.Scan(&x.ep, &x.s.at, &x.s.groups)
-			x.s.at = x.s.at.UTC()
-			return x, err
-		}, func(x struct {
-			ep int64
-			s  snapshot
-		}) {
+			ORDER BY s.endpoint_id, s.at`, []any{from, from + slice}, scanEndpointSnapshot, func(x endpointSnapshot) {
 			// Stored snapshots may repeat a value: compare what they mean.
 			if v, err := parseSeriesValue(x.s.groups); err == nil {
 				x.s.groups = v.encode()
