@@ -314,6 +314,53 @@ tidemark_store_transaction_retries_total{engine="postgres"} 2
 	}
 }
 
+// The endpoints whose time-travel snapshots wait for their rebuild, as
+// the last rebuild pass counted them: unknown before the first.
+func TestStoreSeriesWaiting(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		reg := prometheus.NewRegistry()
+		metrics.New(reg).Store.Watch(st)
+		ing := ingest.New(st)
+		for _, env := range []string{"dev", "prod"} {
+			ep, _ := model.NewEndpoint("git", "https://github.com/acme/shop-gitops", env, "eastus")
+			if _, err := ing.ApplyDescriptor(ctx, model.Descriptor{Workspace: "acme", Application: "shop", Workload: "api",
+				Environment: env, Target: "eastus", Manifests: ep, Version: "1.0.0", Commit: strings.Repeat("a", 40)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := store.MarkAllSeriesDirty(ctx, st.Primary()); err != nil {
+			t.Fatal(err)
+		}
+		waiting := func() string {
+			t.Helper()
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "tidemark_store_endpoint_series_waiting" && len(mf.GetMetric()) == 1 {
+					return fmt.Sprint(mf.GetMetric()[0].GetGauge().GetValue())
+				}
+			}
+			return "absent"
+		}
+		if got := waiting(); got != "-1" {
+			t.Errorf("before a rebuild: %s, want -1", got)
+		}
+		for _, step := range []struct {
+			limit int
+			want  string
+		}{{1, "1"}, {10, "0"}} {
+			if _, err := st.RebuildSeries(ctx, step.limit); err != nil {
+				t.Fatal(err)
+			}
+			if got := waiting(); got != step.want {
+				t.Errorf("after rebuilding up to %d: %s waiting, want %s", step.limit, got, step.want)
+			}
+		}
+	})
+}
+
 // A source counts what became of the documents it ingested, and how long
 // each call took.
 func ExampleIngest_Record() {

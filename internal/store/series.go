@@ -566,7 +566,21 @@ func (s *Store) RebuildSeries(ctx context.Context, limit int) (int, error) {
 			return i, fmt.Errorf("rebuild the series of endpoint %d: %w", m.ep, err)
 		}
 	}
+	waiting, err := s.DirtySeries(ctx)
+	if err != nil {
+		return len(marks), fmt.Errorf("count dirty endpoint series: %w", err)
+	}
+	s.seriesWaiting.Store(int64(waiting))
 	return len(marks), nil
+}
+
+// SeriesWaiting is how many endpoints' series waited for their rebuild
+// (time travel reads their history meanwhile) after the last
+// RebuildSeries, which the hub runs every SeriesRebuildInterval; false
+// before the first.
+func (s *Store) SeriesWaiting() (int, bool) {
+	n := s.seriesWaiting.Load()
+	return int(n), n >= 0
 }
 
 // seriesIntervalsSQL lists, for the reconcilers that cond (on r) selects,

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +86,9 @@ type Store struct {
 	reads    Querier     // the primary, for Read
 	replicas *replicaSet // nil without replicas
 	onRetry  func(err error)
+	// seriesWaiting is how many endpoint series waited for their rebuild
+	// after the last RebuildSeries (-1: none ran yet): SeriesWaiting.
+	seriesWaiting atomic.Int64
 }
 
 // New migrates the driver's database to the latest schema and returns a
@@ -97,6 +101,7 @@ func New(ctx context.Context, d Driver, opts ...Option) (*Store, error) {
 		opt(&o)
 	}
 	s := &Store{d: d, reads: d}
+	s.seriesWaiting.Store(-1)
 	if r, ok := d.(ReportReader); ok {
 		s.reads = r.Reads()
 	}
