@@ -2,6 +2,7 @@ package storemetrics_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ func TestCollector(t *testing.T) {
 	url := pg.NewDatabase(t)
 	testenv.OpenStore(t, "postgres", url) // migrated before the replica copies it
 	replica := pg.StartReplica(t)
+	// What the primary wrote after the base backup (a checkpoint,
+	// autovacuum), replayed: the first check then measures its lag.
+	replica.WaitReplayed(t)
 	d, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -38,11 +42,21 @@ func TestCollector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.New(ctx, d, store.WithReplicas(up, down), store.WithReplicaCheckInterval(time.Hour))
+	st, err := store.New(ctx, d, store.WithReplicas(up, down), store.WithReplicaCheckInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// Background writes between the two can still leave the first check
+	// without a measure; the next checks have one.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if slices.ContainsFunc(st.Replicas(), func(r store.ReplicaStatus) bool { return r.Name == up.Name() && r.Healthy }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica never became healthy: %+v", st.Replicas())
+		}
+	}
 	var n int
 	for range 3 {
 		if err := st.Read().QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
