@@ -101,7 +101,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		if !r.Registered() {
 			if !(known && cur.EndpointKey == eks[i] && cur.Commit == r.Commit && !at.Before(cur.FirstSeen)) {
-				sightings = append(sightings, sighting{endpoint: eks[i], sha: r.Commit, at: at})
+				sightings = append(sightings, sighting{report: i, endpoint: eks[i], sha: r.Commit, at: at})
 			}
 			if lateKeys[k] || (known && at.Before(cur.LastChanged)) {
 				late = append(late, i)
@@ -115,15 +115,16 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 
 	// Reconcilers that are new or changed, with the endpoints they name;
 	// and the endpoints of commits a reconciler reported on its way
-	// through the batch to another one.
+	// through the batch to another one (every sighting's endpoint is
+	// looked up below).
 	storedEndpoints := map[string]bool{}
 	for _, st := range stored {
 		storedEndpoints[st.EndpointKey] = true
 	}
 	var through []int
-	for i, r := range rs {
-		if res[i].Changed && !r.Registered() && !storedEndpoints[eks[i]] {
-			through = append(through, i)
+	for _, sg := range sightings {
+		if !storedEndpoints[sg.endpoint] {
+			through = append(through, sg.report)
 		}
 	}
 	recs, endpoints, err := s.ensureReconcilers(ctx, q, rs, eks, ensure, through, now, rsv)
@@ -304,6 +305,7 @@ func driftKept(before, after store.ReconcilerState) bool {
 
 // sighting is a report's commit, to record on the endpoint it named.
 type sighting struct {
+	report   int    // its report, in the batch
 	endpoint string // the endpoint's key
 	sha      string
 	at       time.Time
