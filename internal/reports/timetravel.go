@@ -104,7 +104,6 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 	// larger batches until the page is full.
 	batch := limit + 1
 	unfiltered := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
-	unsliced := false
 	if !unfiltered {
 		batch = max(batch, 500)
 	}
@@ -113,15 +112,14 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 		return nil, "", err
 	}
 	past := s.newPastReader()
+	// Slices keep an unfiltered page from probing the history of targets
+	// it does not show; with every endpoint's series up to date nothing is
+	// probed, and one slice costs least.
+	sliced := false
 	if unfiltered {
-		// Slices keep a page from probing the history of targets it does
-		// not show; with every endpoint's series up to date, nothing is
-		// probed and one slice costs least.
-		var dirty bool
-		if err := past.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM series_dirty)`).Scan(&dirty); err != nil {
+		if err := past.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM series_dirty)`).Scan(&sliced); err != nil {
 			return nil, "", err
 		}
-		unsliced = !dirty
 	}
 	var out []EnvironmentStateRow
 	var last *targetKey // the last target read, shown or not
@@ -134,7 +132,7 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 		more := len(targets) == batch
 		for len(targets) > 0 {
 			n := len(targets)
-			if unfiltered && !unsliced {
+			if sliced {
 				n = min(n, targetsToFill(limit-len(out), len(out), counted))
 			}
 			rows, err := s.targetRowsAt(ctx, past, f, at, targets[:n])
@@ -413,15 +411,14 @@ func (s *Service) seriesGroupsAt(ctx context.Context, past *pastReader, ids []in
 			if err := r.Scan(&target, &groups); err != nil {
 				return err
 			}
-			if groups == nil {
-				out = append(out, groupAt{target: target})
-				return nil
+			var gs []store.SeriesGroup
+			if groups != nil {
+				var err error
+				if gs, err = store.ParseSeriesGroups(*groups); err != nil {
+					return err
+				}
 			}
-			gs, err := store.ParseSeriesGroups(*groups)
-			if err != nil {
-				return err
-			}
-			if len(gs) == 0 {
+			if len(gs) == 0 { // no host then
 				out = append(out, groupAt{target: target})
 			}
 			for _, g := range gs {

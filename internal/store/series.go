@@ -218,10 +218,7 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 	for id, a := range after {
 		b, existed := before[id]
 		if existed && (b.Live != a.Live || b.EndpointID != a.EndpointID) {
-			if existed {
-				u.dirty[b.EndpointID] = true
-			}
-			u.dirty[a.EndpointID] = true
+			u.dirty[b.EndpointID], u.dirty[a.EndpointID] = true, true
 			continue
 		}
 		cs := byReconciler[id]
@@ -269,25 +266,19 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 // the events added to every later snapshot. An endpoint whose counts would
 // go negative is marked dirty rather than written.
 func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate) error {
-	eps := slices.Sorted(maps.Keys(u.dirty))
+	var apply []int64 // the endpoints whose events are applied
 	for ep := range u.events {
 		if !u.dirty[ep] {
-			eps = append(eps, ep)
+			apply = append(apply, ep)
 		}
 	}
+	slices.Sort(apply)
+	eps := slices.Sorted(slices.Values(slices.Concat(apply, slices.Collect(maps.Keys(u.dirty)))))
 	if len(eps) == 0 {
 		return nil
 	}
-	slices.Sort(eps)
 	if err := lockSeries(ctx, q, engine, eps); err != nil {
 		return err
-	}
-	dirty := maps.Clone(u.dirty)
-	var apply []int64
-	for _, ep := range eps {
-		if !dirty[ep] {
-			apply = append(apply, ep)
-		}
 	}
 	from := make([]time.Time, len(apply))
 	for i, ep := range apply {
@@ -303,7 +294,7 @@ func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate
 	for _, ep := range apply {
 		rows, ok := advance(stored[ep], u.events[ep])
 		if !ok {
-			dirty[ep] = true
+			u.dirty[ep] = true
 			continue
 		}
 		for _, r := range rows {
@@ -313,7 +304,7 @@ func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate
 	if err := writeSnapshots(ctx, q, engine, w); err != nil {
 		return err
 	}
-	return markSeriesDirty(ctx, q, engine, slices.Sorted(maps.Keys(dirty)))
+	return markSeriesDirty(ctx, q, engine, slices.Sorted(maps.Keys(u.dirty)))
 }
 
 // snapshot is a stored snapshot of an endpoint's groups.
@@ -393,7 +384,6 @@ func advance(stored []snapshot, events []seriesEvent) ([]snapshot, bool) {
 func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int64, from []time.Time) (map[int64][]snapshot, error) {
 	out := map[int64][]snapshot{}
 	const cond = `s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = s.endpoint_id AND b.at <= $2), $2)`
-	scan := scanEndpointSnapshot
 	keep := func(x endpointSnapshot) { out[x.ep] = append(out[x.ep], x.s) }
 	if engine == "postgres" {
 		if len(eps) == 0 {
@@ -404,7 +394,7 @@ func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int6
 		// after the time (another writer's clock ran ahead), the range.
 		err := collectEach(ctx, q, `SELECT u.ep, s.at, s.groups FROM unnest($1::bigint[]) AS u(ep)
 			CROSS JOIN LATERAL (SELECT s.at, s.groups FROM endpoint_snapshots s WHERE s.endpoint_id = u.ep ORDER BY s.at DESC LIMIT 1) s`,
-			[]any{eps}, scan, keep)
+			[]any{eps}, scanEndpointSnapshot, keep)
 		if err != nil {
 			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
 		}
@@ -422,7 +412,7 @@ func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int6
 		err = collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM unnest($1::bigint[], $2::timestamptz[]) AS u(ep, t)
 			JOIN endpoint_snapshots s ON s.endpoint_id = u.ep
 				AND s.at >= COALESCE((SELECT max(b.at) FROM endpoint_snapshots b WHERE b.endpoint_id = u.ep AND b.at <= u.t), u.t)
-			ORDER BY s.endpoint_id, s.at`, []any{later, laterFrom}, scan, keep)
+			ORDER BY s.endpoint_id, s.at`, []any{later, laterFrom}, scanEndpointSnapshot, keep)
 		if err != nil {
 			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
 		}
@@ -430,7 +420,7 @@ func readSnapshotsFrom(ctx context.Context, q Querier, engine string, eps []int6
 	}
 	for i, ep := range eps {
 		err := collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM endpoint_snapshots s
-			WHERE s.endpoint_id = $1 AND `+cond+` ORDER BY s.at`, []any{ep, from[i]}, scan, keep)
+			WHERE s.endpoint_id = $1 AND `+cond+` ORDER BY s.at`, []any{ep, from[i]}, scanEndpointSnapshot, keep)
 		if err != nil {
 			return nil, fmt.Errorf("read endpoint snapshots: %w", err)
 		}
