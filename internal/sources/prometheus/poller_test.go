@@ -68,6 +68,10 @@ func newExporter(t *testing.T) (*exporter, string) {
 func (e *exporter) set(id, line string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.setLocked(id, line)
+}
+
+func (e *exporter) setLocked(id, line string) {
 	if line == "" {
 		delete(e.series, e.run+"/"+id)
 	} else {
@@ -84,18 +88,20 @@ func (e *exporter) set(id, line string) {
 //   - edge-1: a Kustomization of an OCIRepository, still progressing;
 //   - a Kustomization without the cluster label.
 func (e *exporter) fleet(rev string) {
+	e.mu.Lock() // one scrape sees all of it or none
+	defer e.mu.Unlock()
 	flux := `flux_resource_info{cluster="%s",uid="%s",kind="%s",name="%s",exported_namespace="%s",ready="%s",reason="%s",suspended="False",revision="%s",url="%s",ref="%s",source_name="%s",path="%s"} 1`
-	e.set("east-apps", fmt.Sprintf(flux, "aks-east", "u1", "Kustomization", "apps", "flux-system", "True", "ReconciliationSucceeded", "main@sha1:"+rev, "", "", "flux-system", "./apps"))
-	e.set("east-infra", fmt.Sprintf(flux, "aks-east", "u2", "Kustomization", "infra", "flux-system", "False", "BuildFailed", "main@sha1:"+sha(1), "", "", "flux-system", "./infra"))
-	e.set("east-git", fmt.Sprintf(flux, "aks-east", "u3", "GitRepository", "flux-system", "flux-system", "True", "Succeeded", "main@sha1:"+rev, gitops, "main", "", ""))
-	e.set("east-helm", fmt.Sprintf(flux, "aks-east", "u4", "HelmRelease", "podinfo", "apps", "True", "InstallSucceeded", "6.5.0", "", "", "podinfo", ""))
-	e.set("east-orphan", fmt.Sprintf(flux, "aks-east", "u5", "Kustomization", "orphan", "flux-system", "True", "ReconciliationSucceeded", sha(1), "", "", "gone", "./"))
+	e.setLocked("east-apps", fmt.Sprintf(flux, "aks-east", "u1", "Kustomization", "apps", "flux-system", "True", "ReconciliationSucceeded", "main@sha1:"+rev, "", "", "flux-system", "./apps"))
+	e.setLocked("east-infra", fmt.Sprintf(flux, "aks-east", "u2", "Kustomization", "infra", "flux-system", "False", "BuildFailed", "main@sha1:"+sha(1), "", "", "flux-system", "./infra"))
+	e.setLocked("east-git", fmt.Sprintf(flux, "aks-east", "u3", "GitRepository", "flux-system", "flux-system", "True", "Succeeded", "main@sha1:"+rev, gitops, "main", "", ""))
+	e.setLocked("east-helm", fmt.Sprintf(flux, "aks-east", "u4", "HelmRelease", "podinfo", "apps", "True", "InstallSucceeded", "6.5.0", "", "", "podinfo", ""))
+	e.setLocked("east-orphan", fmt.Sprintf(flux, "aks-east", "u5", "Kustomization", "orphan", "flux-system", "True", "ReconciliationSucceeded", sha(1), "", "", "gone", "./"))
 	gotk := `gotk_resource_info{cluster="%s",customresource_group="%s",customresource_kind="%s",customresource_version="v1",exported_namespace="flux-system",name="%s",ready="True",suspended="false",revision="%s",%s} 1`
-	e.set("west-apps", fmt.Sprintf(gotk, "aks-west", "kustomize.toolkit.fluxcd.io", "Kustomization", "apps", "main@sha1:"+sha(1), `source_name="flux-system",path="apps"`))
-	e.set("west-git", fmt.Sprintf(gotk, "aks-west", "source.toolkit.fluxcd.io", "GitRepository", "flux-system", "main@sha1:"+sha(1), `url="`+gitops+`.git",branch="main"`))
-	e.set("edge-apps", fmt.Sprintf(flux, "edge-1", "u6", "Kustomization", "apps", "apps", "Unknown", "Progressing", "v1.2.3@sha256:"+sha(3)+sha(3)[:24], "", "", "manifests", ""))
-	e.set("edge-oci", fmt.Sprintf(flux, "edge-1", "u7", "OCIRepository", "manifests", "apps", "True", "Succeeded", "v1.2.3@sha256:"+sha(3)+sha(3)[:24], "oci://ghcr.io/acme/manifests", "v1.2.3", "", ""))
-	e.set("nocluster", `flux_resource_info{kind="Kustomization",name="lost",exported_namespace="flux-system",ready="True",revision="`+sha(1)+`",source_name="flux-system"} 1`)
+	e.setLocked("west-apps", fmt.Sprintf(gotk, "aks-west", "kustomize.toolkit.fluxcd.io", "Kustomization", "apps", "main@sha1:"+sha(1), `source_name="flux-system",path="apps"`))
+	e.setLocked("west-git", fmt.Sprintf(gotk, "aks-west", "source.toolkit.fluxcd.io", "GitRepository", "flux-system", "main@sha1:"+sha(1), `url="`+gitops+`.git",branch="main"`))
+	e.setLocked("edge-apps", fmt.Sprintf(flux, "edge-1", "u6", "Kustomization", "apps", "apps", "Unknown", "Progressing", "v1.2.3@sha256:"+sha(3)+sha(3)[:24], "", "", "manifests", ""))
+	e.setLocked("edge-oci", fmt.Sprintf(flux, "edge-1", "u7", "OCIRepository", "manifests", "apps", "True", "Succeeded", "v1.2.3@sha256:"+sha(3)+sha(3)[:24], "oci://ghcr.io/acme/manifests", "v1.2.3", "", ""))
+	e.setLocked("nocluster", `flux_resource_info{kind="Kustomization",name="lost",exported_namespace="flux-system",ready="True",revision="`+sha(1)+`",source_name="flux-system"} 1`)
 }
 
 func newIngest(t *testing.T, st *store.Store) *ingest.Service {
@@ -160,11 +166,17 @@ func TestPollerWithPrometheus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A poll between two scrapes of a new run may see some of its
-		// series only: wait for all of them.
-		res := pollUntil(t, p, "the first scrape", func(r promsrc.PollResult) bool { return r.Reconcilers == 5 && r.Sent == 4 })
-		if res.Sent != 4 || res.Applied != 4 || res.Rejected[promsrc.ReasonSourceNotFound] != 1 || res.Rejected[promsrc.ReasonMissingCluster] != 1 {
-			t.Errorf("first poll: %+v", res)
+		// The poller queries each metric on its own, so a poll during a
+		// scrape of the new run may see some of its series only (the
+		// others are sent by a later poll): wait until all were seen and
+		// count what was sent on the way.
+		var sent, applied int
+		res := pollUntil(t, p, "the first scrape", func(r promsrc.PollResult) bool {
+			sent, applied = sent+r.Sent, applied+r.Applied
+			return r.Reconcilers == 5 && sent >= 4
+		})
+		if sent != 4 || applied != 4 || res.Rejected[promsrc.ReasonSourceNotFound] != 1 || res.Rejected[promsrc.ReasonMissingCluster] != 1 {
+			t.Errorf("first polls: sent %d, applied %d, last %+v", sent, applied, res)
 		}
 		rs := reports.New(st)
 		rows, _, err := rs.HostState(context.Background(), reports.Filter{Target: "east"}, reports.Page{})
