@@ -27,8 +27,9 @@ lint: ## gofmt, go vet, staticcheck (pinned)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: ## Go benchmarks of ingest, reports and the telemetry sources (both stores)
+bench: ## Go benchmarks of ingest, reports, the series' rebuild and the telemetry sources (both stores)
 	CI=true $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/ingest/ ./internal/bench/
+	CI=true $(GO) test -run '^$$' -bench SeriesRebuild -benchtime 2s ./internal/store/
 	# the garbage collector's target tidemark serve runs at (internal/cli/gc.go)
 	GOGC=200 CI=true $(GO) test -run '^$$' -bench OTLPHTTP -benchtime 200000x ./internal/sources/otlp/
 	CI=true $(GO) test -run '^$$' -bench Poll -benchtime 10x ./internal/sources/prometheus/

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
@@ -30,14 +31,14 @@ type maintenance struct {
 	driftEndpoints   map[int64]bool
 	driftCommits     []store.ResolutionChange
 	// The endpoint series: the history rows written, and the endpoints
-	// whose past a late report moved.
-	changes     []store.HistoryChange
-	seriesDirty map[int64]bool
+	// whose past a late report moved, from its time on.
+	changes []store.HistoryChange
+	late    store.SeriesMarks
 }
 
 func newMaintenance() *maintenance {
 	return &maintenance{before: map[int64]store.ReconcilerFacts{}, touched: map[int64]bool{}, known: map[store.DeploymentKey]store.KnownDeployment{},
-		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}, seriesDirty: map[int64]bool{}}
+		driftReconcilers: map[int64]bool{}, driftTargets: map[int64]bool{}, driftEndpoints: map[int64]bool{}, late: store.SeriesMarks{}}
 }
 
 // reconciler notes a reconciler whose state changes; before is what it
@@ -67,8 +68,10 @@ func (m *maintenance) heartbeat(ids []int64) { m.reported = append(m.reported, i
 func (m *maintenance) history(cs []store.HistoryChange) { m.changes = append(m.changes, cs...) }
 
 // lateReport notes a history row older than its reconciler's latest change,
-// on an endpoint: that endpoint's series is recomputed.
-func (m *maintenance) lateReport(endpoint int64) { m.seriesDirty[endpoint] = true }
+// on an endpoint at a time: that endpoint's series is recomputed from then.
+func (m *maintenance) lateReport(endpoint int64, at time.Time) {
+	m.late.Mark(endpoint, at.UTC().Truncate(time.Microsecond)) // as stored
+}
 
 // drift notes a reconciler whose drift may change.
 func (m *maintenance) drift(id int64) { m.driftReconcilers[id] = true }
@@ -178,7 +181,7 @@ func (m *maintenance) run(ctx context.Context, q store.Querier, engine string) e
 			return err
 		}
 	}
-	if err := store.AdvanceSeries(ctx, q, engine, store.SeriesChanges(m.before, after, m.changes, m.seriesDirty)); err != nil {
+	if err := store.AdvanceSeries(ctx, q, engine, store.SeriesChanges(m.before, after, m.changes, m.late)); err != nil {
 		return err
 	}
 	// Then the hosts' rows, under a lock per host taken after every

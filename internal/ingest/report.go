@@ -220,7 +220,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		delete(written, store.DeploymentKey{ReconcilerID: idOf(keys[i]), Commit: r.Commit})
 		rsv.m.drift(idOf(keys[i])) // it may move the first sighting of the commit
-		rsv.m.lateReport(endpointOf(keys[i]))
+		rsv.m.lateReport(endpointOf(keys[i]), observedAt(r, now))
 	}
 	// The maintained state takes the deployments written in the batch as
 	// they were left, on the endpoint their reconciler is on now.

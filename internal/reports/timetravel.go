@@ -117,7 +117,8 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 	// probed, and one slice costs least.
 	sliced := false
 	if unfiltered {
-		if err := past.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM series_dirty)`).Scan(&sliced); err != nil {
+		var a store.Args
+		if err := past.q.QueryRow(ctx, `SELECT `+store.SeriesStaleSQL("", a.Bind(at)), a...).Scan(&sliced); err != nil {
 			return nil, "", err
 		}
 	}
@@ -394,7 +395,7 @@ func (s *Service) quietGroupsAt(ctx context.Context, past *pastReader, ids []int
 }
 
 // seriesGroupsAt reads the hosts, by commit and status, of the targets
-// (ids) whose endpoint's series is up to date (not marked dirty): its
+// (ids) whose endpoint's series is up to date then (not marked from then or before): its
 // snapshot at or before the time (store/series.go). Such a target has a
 // row (hosts 0 when it had no host then), the others none, and their
 // reconcilers are read from the history.
@@ -402,9 +403,10 @@ func (s *Service) seriesGroupsAt(ctx context.Context, past *pastReader, ids []in
 	var a store.Args
 	in := store.In(s.st.Engine(), &a, "t.id", ids)
 	var out []groupAt
+	atArg := a.Bind(at)
 	err := collectEach(ctx, past.q, `SELECT t.id, (SELECT s.groups FROM endpoint_snapshots s
-			WHERE s.endpoint_id = t.endpoint_id AND s.at <= `+a.Bind(at)+` ORDER BY s.at DESC LIMIT 1)
-		FROM targets t WHERE `+in+` AND NOT EXISTS (SELECT 1 FROM series_dirty d WHERE d.endpoint_id = t.endpoint_id)`, a,
+			WHERE s.endpoint_id = t.endpoint_id AND s.at <= `+atArg+` ORDER BY s.at DESC LIMIT 1)
+		FROM targets t WHERE `+in+` AND NOT `+store.SeriesStaleSQL("t.endpoint_id", atArg), a,
 		func(r store.Row) error {
 			var target int64
 			var groups *string

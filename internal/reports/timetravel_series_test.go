@@ -15,10 +15,11 @@ import (
 
 // Time travel reads each endpoint's series (its snapshots, kept by ingest
 // or rebuilt from the history) where it is up to date, and the history
-// otherwise: at every time, all three give the same answer. The fleet
-// below takes reports in batches (one reconciler twice, out of order),
-// late reports, retirements, returns from retirement and moves to
-// another endpoint, in a random order.
+// otherwise: at every time, all give the same answer, the series rebuilt
+// from the marks' times and rebuilt whole too. The fleet below takes
+// reports in batches (one reconciler twice, out of order), late reports,
+// retirements, returns from retirement and moves to another endpoint, in
+// a random order.
 func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		start := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
@@ -34,19 +35,25 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 		}
 		statuses := []model.Status{model.StatusSuccess, model.StatusFailure, model.StatusInProgress}
 		rng := rand.New(rand.NewPCG(8, 1))
-		// Without chaos, each host stays on its endpoint and reports as
-		// it goes (alone, or in a batch with another host's, one of them
-		// twice): ingest keeps every series. With chaos, the second report
-		// of the batch is older than the first, and late reports,
-		// retirements and moves come too.
+		// In order, each host stays on its endpoint and reports as it
+		// goes (alone, or in a batch with another host's, one of them
+		// twice): ingest keeps every series. With late reports, the
+		// second report of the batch is older than the first, and
+		// reports minutes old come too: their endpoints are marked from
+		// their times. With chaos, retirements and moves come too.
+		const (
+			inOrder = iota
+			late
+			chaos
+		)
 		home := map[string]string{}  // each host's endpoint (its environment)
 		retired := map[string]bool{} // hosts retired since their last report
-		report := func(host string, observed time.Time, chaos bool) model.Report {
+		report := func(host string, observed time.Time, mode int) model.Report {
 			env, ok := home[host]
 			if !ok {
 				env = envs[int(host[1]-'0')%2]
 			}
-			if chaos {
+			if mode == chaos {
 				env = envs[rng.IntN(2)]
 			}
 			home[host], retired[host] = env, false
@@ -54,31 +61,31 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 				Commit: commits[env][rng.IntN(3)], Status: statuses[rng.IntN(3)], ObservedAt: observed}
 		}
 		now := start
-		traffic := func(steps int, chaos bool) {
+		traffic := func(steps int, mode int) {
 			t.Helper()
 			for range steps {
 				now = now.Add(time.Minute)
 				f.at(now)
 				host := fmt.Sprintf("h%d", rng.IntN(6))
-				if !chaos && retired[host] {
+				if mode != chaos && retired[host] {
 					continue // its report would restore it
 				}
 				var err error
 				switch k := rng.IntN(10); {
-				case k < 5 || (!chaos && k >= 7):
-					_, err = f.ing.ApplyReports(ctx, []model.Report{report(host, time.Time{}, chaos)})
+				case k < 5 || (mode == inOrder && k >= 7) || (mode == late && k == 9):
+					_, err = f.ing.ApplyReports(ctx, []model.Report{report(host, time.Time{}, mode)})
 				case k < 7:
 					second := now.Add(-5 * time.Second)
-					if chaos {
+					if mode != inOrder {
 						second = now.Add(-40 * time.Second)
 					}
-					batch := []model.Report{report(host, now.Add(-10*time.Second), chaos)}
-					if other := fmt.Sprintf("h%d", rng.IntN(6)); other != host && (chaos || !retired[other]) {
-						batch = append(batch, report(other, time.Time{}, chaos))
+					batch := []model.Report{report(host, now.Add(-10*time.Second), mode)}
+					if other := fmt.Sprintf("h%d", rng.IntN(6)); other != host && (mode == chaos || !retired[other]) {
+						batch = append(batch, report(other, time.Time{}, mode))
 					}
-					_, err = f.ing.ApplyReports(ctx, append(batch, report(host, second, chaos)))
+					_, err = f.ing.ApplyReports(ctx, append(batch, report(host, second, mode)))
 				case k < 9: // a late report, minutes old
-					_, err = f.ing.ApplyReports(ctx, []model.Report{report(host, now.Add(-time.Duration(1+rng.IntN(10))*time.Minute), chaos)})
+					_, err = f.ing.ApplyReports(ctx, []model.Report{report(host, now.Add(-time.Duration(1+rng.IntN(10))*time.Minute), mode)})
 				default: // retired (its next report restores it)
 					_, err = f.ing.RetireReconciler(ctx, host, shop.name)
 					retired[host] = true
@@ -89,11 +96,16 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 			}
 		}
 
-		// The answer at every time on a 25-second grid, dev and prod.
-		answers := func() []string {
+		// The answer at every time on a 25-second grid and at the extra
+		// times, dev and prod.
+		answers := func(extra []time.Time) []string {
 			t.Helper()
 			var out []string
+			var times []time.Time
 			for at := start.Add(-time.Minute); !at.After(now.Add(time.Minute)); at = at.Add(25 * time.Second) {
+				times = append(times, at)
+			}
+			for _, at := range slices.Concat(times, extra) {
 				rows, _, err := f.rep.EnvironmentStateAt(ctx, reports.Filter{}, at, reports.Page{})
 				if err != nil {
 					t.Fatal(err)
@@ -119,8 +131,9 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 			}
 		}
 		// compare reads every time with the series as ingest left them,
-		// with every endpoint read from the history, then with every
-		// series rebuilt from it.
+		// with the marked series rebuilt (from their marks' times, or
+		// whole), with every endpoint read from the history, then with
+		// every series rebuilt whole from it.
 		check := func(phase string) {
 			t.Helper()
 			diffs, err := store.Check(ctx, st.Read(), 10)
@@ -134,22 +147,44 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 		compare := func(phase string, clean bool) {
 			t.Helper()
 			check(phase + ", kept")
-			kept, dirty := answers(), count("series_dirty")
+			// The marks' times too: a snapshot at such a time is stale.
+			var marks []time.Time
+			rows, err := st.Read().Query(ctx, `SELECT since FROM series_dirty WHERE since IS NOT NULL`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var at time.Time
+				if err := rows.Scan(&at); err != nil {
+					t.Fatal(err)
+				}
+				marks = append(marks, at)
+			}
+			if rows.Close(); rows.Err() != nil {
+				t.Fatal(rows.Err())
+			}
+			kept, dirty := answers(marks), count("series_dirty")
 			if clean && (dirty != 0 || count("endpoint_snapshots") == 0) {
 				t.Fatalf("%s: %d endpoints dirty, %d snapshots", phase, dirty, count("endpoint_snapshots"))
 			}
+			if _, err := st.RebuildSeries(ctx, 1000); err != nil {
+				t.Fatal(err)
+			}
+			marked := answers(marks)
+			check(phase + ", rebuilt from the marks")
 			if err := store.MarkAllSeriesDirty(ctx, st.Primary()); err != nil {
 				t.Fatal(err)
 			}
-			history := answers()
+			history := answers(marks)
 			if _, err := st.RebuildSeries(ctx, 1000); err != nil {
 				t.Fatal(err)
 			}
 			if n := count("series_dirty"); n != 0 {
 				t.Fatalf("%s: %d endpoints dirty after the rebuild", phase, n)
 			}
-			rebuilt := answers()
+			rebuilt := answers(marks)
 			same(phase, "kept", kept, history)
+			same(phase, "rebuilt from the marks", marked, history)
 			same(phase, "rebuilt", rebuilt, history)
 			if slices.Equal(history[:1], history[len(history)-1:]) {
 				t.Errorf("%s: the fleet did not change over time: %s", phase, history[0])
@@ -162,16 +197,26 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 		f.at(now)
 		var first []model.Report
 		for h := range 6 {
-			first = append(first, report(fmt.Sprintf("h%d", h), now.Add(-30*time.Second), false))
+			first = append(first, report(fmt.Sprintf("h%d", h), now.Add(-30*time.Second), inOrder))
 		}
 		if _, err := f.ing.ApplyReports(ctx, first); err != nil {
 			t.Fatal(err)
 		}
-		traffic(60, false)
+		traffic(60, inOrder)
 		compare("in order", true)
-		traffic(120, true)
+		traffic(60, late)
+		// Late reports mark their endpoints from their times, not whole.
+		var partial, whole int
+		if err := st.Read().QueryRow(ctx, `SELECT count(since), count(*) - count(since) FROM series_dirty`).Scan(&partial, &whole); err != nil {
+			t.Fatal(err)
+		}
+		if partial == 0 || whole != 0 {
+			t.Errorf("after late reports: %d endpoints marked from a time, %d whole", partial, whole)
+		}
+		compare("late", false)
+		traffic(120, chaos)
 		compare("late, retired, moved", false)
-		traffic(60, false)
+		traffic(60, inOrder)
 		compare("in order after the rebuild", true)
 	})
 }

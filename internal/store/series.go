@@ -30,11 +30,13 @@ import (
 // Ingest keeps the series in the report's transaction when each change it
 // writes is its reconciler's latest (the usual case: a snapshot appended
 // per change time, or a few later snapshots adjusted when another writer's
-// clock ran ahead). Everything else that moves a reconciler's past (a late
-// report, a retirement or restoration, a move to another endpoint,
-// retention dropping history) marks the endpoint dirty instead, and
-// RebuildSeries recomputes its series from the history in the background;
-// time travel reads the history for dirty endpoints meanwhile.
+// clock ran ahead). Everything else that moves a reconciler's past marks
+// the endpoint dirty instead, and RebuildSeries recomputes its series from
+// the history in the background; time travel reads the history for dirty
+// endpoints meanwhile. A late report marks its endpoint from its own time
+// on (the snapshots before it stay, and are read); a retirement or
+// restoration, a move to another endpoint, or retention dropping history
+// marks the whole series.
 
 // seriesLock is the class of the advisory locks that serialize writers of
 // one endpoint's series on PostgreSQL.
@@ -193,24 +195,39 @@ type seriesEvent struct {
 	n   int
 }
 
+// SeriesMarks are endpoints whose series is to be recomputed, each from a
+// time on (the zero time: the whole series).
+type SeriesMarks map[int64]time.Time
+
+// Mark marks the series of an endpoint from a time on (zero: whole),
+// keeping the earlier of two marks.
+func (m SeriesMarks) Mark(endpoint int64, from time.Time) {
+	if cur, ok := m[endpoint]; ok && (cur.IsZero() || !from.IsZero() && !from.Before(cur)) {
+		return
+	}
+	m[endpoint] = from
+}
+
 // SeriesUpdate is what a transaction changes in the endpoint series: events
 // to apply, by endpoint, and endpoints to mark dirty.
 type SeriesUpdate struct {
 	events map[int64][]seriesEvent
-	dirty  map[int64]bool
+	dirty  SeriesMarks
 }
 
 // SeriesChanges is what moving reconcilers from before to after (as for
 // CountDeltas; after holds CreatedAt), through the history rows written
-// (changes, in the order written), changes in the endpoint series. dirty
+// (changes, in the order written), changes in the endpoint series. late
 // holds the endpoints of reconcilers given a change older than their
-// latest (a late report): those are marked dirty, as are the endpoints of
-// reconcilers retired, restored or moved.
-func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryChange, dirty map[int64]bool) SeriesUpdate {
-	u := SeriesUpdate{events: map[int64][]seriesEvent{}, dirty: maps.Clone(dirty)}
+// latest (a late report), each from the change's time: those are marked,
+// and the endpoints of reconcilers retired, restored or moved are marked
+// whole.
+func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryChange, late SeriesMarks) SeriesUpdate {
+	u := SeriesUpdate{events: map[int64][]seriesEvent{}, dirty: maps.Clone(late)}
 	if u.dirty == nil {
-		u.dirty = map[int64]bool{}
+		u.dirty = SeriesMarks{}
 	}
+	var whole time.Time
 	byReconciler := map[int64][]HistoryChange{}
 	for _, c := range changes {
 		byReconciler[c.ReconcilerID] = append(byReconciler[c.ReconcilerID], c)
@@ -218,13 +235,14 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 	for id, a := range after {
 		b, existed := before[id]
 		if existed && (b.Live != a.Live || b.EndpointID != a.EndpointID) {
-			u.dirty[b.EndpointID], u.dirty[a.EndpointID] = true, true
+			u.dirty.Mark(b.EndpointID, whole)
+			u.dirty.Mark(a.EndpointID, whole)
 			continue
 		}
 		cs := byReconciler[id]
 		if !a.Live {
 			if len(cs) > 0 {
-				u.dirty[a.EndpointID] = true
+				u.dirty.Mark(a.EndpointID, whole)
 			}
 			continue
 		}
@@ -250,7 +268,7 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 		// The changes must end where the reconciler is; when they do not
 		// (a write this accounting does not know), recompute.
 		if (prev == nil) != (a.Status == "") || (prev != nil && *prev != (seriesKey{a.Commit, a.Status})) {
-			u.dirty[a.EndpointID] = true
+			u.dirty.Mark(a.EndpointID, whole)
 			continue
 		}
 		if len(evs) > 0 {
@@ -261,19 +279,23 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 }
 
 // AdvanceSeries applies u: it locks the endpoints' series (in id order),
-// marks the dirty ones, and applies the events of the others to their
-// snapshots: a snapshot at each event's time (from the one before it) and
+// marks the dirty ones, and applies the events of the others (and of those
+// marked from a time) to their snapshots: a snapshot at each event's time (from the one before it) and
 // the events added to every later snapshot. An endpoint whose counts would
 // go negative is marked dirty rather than written.
 func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate) error {
-	var apply []int64 // the endpoints whose events are applied
+	// The events of an endpoint marked from a time are applied too: its
+	// snapshots before that time stay in use, and the later ones stay in
+	// step with its reconcilers' current states, which the next
+	// transactions' events start from.
+	var apply []int64
 	for ep := range u.events {
-		if !u.dirty[ep] {
+		if from, dirty := u.dirty[ep]; !dirty || !from.IsZero() {
 			apply = append(apply, ep)
 		}
 	}
 	slices.Sort(apply)
-	eps := slices.Sorted(slices.Values(slices.Concat(apply, slices.Collect(maps.Keys(u.dirty)))))
+	eps := slices.Compact(slices.Sorted(slices.Values(slices.Concat(apply, slices.Collect(maps.Keys(u.dirty))))))
 	if len(eps) == 0 {
 		return nil
 	}
@@ -294,7 +316,7 @@ func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate
 	for _, ep := range apply {
 		rows, ok := advance(stored[ep], u.events[ep])
 		if !ok {
-			u.dirty[ep] = true
+			u.dirty.Mark(ep, time.Time{})
 			continue
 		}
 		for _, r := range rows {
@@ -304,7 +326,7 @@ func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate
 	if err := writeSnapshots(ctx, q, engine, w); err != nil {
 		return err
 	}
-	return markSeriesDirty(ctx, q, engine, slices.Sorted(maps.Keys(u.dirty)))
+	return markSeriesDirty(ctx, q, engine, u.dirty)
 }
 
 // snapshot is a stored snapshot of an endpoint's groups.
@@ -472,34 +494,56 @@ func lockSeries(ctx context.Context, q Querier, engine string, eps []int64) erro
 }
 
 // markSeriesDirty marks endpoints' series to be recomputed (each mark
-// counted, see RebuildSeries).
-func markSeriesDirty(ctx context.Context, q Querier, engine string, eps []int64) error {
-	if len(eps) == 0 {
+// counted, see RebuildSeries), in endpoint order; an endpoint already
+// marked keeps the earlier time.
+func markSeriesDirty(ctx context.Context, q Querier, engine string, marks SeriesMarks) error {
+	if len(marks) == 0 {
 		return nil
 	}
-	const upsert = ` ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1`
+	eps := slices.Sorted(maps.Keys(marks))
+	since := make([]*time.Time, len(eps)) // nil: the whole series
+	for i, ep := range eps {
+		if t := marks[ep]; !t.IsZero() {
+			since[i] = &t
+		}
+	}
+	const upsert = ` ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1,
+		since = CASE WHEN series_dirty.since IS NULL OR excluded.since IS NULL THEN NULL
+			WHEN excluded.since < series_dirty.since THEN excluded.since ELSE series_dirty.since END`
 	if engine == "postgres" {
-		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) SELECT unnest($1::bigint[])`+upsert, eps); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id, since) SELECT * FROM unnest($1::bigint[], $2::timestamptz[])`+upsert, eps, since); err != nil {
 			return fmt.Errorf("mark endpoint series: %w", err)
 		}
 		return nil
 	}
-	for _, ep := range eps {
-		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) VALUES ($1)`+upsert, ep); err != nil {
+	for i, ep := range eps {
+		if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id, since) VALUES ($1, $2)`+upsert, ep, since[i]); err != nil {
 			return fmt.Errorf("mark endpoint series: %w", err)
 		}
 	}
 	return nil
 }
 
-// MarkAllSeriesDirty marks every endpoint's series to be recomputed: what
-// the history says of the past changed (retention dropped some of it).
+// MarkAllSeriesDirty marks every endpoint's whole series to be
+// recomputed: what the history says of the past changed (retention
+// dropped some of it).
 func MarkAllSeriesDirty(ctx context.Context, q Querier) error {
 	if _, err := q.Exec(ctx, `INSERT INTO series_dirty (endpoint_id) SELECT id FROM endpoints WHERE TRUE
-		ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1`); err != nil {
+		ON CONFLICT (endpoint_id) DO UPDATE SET gen = series_dirty.gen + 1, since = NULL`); err != nil {
 		return fmt.Errorf("mark endpoint series: %w", err)
 	}
 	return nil
+}
+
+// SeriesStaleSQL is the condition that the snapshot in force at a time (at,
+// an SQL expression) of an endpoint (ep, an SQL expression; empty: of any
+// endpoint) is not to be read: its series is marked from then or before.
+func SeriesStaleSQL(ep, at string) string {
+	where := ""
+	if ep != "" {
+		where = `d.endpoint_id = ` + ep + ` AND `
+	}
+	return `EXISTS (SELECT 1 FROM series_dirty d WHERE ` + where + `(d.since IS NULL OR d.since <= ` + at + `))`
 }
 
 // DirtySeries counts the endpoints whose series waits for RebuildSeries.
@@ -510,15 +554,19 @@ func (s *Store) DirtySeries(ctx context.Context) (int, error) {
 }
 
 // RebuildSeries recomputes from the history the series of up to limit
-// endpoints marked dirty, each in its own transaction under its series
-// lock, and forgets a mark only when no writer marked the endpoint again
-// meanwhile. It returns how many it rebuilt.
+// endpoints marked dirty (from the mark's time on, or whole), each in its
+// own transaction under its series lock, and forgets a mark only when no
+// writer marked the endpoint again meanwhile. It returns how many it
+// rebuilt.
 func (s *Store) RebuildSeries(ctx context.Context, limit int) (int, error) {
-	type mark struct{ ep, gen int64 }
-	marks, err := Collect(ctx, s.d, `SELECT endpoint_id, gen FROM series_dirty ORDER BY endpoint_id LIMIT `+strconv.Itoa(limit), nil,
+	type mark struct {
+		ep, gen int64
+		since   *time.Time
+	}
+	marks, err := Collect(ctx, s.d, `SELECT endpoint_id, gen, since FROM series_dirty ORDER BY endpoint_id LIMIT `+strconv.Itoa(limit), nil,
 		func(r Row) (mark, error) {
 			var m mark
-			err := r.Scan(&m.ep, &m.gen)
+			err := r.Scan(&m.ep, &m.gen, &m.since)
 			return m, err
 		})
 	if err != nil {
@@ -534,13 +582,28 @@ func (s *Store) RebuildSeries(ctx context.Context, limit int) (int, error) {
 			// the retired ones: asked as one condition, PostgreSQL read
 			// every reconciler and hashed the whole history (96 ms an
 			// endpoint at 2,000 hosts, against 4.7).
-			series, err := recomputeSeries(ctx, q, `r.id IN (SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
-				UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NOT NULL)`, m.ep)
+			reconcilers := `r.id IN (SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
+				UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NOT NULL)`
+			var from time.Time
+			var series map[int64][]snapshot
+			var err error
+			if m.since == nil {
+				series, err = recomputeSeries(ctx, q, engine, reconcilers, time.Time{}, m.ep)
+			} else {
+				// From the mark on: the reconcilers not retired by then.
+				from = m.since.UTC()
+				series, err = recomputeSeries(ctx, q, engine, `r.id IN (SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
+					UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at > $2)`, from, m.ep, from)
+			}
 			if err != nil {
 				return err
 			}
-			if _, err := q.Exec(ctx, `DELETE FROM endpoint_snapshots WHERE endpoint_id = $1`, m.ep); err != nil {
+			if _, err := q.Exec(ctx, `DELETE FROM endpoint_snapshots WHERE endpoint_id = $1 AND at >= $2`, m.ep, from); err != nil {
 				return fmt.Errorf("rebuild endpoint series: %w", err)
+			}
+			if ss := series[m.ep]; !from.IsZero() && (len(ss) == 0 || ss[0].at.After(from)) {
+				// No host at from: the snapshot before it says otherwise.
+				series[m.ep] = append([]snapshot{{from, "[]"}}, ss...)
 			}
 			var w snapshotColumns
 			for _, sn := range series[m.ep] {
@@ -579,14 +642,32 @@ func (s *Store) SeriesWaiting() (int, bool) {
 // the reconciler's retirement (NULL: none). Its history rows before its
 // current deployment's last change, then its current state from that
 // change on; a row reported before the reconciler was registered starts
-// when it was. cond binds its arguments as $1, $2, … and is used twice.
-func seriesIntervalsSQL(cond string) string {
-	return `WITH x AS (
-		SELECT r.id AS rid, r.endpoint_id AS ep, r.created_at AS created, r.retired_at AS retired,
+// when it was. cond binds its arguments as $1, $2, … and is used more
+// than once. With from (a bound argument), only the history rows from
+// that time on and each reconciler's latest before it: the intervals that
+// end after it, and some that end before.
+func seriesIntervalsSQL(engine, cond, from string) string {
+	history := `SELECT r.id AS rid, r.endpoint_id AS ep, r.created_at AS created, r.retired_at AS retired,
 			d.commit_sha AS sha, h.status AS status, h.changed_at AS at, h.id AS seq, 0 AS cur
-		FROM reconcilers r JOIN deployment_history h ON h.reconciler_id = r.id JOIN deployments d ON d.id = h.deployment_id
+		FROM reconcilers r JOIN deployment_history h ON h.reconciler_id = r.id%s JOIN deployments d ON d.id = h.deployment_id
 			LEFT JOIN deployments c ON c.id = r.current_deployment_id
-		WHERE (` + cond + `) AND (c.id IS NULL OR h.changed_at < c.last_changed)
+		WHERE (` + cond + `) AND (c.id IS NULL OR h.changed_at < c.last_changed)`
+	rows := fmt.Sprintf(history, "")
+	if from != "" {
+		latest := `SELECT %s FROM deployment_history p WHERE p.reconciler_id = r.id AND p.changed_at < ` + from + `
+			AND (c.id IS NULL OR p.changed_at < c.last_changed) ORDER BY p.changed_at DESC, p.id DESC LIMIT 1`
+		before := `JOIN deployment_history h ON h.id = (` + fmt.Sprintf(latest, "p.id") + `)`
+		if engine == "postgres" { // the history has no key by id alone
+			before = `CROSS JOIN LATERAL (` + fmt.Sprintf(latest, "p.id, p.status, p.changed_at, p.deployment_id") + `) h`
+		}
+		rows = fmt.Sprintf(history, ` AND h.changed_at >= `+from) + `
+		UNION ALL
+		SELECT r.id, r.endpoint_id, r.created_at, r.retired_at, d.commit_sha, h.status, h.changed_at, h.id, 0
+		FROM reconcilers r LEFT JOIN deployments c ON c.id = r.current_deployment_id
+			` + before + ` JOIN deployments d ON d.id = h.deployment_id
+		WHERE (` + cond + `)`
+	}
+	return `WITH x AS (` + rows + `
 		UNION ALL
 		SELECT r.id, r.endpoint_id, r.created_at, r.retired_at, c.commit_sha, c.status, c.last_changed, 0, 1
 		FROM reconcilers r JOIN deployments c ON c.id = r.current_deployment_id
@@ -598,8 +679,10 @@ func seriesIntervalsSQL(cond string) string {
 // recomputeSeries computes from the history the series of the endpoints
 // of the reconcilers that cond selects (see seriesIntervalsSQL), by
 // endpoint, without repeated values: each snapshot differs from the one
-// before it, and none is empty before the first that is not.
-func recomputeSeries(ctx context.Context, q Querier, cond string, args ...any) (map[int64][]snapshot, error) {
+// before it, and none is empty before the first that is not. With a from
+// time (bound as cond's last argument), from then on: the first snapshot
+// is at from when hosts were there then.
+func recomputeSeries(ctx context.Context, q Querier, engine, cond string, from time.Time, args ...any) (map[int64][]snapshot, error) {
 	type interval struct {
 		ep          int64
 		key         seriesKey
@@ -607,7 +690,11 @@ func recomputeSeries(ctx context.Context, q Querier, cond string, args ...any) (
 		next, until *time.Time
 	}
 	events := map[int64][]seriesEvent{}
-	err := collectEach(ctx, q, seriesIntervalsSQL(cond), args, func(r Row) (interval, error) {
+	fromArg := ""
+	if !from.IsZero() {
+		fromArg = "$" + strconv.Itoa(len(args))
+	}
+	err := collectEach(ctx, q, seriesIntervalsSQL(engine, cond, fromArg), args, func(r Row) (interval, error) {
 		var i interval
 		err := r.Scan(&i.ep, &i.key.commit, &i.key.status, &i.start, &i.next, &i.until)
 		return i, err
@@ -615,6 +702,9 @@ func recomputeSeries(ctx context.Context, q Querier, cond string, args ...any) (
 		end := i.next
 		if i.until != nil && (end == nil || i.until.Before(*end)) {
 			end = i.until
+		}
+		if !from.IsZero() && i.start.Before(from) {
+			i.start = from // in force at from
 		}
 		if end != nil && !end.After(i.start) {
 			return
@@ -669,7 +759,7 @@ func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error
 	var out []Difference
 	clean := `NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = r.endpoint_id) AND r.endpoint_id >= $1 AND r.endpoint_id < $2`
 	for from := lo; from <= hi && len(out) < limit; from += slice {
-		fresh, err := recomputeSeries(ctx, q, clean, from, from+slice)
+		fresh, err := recomputeSeries(ctx, q, "", clean, time.Time{}, from, from+slice)
 		if err != nil {
 			return nil, err
 		}
