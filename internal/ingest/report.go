@@ -163,7 +163,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		id := idOf(k)
 		if st, ok := stored[k]; ok {
 			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired,
-				LastReportAt: st.LastReportAt}
+				Since: st.LastChanged, RetiredAt: st.RetiredAt, LastReportAt: st.LastReportAt}
 			if driftKept(st, states[k]) {
 				rsv.m.status(id, facts)
 			} else {

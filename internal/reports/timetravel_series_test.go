@@ -40,14 +40,18 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 		// twice): ingest keeps every series. With late reports, the
 		// second report of the batch is older than the first, and
 		// reports minutes old come too: their endpoints are marked from
-		// their times. With chaos, retirements and moves come too.
+		// their times. Retirements and returns from them (by a report)
+		// are kept as changes, in order. With chaos, late reports,
+		// retirements and moves come together.
 		const (
 			inOrder = iota
 			late
+			retiring
 			chaos
 		)
 		home := map[string]string{}  // each host's endpoint (its environment)
 		retired := map[string]bool{} // hosts retired since their last report
+		var retirements, returns int
 		report := func(host string, observed time.Time, mode int) model.Report {
 			env, ok := home[host]
 			if !ok {
@@ -55,6 +59,9 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 			}
 			if mode == chaos {
 				env = envs[rng.IntN(2)]
+			}
+			if retired[host] {
+				returns++
 			}
 			home[host], retired[host] = env, false
 			return model.Report{Host: host, Reconciler: shop.name, ReconcilerType: "flux", Endpoint: shop.endpoint(env, "eu"),
@@ -67,20 +74,20 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 				now = now.Add(time.Minute)
 				f.at(now)
 				host := fmt.Sprintf("h%d", rng.IntN(6))
-				if mode != chaos && retired[host] {
+				if (mode == inOrder || mode == late) && retired[host] {
 					continue // its report would restore it
 				}
 				var err error
 				switch k := rng.IntN(10); {
-				case k < 5 || (mode == inOrder && k >= 7) || (mode == late && k == 9):
+				case k < 5 || (mode == inOrder && k >= 7) || (mode == late && k == 9) || (mode == retiring && (k == 7 || k == 8)):
 					_, err = f.ing.ApplyReports(ctx, []model.Report{report(host, time.Time{}, mode)})
 				case k < 7:
 					second := now.Add(-5 * time.Second)
-					if mode != inOrder {
+					if mode == late || mode == chaos {
 						second = now.Add(-40 * time.Second)
 					}
 					batch := []model.Report{report(host, now.Add(-10*time.Second), mode)}
-					if other := fmt.Sprintf("h%d", rng.IntN(6)); other != host && (mode == chaos || !retired[other]) {
+					if other := fmt.Sprintf("h%d", rng.IntN(6)); other != host && (mode == chaos || mode == retiring || !retired[other]) {
 						batch = append(batch, report(other, time.Time{}, mode))
 					}
 					_, err = f.ing.ApplyReports(ctx, append(batch, report(host, second, mode)))
@@ -89,6 +96,7 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 				default: // retired (its next report restores it)
 					_, err = f.ing.RetireReconciler(ctx, host, shop.name)
 					retired[host] = true
+					retirements++
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -214,6 +222,12 @@ func TestTimeTravelSeriesMatchesHistory(t *testing.T) {
 			t.Errorf("after late reports: %d endpoints marked from a time, %d whole", partial, whole)
 		}
 		compare("late", false)
+		retirements, returns = 0, 0
+		traffic(90, retiring)
+		if retirements == 0 || returns == 0 {
+			t.Fatalf("%d retirements, %d returns", retirements, returns)
+		}
+		compare("retired and returned", true)
 		traffic(120, chaos)
 		compare("late, retired, moved", false)
 		traffic(60, inOrder)

@@ -143,7 +143,8 @@ type ReconcilerFacts struct {
 	// deployment (status, message, or the return to it), else when it
 	// was registered. It is never before its status time (when its
 	// status last changed). ReadReconcilerFacts reads it; CountDeltas
-	// reads it of the reconcilers after a write alone.
+	// reads it of the reconcilers after a write alone, SeriesChanges of
+	// a reconciler before its return from retirement too.
 	Since time.Time
 	// StatusSince is when its status last changed, else when it was
 	// registered: what the reports' time filters compare. Read with
@@ -155,6 +156,9 @@ type ReconcilerFacts struct {
 	// CreatedAt is when it was registered; ReadReconcilerFacts reads it
 	// (the endpoint series counts it from then).
 	CreatedAt time.Time
+	// RetiredAt is when a reconciler not live was retired, zero when not
+	// known (the endpoint series stops counting it then).
+	RetiredAt time.Time
 }
 
 // ReportTimeMoved reports whether a reconciler's move from before to after
@@ -187,12 +191,16 @@ func ReadReconcilerFacts(ctx context.Context, q Querier, engine string, ids []in
 			id int64
 			f  ReconcilerFacts
 		}
-		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL, `+changeTime+`, `+StatusTime+`, r.last_report_at, r.created_at
+		rows, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.endpoint_id, r.commit_sha, r.status, r.retired_at, `+changeTime+`, `+StatusTime+`, r.last_report_at, r.created_at
 			FROM reconcilers r LEFT JOIN deployments d ON d.id = r.current_deployment_id WHERE `+In(engine, &a, "r.id", chunk), a,
 			func(r Row) (row, error) {
 				var x row
-				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &x.f.Live, &x.f.Since, &x.f.StatusSince, &x.f.LastReportAt, &x.f.CreatedAt)
+				var retired *time.Time
+				err := r.Scan(&x.id, &x.f.HostID, &x.f.EndpointID, &x.f.Commit, &x.f.Status, &retired, &x.f.Since, &x.f.StatusSince, &x.f.LastReportAt, &x.f.CreatedAt)
 				x.f.LastReportAt, x.f.CreatedAt = x.f.LastReportAt.UTC(), x.f.CreatedAt.UTC()
+				if x.f.Live = retired == nil; !x.f.Live {
+					x.f.RetiredAt = retired.UTC()
+				}
 				return x, err
 			})
 		if err != nil {

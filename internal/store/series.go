@@ -34,9 +34,11 @@ import (
 // the endpoint dirty instead, and RebuildSeries recomputes its series from
 // the history in the background; time travel reads the history for dirty
 // endpoints meanwhile. A late report marks its endpoint from its own time
-// on (the snapshots before it stay, and are read); a retirement or
-// restoration, a move to another endpoint, or retention dropping history
-// marks the whole series.
+// on (the snapshots before it stay, and are read); a move to another
+// endpoint or retention dropping history marks the whole series. A
+// retirement, and a return from it, are changes like the others: the
+// reconciler leaves the counts at its retirement, and comes back into
+// them from then on.
 
 // seriesLock is the class of the advisory locks that serialize writers of
 // one endpoint's series on PostgreSQL.
@@ -219,9 +221,11 @@ type SeriesUpdate struct {
 // CountDeltas; after holds CreatedAt), through the history rows written
 // (changes, in the order written), changes in the endpoint series. late
 // holds the endpoints of reconcilers given a change older than their
-// latest (a late report), each from the change's time: those are marked,
-// and the endpoints of reconcilers retired, restored or moved are marked
-// whole.
+// latest (a late report), each from the change's time: those are marked.
+// A reconciler retired stops counting at its retirement, and one restored
+// counts again from the retirement it returns from, as events when its
+// changes lie on the right side of that time, else by a mark from the
+// earlier time; both endpoints of a reconciler moved are marked whole.
 func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryChange, late SeriesMarks) SeriesUpdate {
 	u := SeriesUpdate{events: map[int64][]seriesEvent{}, dirty: maps.Clone(late)}
 	if u.dirty == nil {
@@ -234,13 +238,14 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 	}
 	for id, a := range after {
 		b, existed := before[id]
-		if existed && (b.Live != a.Live || b.EndpointID != a.EndpointID) {
+		if existed && b.EndpointID != a.EndpointID {
 			u.dirty.Mark(b.EndpointID, whole)
 			u.dirty.Mark(a.EndpointID, whole)
 			continue
 		}
+		restored, retired := existed && !b.Live && a.Live, existed && b.Live && !a.Live
 		cs := byReconciler[id]
-		if !a.Live {
+		if !a.Live && !retired {
 			if len(cs) > 0 {
 				u.dirty.Mark(a.EndpointID, whole)
 			}
@@ -248,16 +253,33 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 		}
 		// In time order; rows of one time in the order written (their ids).
 		slices.SortStableFunc(cs, func(x, y HistoryChange) int { return x.At.Compare(y.At) })
+		stored := func(t time.Time) time.Time { // as stored, counted from its registration
+			if t = t.UTC().Truncate(time.Microsecond); t.Before(a.CreatedAt) {
+				t = a.CreatedAt
+			}
+			return t
+		}
 		var prev *seriesKey
 		if existed && b.Status != "" {
 			prev = &seriesKey{b.Commit, b.Status}
 		}
 		evs := u.events[a.EndpointID]
-		for _, c := range cs {
-			at := c.At.UTC().Truncate(time.Microsecond) // as stored
-			if at.Before(a.CreatedAt) {
-				at = a.CreatedAt
+		if restored && prev != nil {
+			// It counts again from its retirement on, in the state it was
+			// retired in: so when it changed before the retirement and
+			// changes after it, else from the earlier time on.
+			r := b.RetiredAt
+			if r.IsZero() || b.Since.After(r) || len(cs) > 0 && cs[0].At.Before(r) {
+				if len(cs) > 0 && !r.IsZero() && cs[0].At.Before(r) {
+					r = cs[0].At
+				}
+				u.dirty.Mark(a.EndpointID, r.UTC().Truncate(time.Microsecond))
+				continue
 			}
+			evs = append(evs, seriesEvent{stored(r), *prev, 1})
+		}
+		for _, c := range cs {
+			at := stored(c.At)
 			if prev != nil {
 				evs = append(evs, seriesEvent{at, *prev, -1})
 			}
@@ -270,6 +292,15 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 		if (prev == nil) != (a.Status == "") || (prev != nil && *prev != (seriesKey{a.Commit, a.Status})) {
 			u.dirty.Mark(a.EndpointID, whole)
 			continue
+		}
+		if retired && prev != nil {
+			// It stops counting at its retirement, in the state it ends
+			// in: so when it changed last before, else from then on.
+			if r := a.RetiredAt; r.IsZero() || a.Since.After(r) {
+				u.dirty.Mark(a.EndpointID, r.UTC().Truncate(time.Microsecond))
+				continue
+			}
+			evs = append(evs, seriesEvent{stored(a.RetiredAt), *prev, -1})
 		}
 		if len(evs) > 0 {
 			u.events[a.EndpointID] = evs

@@ -357,6 +357,7 @@ type ReconcilerState struct {
 	EndpointKey  string
 	LastReportAt time.Time
 	Retired      bool
+	RetiredAt    time.Time // when retired; zero when live
 	Source       string
 	// The current deployment: "" commit and status when the reconciler
 	// has not reported yet.
@@ -388,7 +389,9 @@ func scanReconcilerState(r Row, k *model.ReconcilerKey) (ReconcilerState, error)
 	var retired, first, last *time.Time
 	err := r.Scan(&k.Host, &k.Name, &s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey,
 		&s.LastReportAt, &retired, &s.Source, &s.Commit, &s.Status, &s.Message, &first, &last)
-	s.Retired = retired != nil
+	if s.Retired = retired != nil; s.Retired {
+		s.RetiredAt = retired.UTC()
+	}
 	if first != nil {
 		s.FirstSeen, s.LastChanged = first.UTC(), last.UTC()
 	}
