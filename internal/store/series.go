@@ -609,23 +609,25 @@ func (s *Store) RebuildSeries(ctx context.Context, limit int) (int, error) {
 			if err := lockSeries(ctx, q, engine, []int64{m.ep}); err != nil {
 				return err
 			}
-			// The endpoint's reconcilers by the indexes of the live and
-			// the retired ones: asked as one condition, PostgreSQL read
-			// every reconciler and hashed the whole history (96 ms an
-			// endpoint at 2,000 hosts, against 4.7).
-			reconcilers := `r.id IN (SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
-				UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NOT NULL)`
+			// The endpoint's reconcilers (from a mark on, those not retired
+			// by then) by the indexes of the live and the retired ones, on
+			// PostgreSQL as an array computed first: asked as one
+			// condition, or as IN (...) with the history from a time,
+			// PostgreSQL read every reconciler (96 ms an endpoint at 2,000
+			// hosts, against 4.7; 28 against 8 ms from a mark at 10,000).
+			retired, args := `retired_at IS NOT NULL`, []any{m.ep}
 			var from time.Time
-			var series map[int64][]snapshot
-			var err error
-			if m.since == nil {
-				series, err = recomputeSeries(ctx, q, engine, reconcilers, time.Time{}, m.ep)
-			} else {
-				// From the mark on: the reconcilers not retired by then.
+			if m.since != nil {
 				from = m.since.UTC()
-				series, err = recomputeSeries(ctx, q, engine, `r.id IN (SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
-					UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at > $2)`, from, m.ep, from)
+				retired, args = `retired_at > $2`, append(args, from)
 			}
+			ids := `SELECT id FROM reconcilers WHERE endpoint_id = $1 AND retired_at IS NULL
+				UNION ALL SELECT id FROM reconcilers WHERE endpoint_id = $1 AND ` + retired
+			reconcilers := `r.id IN (` + ids + `)`
+			if engine == "postgres" {
+				reconcilers = `r.id = ANY(ARRAY(` + ids + `))`
+			}
+			series, err := recomputeSeries(ctx, q, engine, reconcilers, from, args...)
 			if err != nil {
 				return err
 			}
