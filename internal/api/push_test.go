@@ -202,8 +202,22 @@ func TestHealth(t *testing.T) {
 	if code, _, _ := h.do("GET", "/healthz", ""); code != 200 {
 		t.Errorf("healthz %d", code)
 	}
-	if code, body, _ := h.do("GET", "/readyz", ""); code != 200 || !strings.Contains(body, "sqlite") {
+	if code, body, _ := h.do("GET", "/readyz", ""); code != 200 || !strings.Contains(body, "sqlite") || strings.Contains(body, "timeTravelWaiting") {
 		t.Errorf("readyz %d %s", code, body)
+	}
+	// Once the rebuild has counted the endpoints waiting for their
+	// time-travel snapshots, readiness shows how many.
+	if code, body, _ := h.do("POST", "/api/v1/reconcilers", reconcilerJSON); code >= 300 {
+		t.Fatalf("push a reconciler: %d %s", code, body)
+	}
+	if err := store.MarkAllSeriesDirty(context.Background(), st.Primary()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RebuildSeries(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := h.do("GET", "/readyz", ""); code != 200 || !strings.Contains(body, `"timeTravelWaiting": 1`) {
+		t.Errorf("readyz with an endpoint waiting: %d %s", code, body)
 	}
 	st.Close()
 	if code, body, _ := h.do("GET", "/readyz", ""); code != 503 {

@@ -193,6 +193,10 @@ type readiness struct {
 	Store  string `json:"store"`
 	// Replicas are the read replicas as last measured; absent without.
 	Replicas []replicaReadiness `json:"replicas,omitempty"`
+	// TimeTravelWaiting is how many endpoints' time-travel snapshots
+	// wait for their rebuild, as last counted; absent before the first
+	// count.
+	TimeTravelWaiting *int `json:"timeTravelWaiting,omitempty"`
 }
 
 type replicaReadiness struct {
@@ -205,8 +209,9 @@ type replicaReadiness struct {
 }
 
 // readyz answers 200 only when the store answers within two seconds. Read
-// replicas do not decide it (reads fall back to the primary); their health
-// and lag are detail.
+// replicas do not decide it (reads fall back to the primary), nor do
+// endpoints waiting for their time-travel snapshots (time travel reads
+// their history); both are detail.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -224,6 +229,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			rr.LagSeconds = &lag
 		}
 		body.Replicas = append(body.Replicas, rr)
+	}
+	if n, ok := s.store.SeriesWaiting(); ok {
+		body.TimeTravelWaiting = &n
 	}
 	writeJSON(w, http.StatusOK, body)
 }
