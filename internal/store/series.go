@@ -267,13 +267,14 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 		if restored && prev != nil {
 			// It counts again from its retirement on, in the state it was
 			// retired in: so when it changed before the retirement and
-			// changes after it, else from the earlier time on.
-			r := b.RetiredAt
-			if r.IsZero() || b.Since.After(r) || len(cs) > 0 && cs[0].At.Before(r) {
-				if len(cs) > 0 && !r.IsZero() && cs[0].At.Before(r) {
-					r = cs[0].At
-				}
-				u.dirty.Mark(a.EndpointID, r.UTC().Truncate(time.Microsecond))
+			// changes after it, else from the earlier time on (unknown:
+			// all).
+			r, from := b.RetiredAt, b.RetiredAt
+			if len(cs) > 0 && cs[0].At.Before(from) {
+				from = cs[0].At
+			}
+			if r.IsZero() || b.Since.After(r) || !from.Equal(r) {
+				u.dirty.Mark(a.EndpointID, from.UTC().Truncate(time.Microsecond))
 				continue
 			}
 			evs = append(evs, seriesEvent{stored(r), *prev, 1})
@@ -311,9 +312,10 @@ func SeriesChanges(before, after map[int64]ReconcilerFacts, changes []HistoryCha
 
 // AdvanceSeries applies u: it locks the endpoints' series (in id order),
 // marks the dirty ones, and applies the events of the others (and of those
-// marked from a time) to their snapshots: a snapshot at each event's time (from the one before it) and
-// the events added to every later snapshot. An endpoint whose counts would
-// go negative is marked dirty rather than written.
+// marked from a time) to their snapshots: a snapshot at each event's time
+// (from the one before it) and the events added to every later snapshot.
+// An endpoint whose counts would go negative is marked whole rather than
+// written.
 func AdvanceSeries(ctx context.Context, q Querier, engine string, u SeriesUpdate) error {
 	// The events of an endpoint marked from a time are applied too: its
 	// snapshots before that time stay in use, and the later ones stay in
@@ -680,20 +682,24 @@ func (s *Store) SeriesWaiting() (int, bool) {
 // that time on and each reconciler's latest before it: the intervals that
 // end after it, and some that end before.
 func seriesIntervalsSQL(engine, cond, from string) string {
-	history := `SELECT r.id AS rid, r.endpoint_id AS ep, r.created_at AS created, r.retired_at AS retired,
+	history := func(join string) string {
+		return `SELECT r.id AS rid, r.endpoint_id AS ep, r.created_at AS created, r.retired_at AS retired,
 			d.commit_sha AS sha, h.status AS status, h.changed_at AS at, h.id AS seq, 0 AS cur
-		FROM reconcilers r JOIN deployment_history h ON h.reconciler_id = r.id%s JOIN deployments d ON d.id = h.deployment_id
+		FROM reconcilers r JOIN deployment_history h ON h.reconciler_id = r.id` + join + ` JOIN deployments d ON d.id = h.deployment_id
 			LEFT JOIN deployments c ON c.id = r.current_deployment_id
 		WHERE (` + cond + `) AND (c.id IS NULL OR h.changed_at < c.last_changed)`
-	rows := fmt.Sprintf(history, "")
+	}
+	rows := history("")
 	if from != "" {
-		latest := `SELECT %s FROM deployment_history p WHERE p.reconciler_id = r.id AND p.changed_at < ` + from + `
+		latest := func(cols string) string {
+			return `SELECT ` + cols + ` FROM deployment_history p WHERE p.reconciler_id = r.id AND p.changed_at < ` + from + `
 			AND (c.id IS NULL OR p.changed_at < c.last_changed) ORDER BY p.changed_at DESC, p.id DESC LIMIT 1`
-		before := `JOIN deployment_history h ON h.id = (` + fmt.Sprintf(latest, "p.id") + `)`
-		if engine == "postgres" { // the history has no key by id alone
-			before = `CROSS JOIN LATERAL (` + fmt.Sprintf(latest, "p.id, p.status, p.changed_at, p.deployment_id") + `) h`
 		}
-		rows = fmt.Sprintf(history, ` AND h.changed_at >= `+from) + `
+		before := `JOIN deployment_history h ON h.id = (` + latest("p.id") + `)`
+		if engine == "postgres" { // the history has no key by id alone
+			before = `CROSS JOIN LATERAL (` + latest("p.id, p.status, p.changed_at, p.deployment_id") + `) h`
+		}
+		rows = history(` AND h.changed_at >= `+from) + `
 		UNION ALL
 		SELECT r.id, r.endpoint_id, r.created_at, r.retired_at, d.commit_sha, h.status, h.changed_at, h.id, 0
 		FROM reconcilers r LEFT JOIN deployments c ON c.id = r.current_deployment_id
