@@ -278,6 +278,12 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 			r, _, err := rep.EnvironmentStateAt(ctx, reports.Filter{}, mid, all)
 			return len(r), err
 		}},
+		// Host by host at that time: each row's reconciler from the history.
+		{"host state (mid-history)", func() (int, error) {
+			r, _, err := rep.HostStateAt(ctx, reports.Filter{}, mid, all)
+			return len(r), err
+		}},
+		{"drift (all)", func() (int, error) { r, _, err := rep.Drift(ctx, reports.Filter{}, 0, all); return len(r), err }},
 		{"headline", func() (int, error) { h, err := rep.Headline(ctx, reports.Filter{}); return h.Hosts, err }},
 		{"rollout gate", func() (int, error) {
 			g, err := rep.Gate(ctx, reports.GateQuery{Target: "region-0", Workload: "workload-007", Environment: envName(0), Version: fmt.Sprintf("1.%d.0", s.History-1)})
