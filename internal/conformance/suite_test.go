@@ -60,6 +60,7 @@ func run(t *testing.T, open opener) {
 		"OutcomesKeepFirstSuccess":          testOutcomesKeepFirstSuccess,
 		"ReconcilerMovesEndpoint":           testReconcilerMovesEndpoint,
 		"DriftFollowsReports":               testDriftFollowsReports,
+		"RandomTrafficKeepsMaintainedState": testRandomTrafficKeepsMaintainedState,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) {
