@@ -72,6 +72,31 @@ func TestCheckFindsAndRepairsDifferences(t *testing.T) {
 				t.Fatalf("check --repair of the series: exit %d\n%s%s", code, out, errOut)
 			}
 
+			// Marked from a time (a late report), an endpoint's snapshots
+			// before it are still read, so still checked; those from the
+			// mark on wait for their rebuild.
+			var at time.Time // the snapshot's time: its reconcilers' registration
+			if err := st.Primary().QueryRow(context.Background(), `UPDATE endpoint_snapshots SET groups = '[]' RETURNING at`).Scan(&at); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []struct {
+				since time.Time
+				code  int
+			}{{at.Add(time.Minute), 1}, {at.Add(-time.Minute), 0}} {
+				if _, err := st.Primary().Exec(context.Background(), `INSERT INTO series_dirty (endpoint_id, since) SELECT id, $1 FROM endpoints WHERE TRUE
+					ON CONFLICT (endpoint_id) DO UPDATE SET since = excluded.since`, m.since); err != nil {
+					t.Fatal(err)
+				}
+				code, out, errOut = runCLI(t, "", "check", "--database", db)
+				if code != m.code || (code == 1) != strings.Contains(out, "+ endpoint_snapshots ") {
+					t.Fatalf("check of an emptied series marked from %v after it: exit %d, want %d\n%s%s", m.since.Sub(at), code, m.code, out, errOut)
+				}
+			}
+			code, out, errOut = runCLI(t, "", "check", "--database", db, "--repair")
+			if code != 0 || !strings.Contains(out, "matches a recomputation") || strings.Contains(out, "wait for their rebuild") {
+				t.Fatalf("check --repair of the marked series: exit %d\n%s%s", code, out, errOut)
+			}
+
 			// A group's bounds of its reconcilers' times may be looser
 			// than theirs (ingest only raises latest_since and lowers
 			// earliest_since), never tighter.

@@ -786,9 +786,10 @@ func appendDistinct(series []snapshot, s snapshot) []snapshot {
 }
 
 // checkSeries compares the stored series of every endpoint not marked
-// dirty with its recomputation from the history, a slice of endpoint ids
-// at a time, and lists up to limit differences: "-" stored, "+"
-// recomputed, each as "endpoint at groups".
+// dirty with its recomputation from the history (of one marked from a
+// time, what time travel still reads: the snapshots before it), a slice of
+// endpoint ids at a time, and lists up to limit differences: "-" stored,
+// "+" recomputed, each as "endpoint at groups".
 func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error) {
 	var lo, hi int64
 	if err := q.QueryRow(ctx, `SELECT COALESCE(min(id), 0), COALESCE(max(id), -1) FROM endpoints`).Scan(&lo, &hi); err != nil {
@@ -796,15 +797,25 @@ func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error
 	}
 	const slice = 256
 	var out []Difference
-	clean := `NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = r.endpoint_id) AND r.endpoint_id >= $1 AND r.endpoint_id < $2`
+	clean := `NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = r.endpoint_id AND x.since IS NULL) AND r.endpoint_id >= $1 AND r.endpoint_id < $2`
 	for from := lo; from <= hi && len(out) < limit; from += slice {
 		fresh, err := recomputeSeries(ctx, q, "", clean, time.Time{}, from, from+slice)
 		if err != nil {
 			return nil, err
 		}
+		marked := map[int64]time.Time{} // the endpoints marked from a time
+		err = collectEach(ctx, q, `SELECT endpoint_id, since FROM series_dirty WHERE since IS NOT NULL AND endpoint_id >= $1 AND endpoint_id < $2`,
+			[]any{from, from + slice}, func(r Row) (endpointSnapshot, error) {
+				var x endpointSnapshot
+				err := r.Scan(&x.ep, &x.s.at)
+				return x, err
+			}, func(x endpointSnapshot) { marked[x.ep] = x.s.at.UTC() })
+		if err != nil {
+			return nil, fmt.Errorf("check endpoint_snapshots: %w", err)
+		}
 		stored := map[int64][]snapshot{}
 		err = collectEach(ctx, q, `SELECT s.endpoint_id, s.at, s.groups FROM endpoint_snapshots s
-			WHERE NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = s.endpoint_id) AND s.endpoint_id >= $1 AND s.endpoint_id < $2
+			WHERE NOT EXISTS (SELECT 1 FROM series_dirty x WHERE x.endpoint_id = s.endpoint_id AND x.since IS NULL) AND s.endpoint_id >= $1 AND s.endpoint_id < $2
 			ORDER BY s.endpoint_id, s.at`, []any{from, from + slice}, scanEndpointSnapshot, func(x endpointSnapshot) {
 			// Stored snapshots may repeat a value: compare what they mean.
 			if v, err := parseSeriesValue(x.s.groups); err == nil {
@@ -823,6 +834,10 @@ func checkSeries(ctx context.Context, q Querier, limit int) ([]Difference, error
 			eps[ep] = true
 		}
 		for _, ep := range slices.Sorted(maps.Keys(eps)) {
+			if since, ok := marked[ep]; ok {
+				before := func(s snapshot) bool { return !s.at.Before(since) }
+				stored[ep], fresh[ep] = slices.DeleteFunc(stored[ep], before), slices.DeleteFunc(fresh[ep], before)
+			}
 			for _, side := range []struct {
 				name string
 				a, b []snapshot
