@@ -371,7 +371,7 @@ func TestAgent(t *testing.T) {
 	kust := "kustomization/" + c.ns + "/apps"
 	eventually(t, 30*time.Second, func() (bool, string) {
 		s := h.state(t, host, kust)
-		return s.ID != 0 && s.Commit == "" && !s.Retired && s.Source == agent.Source(host), fmt.Sprintf("kustomization: %+v", s)
+		return s.ID != 0 && s.Commit == "" && !s.Retired() && s.Source == agent.Source(host), fmt.Sprintf("kustomization: %+v", s)
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
 		hs := h.state(t, host, "helmrelease/"+c.ns+"/podinfo")
@@ -429,7 +429,7 @@ func TestAgent(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		s := h.state(t, host, kust)
-		return s.Retired, fmt.Sprintf("deleted kustomization: %+v", s)
+		return s.Retired(), fmt.Sprintf("deleted kustomization: %+v", s)
 	})
 	if rows := h.hostState(t, host); len(rows) != 0 {
 		t.Errorf("host state after the deletion: %+v", rows)

@@ -22,9 +22,11 @@ hub maintains at ingest for its reports (host counts per endpoint and
 commit, and each endpoint's counts over time for time travel; each
 reconciler's assignment and drift; per-assignment outcomes) and prints
 every row that differs from what is stored. It reads one snapshot of the
-primary, so a hub may keep ingesting meanwhile. Endpoints whose series a
-late report, a retirement or retention left to be rebuilt from the
-history (the hub does it within seconds) are counted, not compared.
+primary, so a hub may keep ingesting meanwhile. Endpoints whose series
+waits to be rebuilt from the history (the hub does it within seconds)
+are counted; of one that a late report marked from its time, the
+snapshots before it are compared (time travel still reads them), of one
+marked whole (a move, retention, an upgrade) none.
 
 Exit status 0: no difference; 1: differences (listed, "-" stored but not
 recomputed, "+" recomputed but not stored). With --repair, the maintained

@@ -87,7 +87,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 			continue
 		}
 		res[i].Changed = true
-		same := known && !cur.Retired && s.sameReconciler(cur, r, eks[i])
+		same := known && !cur.Retired() && s.sameReconciler(cur, r, eks[i])
 		if same && !r.Registered() && cur.Commit == r.Commit && cur.Status == r.Status && cur.Message == r.Message && !at.Before(cur.FirstSeen) {
 			if _, ok := stored[k]; ok {
 				touch = append(touch, cur.ID) // the heartbeat: only the last-report time moves
@@ -162,14 +162,14 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		}
 		id := idOf(k)
 		if st, ok := stored[k]; ok {
-			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired,
+			facts := store.ReconcilerFacts{EndpointID: st.Endpoint.ID, Commit: st.Commit, Status: string(st.Status), Live: !st.Retired(),
 				Since: st.LastChanged, RetiredAt: st.RetiredAt, LastReportAt: st.LastReportAt}
 			if driftKept(st, states[k]) {
 				rsv.m.status(id, facts)
 			} else {
 				rsv.m.reconciler(id, facts, true)
 			}
-			if st.Retired || st.EndpointKey != eks[i] {
+			if st.Retired() || st.EndpointKey != eks[i] {
 				rsv.m.allAssignments(id)
 			}
 		} else if before := recs[k].Before; before != nil {
@@ -194,7 +194,7 @@ func (s *Service) applyReports(ctx context.Context, q store.Querier, rs []model.
 		r := rs[i]
 		reportAt := now // the last-report time, to the heartbeat's precision
 		st, ok := stored[keys[i]]
-		if ok && !st.Retired && now.Sub(st.LastReportAt) < s.heartbeat {
+		if ok && !st.Retired() && now.Sub(st.LastReportAt) < s.heartbeat {
 			reportAt = st.LastReportAt
 		}
 		current := st.Commit
@@ -299,7 +299,7 @@ func (s *Service) readReconcilers(ctx context.Context, q store.Querier, keys []m
 // (the scheduled version failing drifts, since it failed): a move between
 // other statuses of the same commit changes none of these.
 func driftKept(before, after store.ReconcilerState) bool {
-	return !before.Retired && !after.Retired && before.EndpointKey == after.EndpointKey && before.Commit == after.Commit &&
+	return !before.Retired() && !after.Retired() && before.EndpointKey == after.EndpointKey && before.Commit == after.Commit &&
 		before.Status != model.StatusFailure && after.Status != model.StatusFailure
 }
 
@@ -317,7 +317,7 @@ func after(cur store.ReconcilerState, known bool, r model.Report, endpoint strin
 	if !known {
 		cur = store.ReconcilerState{}
 	}
-	cur.Retired = false
+	cur.RetiredAt = time.Time{}
 	cur.Type, cur.EndpointKey = r.ReconcilerType, endpoint
 	if r.Source != "" {
 		cur.Source = r.Source
@@ -429,7 +429,7 @@ func observedAt(r model.Report, now time.Time) time.Time {
 // storing it would change nothing but the reconciler's last-report time,
 // and that time is younger than the heartbeat.
 func (s *Service) unchanged(cur store.ReconcilerState, r model.Report, endpoint string, now time.Time) bool {
-	if cur.Retired || !s.sameReconciler(cur, r, endpoint) {
+	if cur.Retired() || !s.sameReconciler(cur, r, endpoint) {
 		return false
 	}
 	if r.Registered() {

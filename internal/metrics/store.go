@@ -12,9 +12,9 @@ import (
 // restart. A nil *Store records nothing.
 //
 // It also shows how many endpoints' time-travel snapshots wait for their
-// rebuild from the history (after late reports, retirements, moves,
-// retention or an upgrade): time travel reads those endpoints' history,
-// slower, until the hub has rebuilt them.
+// rebuild from the history (after late reports, moves to another
+// endpoint, retention or an upgrade): time travel reads those endpoints'
+// history, slower, until the hub has rebuilt them.
 type Store struct {
 	reg     prometheus.Registerer
 	retries *prometheus.CounterVec

@@ -204,8 +204,7 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 	// probe (joined by id, the planner hashes every assignment instead).
 	scheduled := `LEFT JOIN assignments sa ON sa.id = ` + scheduledAt("p.tid", atArg)
 	if s.st.Engine() == "postgres" {
-		scheduled = `LEFT JOIN LATERAL (SELECT a.version_id, a.commit_sha, a.assigned_at FROM assignments a
-			WHERE a.target_id = p.tid AND a.assigned_at <= ` + atArg + ` ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1) sa ON TRUE`
+		scheduled = `LEFT JOIN LATERAL (` + assignmentAt("a.version_id, a.commit_sha, a.assigned_at", "p.tid", atArg) + `) sa ON TRUE`
 	}
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at

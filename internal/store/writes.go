@@ -356,7 +356,6 @@ type ReconcilerState struct {
 	Type         string
 	EndpointKey  string
 	LastReportAt time.Time
-	Retired      bool
 	RetiredAt    time.Time // when retired; zero when live
 	Source       string
 	// The current deployment: "" commit and status when the reconciler
@@ -367,6 +366,9 @@ type ReconcilerState struct {
 	FirstSeen   time.Time // when the current commit was first reported
 	LastChanged time.Time // when its status or message last changed
 }
+
+// Retired reports whether the reconciler is retired.
+func (s ReconcilerState) Retired() bool { return !s.RetiredAt.IsZero() }
 
 // GetReconcilerState reads a reconciler and its latest deployment.
 func GetReconcilerState(ctx context.Context, q Querier, host, name string) (ReconcilerState, error) {
@@ -389,7 +391,7 @@ func scanReconcilerState(r Row, k *model.ReconcilerKey) (ReconcilerState, error)
 	var retired, first, last *time.Time
 	err := r.Scan(&k.Host, &k.Name, &s.ID, &s.Endpoint.ID, &s.Endpoint.BranchKey, &s.HostType, &s.HostLabels, &s.Type, &s.EndpointKey,
 		&s.LastReportAt, &retired, &s.Source, &s.Commit, &s.Status, &s.Message, &first, &last)
-	if s.Retired = retired != nil; s.Retired {
+	if retired != nil {
 		s.RetiredAt = retired.UTC()
 	}
 	if first != nil {

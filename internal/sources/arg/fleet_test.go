@@ -452,7 +452,7 @@ func TestPollFleet(t *testing.T) {
 		}
 		// A configuration without a commit yet registers its reconciler.
 		st2, err := store.GetReconcilerState(ctx, st.Read(), "arc-cluster-0002", "fleet/apps")
-		if err != nil || st2.Retired || st2.Commit != "" || st2.Source != "azure-resource-graph/hub/fleet" {
+		if err != nil || st2.Retired() || st2.Commit != "" || st2.Source != "azure-resource-graph/hub/fleet" {
 			t.Errorf("registered reconciler: %+v, %v", st2, err)
 		}
 

@@ -227,17 +227,17 @@ func TestPollerWithPrometheus(t *testing.T) {
 		if waited := time.Since(gone); waited < 3*time.Second {
 			t.Errorf("retired %v after the series vanished, before the 4s grace period", waited)
 		}
-		if s := reconciler(t, st, "aks-east", "flux-system/infra"); !s.Retired {
+		if s := reconciler(t, st, "aks-east", "flux-system/infra"); !s.Retired() {
 			t.Errorf("infra is not retired: %+v", s)
 		}
-		if s := reconciler(t, st, "aks-east", "flux-system/apps"); s.Retired {
+		if s := reconciler(t, st, "aks-east", "flux-system/apps"); s.Retired() {
 			t.Errorf("apps is retired: %+v", s)
 		}
 
 		// It comes back: reported again.
 		exp.fleet(sha(2))
 		pollUntil(t, p, "the comeback", func(r promsrc.PollResult) bool { return r.Applied == 1 })
-		if s := reconciler(t, st, "aks-east", "flux-system/infra"); s.Retired {
+		if s := reconciler(t, st, "aks-east", "flux-system/infra"); s.Retired() {
 			t.Errorf("infra came back but stays retired: %+v", s)
 		}
 	})
