@@ -229,27 +229,17 @@ func (s *Store) RunHistoryMaintenance(ctx context.Context, p HistoryPolicy, log 
 // for about that long.
 const SeriesRebuildInterval = 2 * time.Second
 
-// rebuildDirtySeries recomputes the endpoint series marked dirty, a
-// hundred endpoints at a time, until none is left, a thousand are done
-// (the rest wait for the next tick, so that the loop's other work runs
-// even while ingest marks endpoints as fast as they are rebuilt) or ctx
-// ends.
+// rebuildDirtySeries recomputes the endpoint series marked dirty, up to a
+// thousand a tick (the rest wait for the next, so that the loop's other
+// work runs even while ingest marks endpoints as fast as they are
+// rebuilt).
 func (s *Store) rebuildDirtySeries(ctx context.Context, log *slog.Logger) {
-	start, total := time.Now(), 0
-	for ctx.Err() == nil && total < 1000 {
-		n, err := s.RebuildSeries(ctx, 100)
-		total += n
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("endpoint series not rebuilt; trying again", "err", err, "next", SeriesRebuildInterval)
-			}
-			return
-		}
-		if n < 100 {
-			break
-		}
+	start := time.Now()
+	n, err := s.RebuildSeries(ctx, 1000)
+	if err != nil && ctx.Err() == nil {
+		log.Warn("endpoint series not rebuilt; trying again", "err", err, "next", SeriesRebuildInterval)
 	}
-	if total > 0 {
-		log.Debug("endpoint series rebuilt", "endpoints", total, "took", time.Since(start).Round(time.Millisecond))
+	if n > 0 {
+		log.Debug("endpoint series rebuilt", "endpoints", n, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
