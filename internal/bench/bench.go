@@ -231,8 +231,9 @@ func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Tim
 }
 
 // QueriesFor is Queries running each query at least runs times and for at
-// least minTime (after its first run): time for a writer beside them to
-// write enough to matter.
+// least minTime (after its first run): enough runs for a p99 that is not
+// just the slowest one, and time for a writer beside them to write enough
+// to matter.
 func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, minTime time.Duration) ([]Timing, error) {
 	all := reports.Page{Limit: reports.MaxLimit}
 	env := reports.Filter{Environment: envName(s.Environments - 1)}
@@ -309,9 +310,17 @@ func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, min
 		}
 		first, ds := ds[0], ds[1:]
 		slices.Sort(ds)
-		out = append(out, Timing{Name: c.name, Rows: rows, First: first, P50: ds[len(ds)/2], P99: ds[min(len(ds)-1, len(ds)*99/100)]})
+		out = append(out, Timing{Name: c.name, Rows: rows, First: first, P50: percentile(ds, 50), P99: percentile(ds, 99)})
 	}
 	return out, nil
+}
+
+// percentile is the p-th percentile of sorted durations by nearest rank:
+// the smallest that at least p % of them do not exceed. Below 100 runs
+// the 99th is the slowest run.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	rank := (len(sorted)*p + 99) / 100 // ceil(n × p / 100)
+	return sorted[max(rank, 1)-1]
 }
 
 // middleOfHistory is a time in the middle of the fleet's status history:
@@ -416,6 +425,6 @@ func Metrics(ctx context.Context, rep *reports.Service, runs int) (MetricsCost, 
 		}
 	}
 	slices.Sort(ds)
-	c.P50, c.P99 = ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+	c.P50, c.P99 = percentile(ds, 50), percentile(ds, 99)
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidemark-dev/tidemark/internal/ingest"
 	"github.com/tidemark-dev/tidemark/internal/metrics"
@@ -121,5 +122,28 @@ func BenchmarkReports(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Percentiles are by nearest rank: the 99th of 20 runs is the slowest, of
+// 200 runs the second slowest; the 50th of 20 is the 10th.
+func TestPercentile(t *testing.T) {
+	runs := func(n int) []time.Duration {
+		ds := make([]time.Duration, n)
+		for i := range ds {
+			ds[i] = time.Duration(i+1) * time.Millisecond
+		}
+		return ds
+	}
+	for _, c := range []struct {
+		n, p int
+		want time.Duration
+	}{
+		{20, 99, 20 * time.Millisecond}, {20, 50, 10 * time.Millisecond}, {200, 99, 198 * time.Millisecond},
+		{100, 99, 99 * time.Millisecond}, {1, 99, time.Millisecond}, {1, 50, time.Millisecond},
+	} {
+		if got := percentile(runs(c.n), c.p); got != c.want {
+			t.Errorf("percentile of %d runs, p%d: %v, want %v", c.n, c.p, got, c.want)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func newBenchCmd() *cobra.Command {
 		queries  bool
 		memory   bool
 		busyRate int
-		busyFor  time.Duration
+		minTime  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -116,7 +116,7 @@ rollout gate.`,
 			}
 			fmt.Fprintf(out, "fleet: %d hosts, %d reconcilers, %d targets, %d assignments, %d deployments, %d status changes\n",
 				counts["hosts"], counts["reconcilers"], counts["targets"], counts["assignments"], counts["deployments"], counts["deployment_history"])
-			ts, err := bench.Queries(ctx, reports.New(st), spec, runs)
+			ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime)
 			if err != nil {
 				return err
 			}
@@ -124,7 +124,7 @@ rollout gate.`,
 			if busyRate > 0 {
 				// The same reports while the store is being written.
 				busy := bench.StartBusy(ctx, ing, spec, busyRate)
-				ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, busyFor)
+				ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime)
 				n, changed, rate, berr := busy.Stop()
 				if err != nil {
 					return err
@@ -156,11 +156,13 @@ rollout gate.`,
 	f.IntVar(&spec.History, "history", spec.History, "GitOps commits each reconciler applied")
 	f.IntVar(&spec.Workers, "workers", spec.Workers, "concurrent ingest writers")
 	f.IntVar(&spec.Batch, "batch", spec.Batch, "reports per ingest batch (1: one by one)")
-	f.IntVar(&runs, "runs", 50, "runs of each query")
+	f.IntVar(&runs, "runs", 50, "runs of each query, at least (see --min-time)")
 	f.BoolVar(&skipGen, "skip-generate", false, "time the queries on a fleet generated before, with the same sizing flags (other sizes replay other commits)")
 	f.BoolVar(&memory, "memory", false, "while generating, also read every report in a loop and sample the hub's memory (RSS, Go heap): whether it stays flat as history grows")
 	f.IntVar(&busyRate, "busy-rate", 2000, "after timing the reports, time them again while ingest writes this many reports a second (status changes of the fleet's reconcilers; 0: do not)")
-	f.DurationVar(&busyFor, "busy-time", 2*time.Second, "with --busy-rate, run each query at least this long (and --runs times) while ingest writes")
+	f.DurationVar(&minTime, "min-time", 2*time.Second, "run each query at least this long as well as --runs times, quiet and with --busy-rate (a p99 needs 100 runs to be more than the slowest run)")
+	f.DurationVar(&minTime, "busy-time", 2*time.Second, "")
+	_ = f.MarkDeprecated("busy-time", "use --min-time (it now applies to the quiet runs too)")
 	f.BoolVar(&queries, "queries-only", false, "time the queries alone on a fleet generated before (no generation, no replay of unchanged reports: on a fleet that has aged, every replayed report refreshes a heartbeat)")
 	return cmd
 }
