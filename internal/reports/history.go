@@ -126,14 +126,6 @@ func (h *hostReconcilers) outcomesJoin(w *where) string {
 			GROUP BY ra.assignment_id) ho ON ho.assignment_id = a.id`
 }
 
-// assignmentsFrom is assignments (a) with their target (t), names, version
-// (v) and maintained outcome (o).
-const assignmentsFrom = `
-		FROM assignments a
-		JOIN targets t ON t.id = a.target_id` + targetJoins + `
-		JOIN workload_versions v ON v.id = a.version_id
-		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id`
-
 func scanAssignmentRow(r store.Row) (assignmentRow, error) {
 	var a assignmentRow
 	err := r.Scan(&a.ID, &a.TargetID, &a.Environment, &a.Workspace, &a.Application, &a.Workload, &a.Target,
@@ -147,9 +139,6 @@ func scanAssignmentRow(r store.Row) (assignmentRow, error) {
 	}
 	return a, err
 }
-
-const assignmentCols = `a.id AS aid, t.id AS tid, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS target,
-	v.version AS version, COALESCE(a.commit_sha, '') AS commit_sha, a.assigned_at AS assigned_at, v.build_time AS build_time`
 
 // historyKey is the sort key of Environment History: the target's, then
 // the newest assignment first.
@@ -185,40 +174,9 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	if hasAfter {
 		cursor = &after
 	}
-	// The targets in order from the cursor's on, then their assignments
-	// a slice of targets at a time until the page is full: a page reads
-	// the assignments of its own targets. (Sorting every assignment of
-	// the fleet for each page took a second at 400,000 assignments.)
-	tw := &where{}
-	order := newTargetOrder(tw, envs)
-	historyTargets(tw, f, host, order, cursor)
-	var targets []int64
-	if err := collectEach(ctx, s.st.Read(), `SELECT t.id FROM targets t`+targetJoins+` WHERE `+tw.sql()+` ORDER BY `+order.by(), tw.args,
-		func(r store.Row) error {
-			var id int64
-			err := r.Scan(&id)
-			targets = append(targets, id)
-			return err
-		}); err != nil {
+	as, err := s.historyRows(ctx, f, host, envs, cursor, limit+1)
+	if err != nil {
 		return nil, "", err
-	}
-	var as []assignmentRow
-	for done := 0; done < len(targets) && len(as) <= limit; {
-		// Which assignments a status filter lets through only their
-		// outcomes tell: then every target's in one pass.
-		var in []int64 // nil: the rest
-		if n := historySlice(limit+1-len(as), len(as), done); n > 0 && f.Status == "" {
-			in = targets[done:min(len(targets), done+n)]
-		}
-		rows, err := s.historyRows(ctx, f, host, envs, in, targets[:done], cursor, limit+1-len(as))
-		if err != nil {
-			return nil, "", err
-		}
-		as = append(as, rows...)
-		if in == nil {
-			break
-		}
-		done += len(in)
 	}
 	next := ""
 	if len(as) > limit {
@@ -242,23 +200,6 @@ func (s *Service) History(ctx context.Context, f Filter, p Page) ([]HistoryRow, 
 	return rows, next, nil
 }
 
-// historySlice is how many more targets the next slice of History reads
-// for the rows a page still needs, from the rows per target so far: 16
-// first (a target may have hundreds of assignments; a workload's or a
-// host's targets are often fewer), then what the rate so far predicts
-// (targetsToFill), at most 500. While nothing matched (a status or time filter that few
-// assignments pass) it is 0: the rest at once, in one pass over them,
-// costs less than many slices.
-func historySlice(rows, rowsSoFar, targets int) int {
-	switch {
-	case targets == 0:
-		return 16
-	case rowsSoFar == 0:
-		return 0
-	}
-	return min(500, targetsToFill(rows, rowsSoFar, targets))
-}
-
 // historyTargets adds to w History's conditions on targets (t): the
 // filter's, the host's, and from the cursor's target on.
 func historyTargets(w *where, f Filter, host *hostReconcilers, order targetOrder, after *historyKey) {
@@ -272,43 +213,50 @@ func historyTargets(w *where, f Filter, host *hostReconcilers, order targetOrder
 }
 
 // historyRows reads, in History's order, up to limit assignments that pass
-// the filter's time and status conditions and follow the cursor: of the
-// targets in (in target order), or, with in nil, of every target the
-// filter selects but those already read.
-func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcilers, envs []string, in, read []int64, after *historyKey, limit int) ([]assignmentRow, error) {
+// the filter and follow the cursor.
+//
+// The filter's targets are sorted first (a few thousand rows at most), and
+// their assignments joined to them in that order, each target's by key:
+// PostgreSQL then sorts only each target's own assignments (an incremental
+// sort on the targets' order) and stops at the page, so a page reads the
+// assignments of its own targets. Sorting every assignment of the fleet
+// for each page took a second at 400,000 assignments; reading the targets
+// a slice at a time, three statements and 16 ms for a 1,000-row page at
+// 10,000 hosts, against one and 6 ms so.
+func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcilers, envs []string, after *historyKey, limit int) ([]assignmentRow, error) {
 	w := &where{}
-	cols, from := outcomeColumns(w, host), assignmentsFrom
-	if host != nil {
-		from += host.outcomesJoin(w)
-	}
 	order := newTargetOrder(w, envs)
-	switch {
-	case in != nil:
-		// A list, not an array: the plan then knows how few targets a
-		// slice holds, and reads their rows by key.
-		w.conds = append(w.conds, "a.target_id IN ("+bindIDs(&w.args, in)+")")
-	case len(read) > 0:
-		a := store.Args(w.args)
-		w.conds = append(w.conds, "NOT "+store.In(s.st.Engine(), &a, "a.target_id", read))
-		w.args = a
-	}
-	if in == nil {
-		historyTargets(w, f, host, order, after)
-	}
+	historyTargets(w, f, host, order, after)
+	targets := `SELECT t.id, t.endpoint_id, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name
+		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by()
+	aw := &where{args: w.args}
 	if !f.Since.IsZero() {
-		w.add("a.assigned_at >= ?", f.Since.UTC())
+		aw.add("a.assigned_at >= ?", f.Since.UTC())
 	}
 	if !f.Until.IsZero() {
-		w.add("a.assigned_at <= ?", f.Until.UTC())
+		aw.add("a.assigned_at <= ?", f.Until.UTC())
 	}
 	if after != nil {
-		w.add("(t.id <> ? OR (a.assigned_at, a.id) < (?, ?))", after.Target.ID, after.AssignedAt, after.ID)
+		aw.add("(t.id <> ? OR (a.assigned_at, a.id) < (?, ?))", after.Target.ID, after.AssignedAt, after.ID)
+	}
+	cols, outcomes := outcomeColumns(aw, host), `
+		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id`
+	if host != nil {
+		outcomes = host.outcomesJoin(aw)
 	}
 	// Whether a host is in the status is known once the outcome is.
 	statusCond := map[string]string{"": "TRUE", "success": "success > 0", "failure": "failure > 0", "in_progress": "in_progress > 0",
 		StatusNotReported: "total > success + failure + in_progress"}[f.Status]
-	q := `SELECT * FROM (SELECT ` + assignmentCols + `, ` + cols + from + ` WHERE ` + w.sql() + `) x WHERE ` + statusCond
-	return store.Collect(ctx, s.st.Read(), q+` ORDER BY `+order.rank("env")+`, env, ws, app, wl, target, tid, assigned_at DESC, aid DESC LIMIT `+strconv.Itoa(limit), w.args, scanAssignmentRow)
+	return store.Collect(ctx, s.st.Read(), `SELECT aid, tid, env, ws, app, wl, target, version, commit_sha, assigned_at, build_time,
+			success, failure, in_progress, first_success_at, last_success_at, first_failure_at, total
+		FROM (SELECT a.id AS aid, t.id AS tid, t.env, t.ws, t.app, t.wl, t.name AS target,
+			v.version, COALESCE(a.commit_sha, '') AS commit_sha, a.assigned_at, v.build_time, `+cols+`, t.erank
+		FROM (`+targets+`) t
+		JOIN assignments a ON a.target_id = t.id
+		JOIN workload_versions v ON v.id = a.version_id`+outcomes+`
+		WHERE `+aw.sql()+`) x
+		WHERE `+statusCond+`
+		ORDER BY erank, env, ws, app, wl, target, tid, assigned_at DESC, aid DESC LIMIT `+strconv.Itoa(limit), aw.args, scanAssignmentRow)
 }
 
 // DefaultDORAWindow is the time range of DORA metrics when none is given.

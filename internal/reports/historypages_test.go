@@ -13,11 +13,11 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/testenv"
 )
 
-// Environment History reads its targets' assignments a slice of targets at
-// a time: with more targets than a slice and targets of very different
-// lengths of history, every page size still lists each assignment once, in
-// target order then newest first, with and without filters.
-func TestHistoryAcrossSlicesOfTargets(t *testing.T) {
+// Environment History pages walk the targets in order and each target's
+// assignments newest first: with targets of very different lengths of
+// history (a page ending inside one, or spanning many), every page size
+// lists each assignment once, in that order, with and without filters.
+func TestHistoryPagesAcrossTargets(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 		f := newFleet(t, st, start)
