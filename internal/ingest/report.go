@@ -391,14 +391,11 @@ func (s *Service) ensureReconcilers(ctx context.Context, q store.Querier, rs []m
 	if err != nil {
 		return nil, nil, fmt.Errorf("ensure hosts: %w", err)
 	}
-	for _, key := range slices.Sorted(maps.Keys(eps)) {
-		ep, moved, err := store.EnsureEndpoint(ctx, q, eps[key], now)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(key), err)
-		}
-		rsv.branch(moved)
-		endpoints[key] = ep
+	endpoints, moved, err := store.EnsureEndpoints(ctx, q, engine, eps, now)
+	if err != nil {
+		return nil, nil, err
 	}
+	rsv.branch(moved)
 	ups := make([]store.ReconcilerUpsert, 0, len(order))
 	for _, k := range order {
 		r := rs[ensure[k]]

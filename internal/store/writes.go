@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -141,6 +143,51 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 		moved = appendBranch(moved, old, row.BranchKey)
 	}
 	return row, moved, nil
+}
+
+// EnsureEndpoints is EnsureEndpoint for several endpoints, by key: the
+// stored ones that need no change are read in one statement (a first
+// sweep of a fleet names hundreds of known endpoints a batch), the others
+// are ensured one by one in key order. It returns them by key, and the
+// branches that gained or lost endpoints.
+func EnsureEndpoints(ctx context.Context, q Querier, engine string, eps map[string]model.Endpoint, now time.Time) (map[string]EndpointRow, []string, error) {
+	out := make(map[string]EndpointRow, len(eps))
+	if len(eps) == 0 {
+		return out, nil, nil
+	}
+	keys := slices.Sorted(maps.Keys(eps))
+	type stored struct {
+		key    string
+		row    EndpointRow
+		joined bool
+	}
+	var a Args
+	rows, err := Collect(ctx, q, `SELECT key, id, branch_key, joined FROM endpoints WHERE `+In(engine, &a, "key", keys), a, func(r Row) (stored, error) {
+		var s stored
+		err := r.Scan(&s.key, &s.row.ID, &s.row.BranchKey, &s.joined)
+		return s, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range rows {
+		if !s.joined || eps[s.key].Joined { // else a target now tells where its parts split
+			out[s.key] = s.row
+		}
+	}
+	var moved []string
+	for _, key := range keys {
+		if _, ok := out[key]; ok {
+			continue
+		}
+		row, m, err := EnsureEndpoint(ctx, q, eps[key], now)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ensure manifests endpoint %s: %w", model.Quote(key), err)
+		}
+		out[key] = row
+		moved = appendBranch(moved, m...)
+	}
+	return out, moved, nil
 }
 
 // placeJoinedEndpoints moves the joined endpoints under a branch's prefix
