@@ -598,24 +598,31 @@ func UpsertReconcilers(ctx context.Context, q Querier, engine string, rs []Recon
 		created[ReconcilerOf{x.host, x.name}] = true
 		out[ReconcilerOf{x.host, x.name}] = Upserted{ID: x.id}
 	}
-	// The others existed: lock them and read what they were, then update.
+	// The others existed (none in a fleet's first sweep): lock them and
+	// read what they were, then update.
+	var otherHids []int64
+	var otherNames []string
+	index := map[ReconcilerOf]int{}
+	for i, r := range rs {
+		k := ReconcilerOf{r.HostID, r.Name}
+		index[k] = i
+		if !created[k] {
+			otherHids, otherNames = append(otherHids, r.HostID), append(otherNames, r.Name)
+		}
+	}
+	if len(otherHids) == 0 {
+		return out, nil
+	}
 	existing, err := Collect(ctx, q, `SELECT r.id, r.host_id, r.name, r.endpoint_id, r.commit_sha, r.status, r.retired_at IS NULL
 		FROM unnest($1::bigint[], $2::text[]) AS u(hid, name)
-		JOIN reconcilers r ON r.host_id = u.hid AND r.name = u.name ORDER BY r.id FOR UPDATE OF r`, []any{hids, names}, scanRow)
+		JOIN reconcilers r ON r.host_id = u.hid AND r.name = u.name ORDER BY r.id FOR UPDATE OF r`, []any{otherHids, otherNames}, scanRow)
 	if err != nil {
 		return nil, fmt.Errorf("lock reconcilers: %w", err)
 	}
 	var ids []int64
 	var upd []int
-	index := map[ReconcilerOf]int{}
-	for i, r := range rs {
-		index[ReconcilerOf{r.HostID, r.Name}] = i
-	}
 	for _, x := range existing {
 		k := ReconcilerOf{x.host, x.name}
-		if created[k] {
-			continue
-		}
 		before := x.before
 		out[k] = Upserted{ID: x.id, Before: &before}
 		ids = append(ids, x.id)
