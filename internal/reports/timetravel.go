@@ -200,15 +200,9 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 	page := `SELECT t.id AS tid, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
 		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by() + ` LIMIT ` + strconv.Itoa(limit)
 	atArg := w.bind("?", at.UTC())
-	// Each target's assignment then, by index: on PostgreSQL as a LATERAL
-	// probe (joined by id, the planner hashes every assignment instead).
-	scheduled := `LEFT JOIN assignments sa ON sa.id = ` + scheduledAt("p.tid", atArg)
-	if s.st.Engine() == "postgres" {
-		scheduled = `LEFT JOIN LATERAL (` + assignmentAt("a.version_id, a.commit_sha, a.assigned_at", "p.tid", atArg) + `) sa ON TRUE`
-	}
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
 		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
-		FROM page p `+scheduled+`
+		FROM page p `+s.scheduledJoin("a.version_id, a.commit_sha, a.assigned_at", "p.tid", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		ORDER BY p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
 		var t pastTarget
@@ -225,6 +219,17 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 		}
 		return t, nil
 	})
+}
+
+// scheduledJoin joins, as sa, cols (of a) of the assignment scheduled on
+// target at the time (see assignmentAt), by index: on PostgreSQL as a
+// LATERAL probe (joined by id, the planner hashes every assignment
+// instead, or probes the assignments twice a row).
+func (s *Service) scheduledJoin(cols, target, at string) string {
+	if s.st.Engine() == "postgres" {
+		return `LEFT JOIN LATERAL (` + assignmentAt(cols, target, at) + `) sa ON TRUE`
+	}
+	return `LEFT JOIN assignments sa ON sa.id = ` + scheduledAt(target, at)
 }
 
 // targetRowsAt groups the hosts of each target by the version they
@@ -462,7 +467,7 @@ func (s *Service) hostRowsAt(ctx context.Context, past *pastReader, f Filter, at
 		FROM reconcilers r
 		JOIN hosts h ON h.id = r.host_id
 		JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
-		LEFT JOIN assignments sa ON sa.id = `+scheduledAt("t.id", atArg)+`
+		`+s.scheduledJoin("a.id, a.version_id", "t.id", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		WHERE `+w.sql()+`
 		ORDER BY `+hostOrder+`, r.name, t.id LIMIT `+strconv.Itoa(limit+1), w.args...)
