@@ -247,6 +247,18 @@ func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcile
 	// Whether a host is in the status is known once the outcome is.
 	statusCond := map[string]string{"": "TRUE", "success": "success > 0", "failure": "failure > 0", "in_progress": "in_progress > 0",
 		StatusNotReported: "total > success + failure + in_progress"}[f.Status]
+	switch f.Status {
+	case "success", "failure", "in_progress": // the outcome's columns
+		if host == nil {
+			// On the maintained outcome itself, where the planner has
+			// its statistics: on the computed column it took a third of
+			// the assignments to pass, and hashed and sorted them all
+			// even when most do (`success`: 30 ms for a 1,000-row page
+			// at 10,000 hosts, 8 ms so).
+			outcomes, statusCond = `
+		JOIN assignment_outcomes o ON o.assignment_id = a.id AND o.`+f.Status+` > 0`, "TRUE"
+		}
+	}
 	return store.Collect(ctx, s.st.Read(), `SELECT aid, tid, env, ws, app, wl, target, version, commit_sha, assigned_at, build_time,
 			success, failure, in_progress, first_success_at, last_success_at, first_failure_at, total
 		FROM (SELECT a.id AS aid, t.id AS tid, t.env, t.ws, t.app, t.wl, t.name AS target,

@@ -25,7 +25,7 @@ func TestHistoryPagesAcrossTargets(t *testing.T) {
 			env, target string
 			at          time.Time
 			version     string
-			succeeded   bool // a host reported it succeeding
+			status      model.Status // what its one host reported of it, if any
 		}
 		var all []want
 		envs := []string{"prod", "dev"} // promotion order puts dev first
@@ -41,11 +41,13 @@ func TestHistoryPagesAcrossTargets(t *testing.T) {
 				at := start.Add(time.Duration(step) * time.Minute)
 				version := fmt.Sprintf("1.%d.%d", i, k)
 				f.at(at).assign(shop, env, target, version, sha(fmt.Sprintf("%02x%02x", i, k)))
-				all = append(all, want{env, target, at, version, false})
+				all = append(all, want{env, target, at, version, ""})
 			}
-			if i%3 == 0 {
-				f.report(target+"-host", shop, env, target, sha(fmt.Sprintf("%02x%02x", i, n-1)), model.StatusSuccess, "")
-				all[len(all)-1].succeeded = true
+			// A host reports the latest assignment of most targets: a
+			// status filter passes those alone.
+			if status := []model.Status{model.StatusSuccess, model.StatusFailure, model.StatusInProgress, ""}[i%4]; status != "" {
+				f.report(target+"-host", shop, env, target, sha(fmt.Sprintf("%02x%02x", i, n-1)), status, "")
+				all[len(all)-1].status = status
 			}
 		}
 		f.at(start.Add(time.Duration(step+1) * time.Minute))
@@ -83,11 +85,12 @@ func TestHistoryPagesAcrossTargets(t *testing.T) {
 		}
 
 		// Filters narrow the same walk: only the assignments a host
-		// succeeded with (few, far apart), and one environment's.
-		var succeeded, prod []string
+		// reported in a status (few, far apart), and one environment's.
+		byStatus := map[model.Status][]string{}
+		var prod []string
 		for _, w := range all {
-			if w.succeeded {
-				succeeded = append(succeeded, line(w.env, w.target, w.at, w.version))
+			if w.status != "" {
+				byStatus[w.status] = append(byStatus[w.status], line(w.env, w.target, w.at, w.version))
 			}
 			if w.env == "prod" {
 				prod = append(prod, line(w.env, w.target, w.at, w.version))
@@ -96,7 +99,13 @@ func TestHistoryPagesAcrossTargets(t *testing.T) {
 		for _, c := range []struct {
 			f    reports.Filter
 			want []string
-		}{{reports.Filter{Status: "success"}, succeeded}, {reports.Filter{Environment: "prod"}, prod}} {
+		}{
+			{reports.Filter{Status: "success"}, byStatus[model.StatusSuccess]}, {reports.Filter{Status: "failure"}, byStatus[model.StatusFailure]},
+			{reports.Filter{Status: "in_progress"}, byStatus[model.StatusInProgress]}, {reports.Filter{Environment: "prod"}, prod},
+		} {
+			if len(c.want) == 0 {
+				t.Fatalf("%+v: the fleet has no row for it", c.f)
+			}
 			for _, limit := range []int{1, 3, reports.MaxLimit} {
 				var got []string
 				for _, rows := range walkPages(t, limit, func(p reports.Page) ([]reports.HistoryRow, string, error) { return f.rep.History(ctx, c.f, p) }) {
