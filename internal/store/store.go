@@ -79,6 +79,15 @@ type ReportReader interface {
 	Reads() Querier
 }
 
+// A ValueReader runs reads planned for their values: see
+// Store.ReadForValues. PostgreSQL's primary and its replicas are
+// ValueReaders; SQLite plans every statement for its values anyway.
+type ValueReader interface {
+	// ReadForValues runs fn in one read-only transaction whose
+	// statements are planned for the values they are given.
+	ReadForValues(ctx context.Context, fn func(Querier) error) error
+}
+
 // Store is the hub's storage: a primary database, which takes every write,
 // and optionally read replicas of it.
 type Store struct {
@@ -151,6 +160,31 @@ func (s *Store) Read() Querier {
 	}
 	s.replicas.fallbacks.Add(1)
 	return s.reads
+}
+
+// ReadForValues runs fn's reads where Read would, planned for the values
+// they are given rather than once per session as the reports' other
+// reads are (see the postgres driver): for a statement whose best plan
+// follows its values, such as a time range that one value makes empty and
+// another makes the whole fleet. fn runs again on the primary when the
+// replica fails under it, so it must start from nothing each time.
+func (s *Store) ReadForValues(ctx context.Context, fn func(Querier) error) error {
+	if s.replicas != nil {
+		if m := s.replicas.pick(); m != nil {
+			if vr, ok := m.r.(ValueReader); ok {
+				m.reads.Add(1)
+				if err := vr.ReadForValues(ctx, fn); !(replicaQuerier{m: m}).failedOver(ctx, err) {
+					return err
+				}
+			}
+		} else {
+			s.replicas.fallbacks.Add(1)
+		}
+	}
+	if vr, ok := s.d.(ValueReader); ok {
+		return vr.ReadForValues(ctx, fn)
+	}
+	return fn(s.reads)
 }
 
 // Primary returns a Querier on the primary database, outside any

@@ -105,6 +105,11 @@ func (r *Replica) Unavailable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
+// ReadForValues implements store.ValueReader on the replica.
+func (r *Replica) ReadForValues(ctx context.Context, fn func(store.Querier) error) error {
+	return readForValues(ctx, r.pool, fn)
+}
+
 // Exec implements store.Querier.
 func (r *Replica) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	return querier{r.pool}.Exec(ctx, sql, args...)

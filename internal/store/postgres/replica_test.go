@@ -174,6 +174,41 @@ func TestReadReplica(t *testing.T) {
 	t.Logf("restarted replica healthy after %s", took)
 }
 
+// ReadForValues reads from a healthy replica, and from the primary when
+// the replica fails under it.
+func TestReadForValuesOnReplica(t *testing.T) {
+	ctx := context.Background()
+	st, replica := replicatedStore(t, 2*time.Second)
+	waitFor(t, "the replica healthy", func() bool { return replicaStatus(st).Healthy })
+	inRecovery := func() (bool, int) {
+		t.Helper()
+		var standby bool
+		runs := 0
+		if err := st.ReadForValues(ctx, func(q store.Querier) error {
+			runs++
+			return q.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return standby, runs
+	}
+	reads := replicaStatus(st).Reads
+	if standby, runs := inRecovery(); !standby || runs != 1 {
+		t.Errorf("ReadForValues with a healthy replica: on a standby %v, %d runs; want the replica, once", standby, runs)
+	}
+	if got := replicaStatus(st).Reads; got <= reads {
+		t.Errorf("replica reads %d, want more than %d", got, reads)
+	}
+	// Stopped before the next check notices: the read fails over.
+	replica.Halt()
+	if standby, _ := inRecovery(); standby {
+		t.Error("ReadForValues with the replica stopped read a standby, want the primary")
+	}
+	if err := replica.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestReplicaRoutesWritesToPrimary: Exec through Read runs on the
 // primary, while the replica itself refuses writes.
 func TestReplicaRoutesWritesToPrimary(t *testing.T) {
