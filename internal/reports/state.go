@@ -498,14 +498,9 @@ func targetRows(f Filter, ref TargetRef, scheduled *Scheduled, rs []EnvironmentS
 	return rs
 }
 
-// scheduledAt is the id of the assignment scheduled on target (a column)
-// at the time (a bound placeholder): its latest assignment by then.
-func scheduledAt(target, at string) string {
-	return `(` + assignmentAt("a.id", target, at) + `)`
-}
-
 // assignmentAt selects cols (of a) of the assignment scheduled on target
-// at the time: see scheduledAt.
+// (a column) at the time (a bound placeholder): its latest assignment by
+// then.
 func assignmentAt(cols, target, at string) string {
 	return `SELECT ` + cols + ` FROM assignments a WHERE a.target_id = ` + target + ` AND a.assigned_at <= ` + at + `
 			ORDER BY a.assigned_at DESC, a.id DESC LIMIT 1`

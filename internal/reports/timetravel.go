@@ -229,7 +229,7 @@ func (s *Service) scheduledJoin(cols, target, at string) string {
 	if s.st.Engine() == "postgres" {
 		return `LEFT JOIN LATERAL (` + assignmentAt(cols, target, at) + `) sa ON TRUE`
 	}
-	return `LEFT JOIN assignments sa ON sa.id = ` + scheduledAt(target, at)
+	return `LEFT JOIN assignments sa ON sa.id = (` + assignmentAt("a.id", target, at) + `)`
 }
 
 // targetRowsAt groups the hosts of each target by the version they

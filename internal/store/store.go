@@ -152,14 +152,23 @@ func (s *Store) Close() error {
 // A read the replica cannot answer (it went down since its last check)
 // runs again on the primary. Exec runs on the primary.
 func (s *Store) Read() Querier {
-	if s.replicas == nil {
-		return s.reads
-	}
-	if m := s.replicas.pick(); m != nil {
+	if m := s.replica(); m != nil {
 		return replicaQuerier{m: m, primary: s.reads}
 	}
-	s.replicas.fallbacks.Add(1)
 	return s.reads
+}
+
+// replica picks the healthy replica a read goes to, nil for the primary
+// (counted as a fallback when the store has replicas).
+func (s *Store) replica() *member {
+	if s.replicas == nil {
+		return nil
+	}
+	m := s.replicas.pick()
+	if m == nil {
+		s.replicas.fallbacks.Add(1)
+	}
+	return m
 }
 
 // ReadForValues runs fn's reads where Read would, planned for the values
@@ -169,16 +178,12 @@ func (s *Store) Read() Querier {
 // another makes the whole fleet. fn runs again on the primary when the
 // replica fails under it, so it must start from nothing each time.
 func (s *Store) ReadForValues(ctx context.Context, fn func(Querier) error) error {
-	if s.replicas != nil {
-		if m := s.replicas.pick(); m != nil {
-			if vr, ok := m.r.(ValueReader); ok {
-				m.reads.Add(1)
-				if err := vr.ReadForValues(ctx, fn); !(replicaQuerier{m: m}).failedOver(ctx, err) {
-					return err
-				}
+	if m := s.replica(); m != nil {
+		if vr, ok := m.r.(ValueReader); ok {
+			m.reads.Add(1)
+			if err := vr.ReadForValues(ctx, fn); !(replicaQuerier{m: m}).failedOver(ctx, err) {
+				return err
 			}
-		} else {
-			s.replicas.fallbacks.Add(1)
 		}
 	}
 	if vr, ok := s.d.(ValueReader); ok {

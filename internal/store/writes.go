@@ -124,7 +124,7 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 	case err != nil:
 		return row, nil, err
 	}
-	if !joined || ep.Joined {
+	if endpointKept(joined, ep) {
 		return row, nil, nil
 	}
 	// A target now tells where repository, branch and path split.
@@ -144,6 +144,11 @@ func EnsureEndpoint(ctx context.Context, q Querier, ep model.Endpoint, now time.
 	}
 	return row, moved, nil
 }
+
+// endpointKept reports whether a stored endpoint (joined: known only in
+// joined form) stays as it is when ep names it: unless ep, from a target,
+// now tells where its parts split.
+func endpointKept(joined bool, ep model.Endpoint) bool { return !joined || ep.Joined }
 
 // EnsureEndpoints is EnsureEndpoint for several endpoints, by key: the
 // stored ones that need no change are read in one statement (a first
@@ -171,7 +176,7 @@ func EnsureEndpoints(ctx context.Context, q Querier, engine string, eps map[stri
 		return nil, nil, err
 	}
 	for _, s := range rows {
-		if !s.joined || eps[s.key].Joined { // else a target now tells where its parts split
+		if endpointKept(s.joined, eps[s.key]) {
 			out[s.key] = s.row
 		}
 	}
