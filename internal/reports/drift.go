@@ -106,7 +106,7 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 			})
 		return err
 	}
-	if f.Since.IsZero() && f.Until.IsZero() {
+	if !f.timed() {
 		err = read(s.st.Read())
 	} else {
 		// Which source a time range leaves rows in, and how many, only its

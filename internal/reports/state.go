@@ -13,15 +13,14 @@ import (
 	"github.com/tidemark-dev/tidemark/internal/store"
 )
 
-// liveFrom is every live reconciler (r) that has reported, with its host
-// (h), each target (t) on the endpoint it applies, how its current commit
-// resolves for that target (res; the version: liveVersion) and the
-// target's scheduled version (sa, sv). The target's names are read apart
-// (namesOf).
+// liveFrom is every live reconciler (r), including those registered but
+// not reported yet, with its host (h) and each target (t) on the endpoint
+// it applies. What a row shows besides is joined to the page alone
+// (pageJoins).
 const liveFrom = `
 	FROM reconcilers r
 	JOIN hosts h ON h.id = r.host_id
-	JOIN targets t ON t.endpoint_id = r.endpoint_id` + liveTargetJoins
+	JOIN targets t ON t.endpoint_id = r.endpoint_id`
 
 // liveInEnvironment is liveFrom for the hosts of one environment (he), in
 // host name order (he.host_order, h.name): a page reads its own hosts
@@ -30,13 +29,17 @@ const liveInEnvironment = `
 	FROM host_environments he
 	JOIN hosts h ON h.id = he.host_id
 	JOIN reconcilers r ON r.host_id = h.id
-	JOIN targets t ON t.endpoint_id = r.endpoint_id AND t.environment_id = he.environment_id` + liveTargetJoins
+	JOIN targets t ON t.endpoint_id = r.endpoint_id AND t.environment_id = he.environment_id`
 
-// liveTargetJoins joins what liveFrom reads of each (reconciler, target).
-const liveTargetJoins = `
-	LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
-	LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
-	LEFT JOIN workload_versions sv ON sv.id = sa.version_id`
+// pageJoins joins to a page of host-target rows (p) how each row's commit
+// resolves for its target (res; the version: deployedVersionSQL), the
+// target's scheduled version (sa, sv) and the reconciler's current
+// deployment (d).
+const pageJoins = `
+	LEFT JOIN resolutions res ON res.target_id = p.target_id AND res.sha = p.commit_sha
+	LEFT JOIN assignments sa ON sa.id = p.scheduled_assignment_id
+	LEFT JOIN workload_versions sv ON sv.id = sa.version_id
+	LEFT JOIN deployments d ON d.id = p.current_deployment_id`
 
 // deployedVersionSQL is the version of the assignment a commit resolves to
 // (res), "" when unknown: the scheduled version (sv) when it is the
@@ -46,9 +49,6 @@ func deployedVersionSQL(scheduled string) string {
 	return `COALESCE(CASE WHEN res.assignment_id = ` + scheduled + ` THEN sv.version
 	ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')`
 }
-
-// liveVersion is deployedVersionSQL on liveFrom.
-var liveVersion = deployedVersionSQL("t.scheduled_assignment_id")
 
 // Host names have any length, so no index orders them whole: hosts are
 // ordered by an indexed prefix, then by the whole name (the same order,
@@ -119,7 +119,7 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	if err != nil {
 		return nil, "", err
 	}
-	changed, err := s.changedSince(ctx, f)
+	changed, err := s.endpointsChanged(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -184,15 +184,15 @@ func (t *pagedTarget) key() targetKey {
 // targetsOf selects the targets a filter names, and, with a host, status or
 // time filter, only those with hosts that pass it; changed, when not nil,
 // are the only endpoints whose hosts may pass the time filter.
-func targetsOf(f Filter, changed *changedEndpoints) *where {
+func targetsOf(f Filter, changed *passingEndpoints) *where {
 	return targetsOfOn(&where{}, f, changed)
 }
 
 // targetsOfOn adds targetsOf's conditions to w.
-func targetsOfOn(w *where, f Filter, changed *changedEndpoints) *where {
+func targetsOfOn(w *where, f Filter, changed *passingEndpoints) *where {
 	w.targetFilter(f)
 	switch {
-	case f.Host != "" || !f.Since.IsZero() || !f.Until.IsZero():
+	case f.Host != "" || f.timed():
 		if changed != nil {
 			if len(changed.ids) == 0 {
 				w.conds = append(w.conds, "FALSE")
@@ -213,42 +213,86 @@ func targetsOfOn(w *where, f Filter, changed *changedEndpoints) *where {
 	return w
 }
 
-// changedEndpoints are the endpoints that may have a live reconciler whose
-// status changed at or after a time.
-type changedEndpoints struct {
+// passingEndpoints are the endpoints that may have a live reconciler
+// passing a filter's status and time range (endpointsPassing).
+type passingEndpoints struct {
 	engine string
 	ids    []int64
+	// reconcilers is how many live reconcilers those endpoints hold
+	// (whatever their status), of all in the store; endpoints, how many
+	// endpoints have live reconcilers.
+	reconcilers, all, endpoints int
 }
 
-// changedSince lists, for a filter with Since, the endpoints with an
-// endpoint_counts group whose latest change time reaches it (a bound that
-// ingest keeps, and never before a reconciler's status time), so that a
-// report filtered by time ("changed in the last hour") reads the
+// endpointsPassing lists, for a filter with a status or a time range, the
+// endpoints with an endpoint_counts group of that status whose bounds
+// reach into the range (timeBounds: ingest keeps them, and a group wholly
+// outside the range holds no reconciler within it), so that a report
+// filtered by status or time ("changed in the last hour") reads the
 // reconcilers of those endpoints alone instead of every reconciler of
 // every target (PostgreSQL has no index on the status time: one would
-// make every status change a non-heap-only update). Nil without Since,
-// and beyond a third of the endpoints with live reconcilers, where
-// reading every reconciler in one pass costs less than looking up the
-// endpoints' one by one (at 10,000 hosts, every endpoint: 62 ms against
-// 121).
-func (s *Service) changedSince(ctx context.Context, f Filter) (*changedEndpoints, error) {
-	if f.Since.IsZero() {
+// make every status change a non-heap-only update). Nil for a filter
+// with neither.
+func (s *Service) endpointsPassing(ctx context.Context, f Filter) (*passingEndpoints, error) {
+	if f.Status == "" && !f.timed() {
 		return nil, nil
 	}
-	c := &changedEndpoints{engine: s.st.Engine()}
-	var all int
-	err := collectEach(ctx, s.st.Read(), `SELECT endpoint_id, (SELECT count(DISTINCT endpoint_id) FROM endpoint_counts)
-		FROM endpoint_counts WHERE latest_since >= $1 GROUP BY endpoint_id ORDER BY endpoint_id`,
-		[]any{f.Since.UTC()}, func(r store.Row) error {
+	w := &where{}
+	var conds []string
+	if f.Status != "" {
+		conds = append(conds, statusIs(w, "c.status", f.Status))
+	}
+	if f.timed() {
+		_, none := timeBounds(w, f)
+		conds = append(conds, "NOT ("+none+")")
+	}
+	c := &passingEndpoints{engine: s.st.Engine()}
+	err := collectEach(ctx, s.st.Read(), `SELECT c.endpoint_id, SUM(c.hosts),
+			(SELECT SUM(hosts) FROM endpoint_counts), (SELECT count(DISTINCT endpoint_id) FROM endpoint_counts)
+		FROM endpoint_counts c GROUP BY c.endpoint_id
+		HAVING MAX(CASE WHEN `+strings.Join(conds, " AND ")+` THEN 1 ELSE 0 END) = 1
+		ORDER BY c.endpoint_id`,
+		w.args, func(r store.Row) error {
 			var id int64
-			err := r.Scan(&id, &all)
-			c.ids = append(c.ids, id)
+			var n int
+			err := r.Scan(&id, &n, &c.all, &c.endpoints)
+			c.ids, c.reconcilers = append(c.ids, id), c.reconcilers+n
 			return err
 		})
-	if err != nil || len(c.ids) > all/3 {
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// endpointsChanged is endpointsPassing for a filter with a time range,
+// nil for one without, and nil beyond a third of the endpoints with live
+// reconcilers: there, reading every reconciler of the targets in one pass
+// costs less than looking up the endpoints' one by one (Environment State
+// at 10,000 hosts, every endpoint: 62 ms against 121).
+func (s *Service) endpointsChanged(ctx context.Context, f Filter) (*passingEndpoints, error) {
+	if !f.timed() {
+		return nil, nil
+	}
+	c, err := s.endpointsPassing(ctx, f)
+	if err != nil || len(c.ids) > c.endpoints/3 {
+		return nil, err
+	}
+	return c, nil
+}
+
+// fewerThanWalk says whether reading and sorting every live reconciler of
+// the endpoints costs less than walking the hosts in name order until
+// limit rows pass, for a page of limit host-target rows. The walk reads
+// about limit × all / passing reconcilers, at best limit × all /
+// reconcilers; reading the endpoints' reads reconcilers: the walk costs
+// less once reconcilers² > limit × all (at 10,000 hosts, a page of 1,000:
+// beyond 10,000 reconcilers).
+func (c *passingEndpoints) fewerThanWalk(limit int) bool {
+	if limit <= 0 {
+		return true
+	}
+	return float64(c.reconcilers)*float64(c.reconcilers) <= float64(limit)*float64(c.all)
 }
 
 // reconcilerExists is a condition that a live reconciler of the target's
@@ -301,7 +345,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 	countsOn := func(counts string) string { return `LEFT JOIN ` + counts + ` c ON c.endpoint_id = p.eid` }
 	var join string
 	switch {
-	case f.Host == "" && (!f.Since.IsZero() || !f.Until.IsZero()):
+	case f.Host == "" && f.timed():
 		join = timeFilteredCounts(cw, f, s.st.Engine())
 	case f.Host != "":
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
@@ -492,7 +536,7 @@ func targetRows(f Filter, ref TargetRef, scheduled *Scheduled, rs []EnvironmentS
 	slices.SortFunc(rs, func(a, b EnvironmentStateRow) int {
 		return cmp.Or(-cmp.Compare(a.Hosts, b.Hosts), cmp.Compare(a.DeployedVersion, b.DeployedVersion), cmp.Compare(a.Status, b.Status))
 	})
-	if len(rs) == 0 && f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero() {
+	if len(rs) == 0 && f.Host == "" && f.Status == "" && !f.timed() {
 		rs = []EnvironmentStateRow{{TargetRef: ref, Scheduled: scheduled}}
 	}
 	return rs
@@ -518,19 +562,34 @@ type hostRow struct {
 // after, when set, is the keyset cursor (host, reconciler, target id).
 func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
 	w, joins := liveFilter(f)
-	cols := `SELECT h.name AS host_name, h.type, r.name AS reconciler_name, t.workload_id, t.environment_id, t.name, t.id AS target_id,
-			` + liveVersion + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
-			r.commit_sha, r.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), ` + store.StatusTime + `,
-			r.last_report_at, COALESCE(d.first_seen, r.created_at),
-			COALESCE(sv.version, ''), sa.assigned_at`
-	const deployment = `
-		LEFT JOIN deployments d ON d.id = r.current_deployment_id`
+	passing, err := s.endpointsPassing(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	narrowed := passing != nil && passing.fewerThanWalk(limit)
+	if narrowed {
+		if len(passing.ids) == 0 {
+			return nil, nil, nil
+		}
+		a := store.Args(w.args)
+		w.conds = append(w.conds, store.In(passing.engine, &a, "r.endpoint_id", passing.ids))
+		w.args = a
+	}
+	// The rows' keys and what they need of the reconciler, host and
+	// target; pageJoins joins the rest.
+	const cols = `h.name AS host_name, h.type, r.name AS reconciler_name, t.workload_id, t.environment_id, t.name, t.id AS target_id,
+			t.scheduled_assignment_id, r.commit_sha, r.status, ` + store.StatusTime + ` AS status_time, r.last_report_at, r.created_at,
+			r.current_deployment_id`
 	// After the cursor's host, then its reconciler and target.
 	afterHost := func(w *where) {
 		w.add("(h.name > ? OR (h.name = ? AND (r.name > ? OR (r.name = ? AND t.id > ?))))",
 			after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
-	var q string
+	// Each case walks hosts in name order (host_order, host_name), except
+	// the default one when the filter narrows the rows to some targets or
+	// endpoints: then the planner reads those rows and sorts them.
+	var from string
+	walks := true
 	switch {
 	case f.Environment != "" && f.Host == "" && s.st.Engine() == "postgres":
 		// One environment's hosts in order, each host's rows read apart
@@ -547,35 +606,50 @@ func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *host
 			hosts += " AND " + w.bind("he.host_order >= substr(?, 1, 512)", after.Host)
 			afterHost(w)
 		}
-		q = `SELECT x.* FROM host_environments he
-		CROSS JOIN LATERAL (` + cols + `
+		from = `SELECT he.host_order, x.* FROM host_environments he
+		CROSS JOIN LATERAL (SELECT ` + cols + `
 			FROM hosts h
 			JOIN reconcilers r ON r.host_id = h.id
-			JOIN targets t ON t.endpoint_id = r.endpoint_id` + liveTargetJoins + joins + deployment + `
+			JOIN targets t ON t.endpoint_id = r.endpoint_id` + joins + `
 			WHERE h.id = he.host_id AND ` + w.sql() + ` OFFSET 0) x
-		WHERE ` + hosts + `
-		ORDER BY he.host_order, x.host_name, x.reconciler_name, x.target_id`
+		WHERE ` + hosts
 	case f.Environment != "" && f.Host == "":
 		w.add(environmentIs("he", "?"), f.Environment)
 		if after != nil {
 			w.add("he.host_order >= substr(?, 1, 512)", after.Host)
 			afterHost(w)
 		}
-		q = cols + liveInEnvironment + joins + deployment + `
-		WHERE ` + w.sql() + `
-		ORDER BY he.host_order, h.name, r.name, t.id`
+		from = `SELECT he.host_order, ` + cols + liveInEnvironment + joins + `
+		WHERE ` + w.sql()
 	default:
 		if after != nil {
 			w.add(hostOrderPrefix+" >= substr(?, 1, 512)", after.Host)
 			afterHost(w)
 		}
-		q = cols + liveFrom + joins + deployment + `
-		WHERE ` + w.sql() + `
-		ORDER BY ` + hostOrder + `, r.name, t.id`
+		from = `SELECT ` + hostOrderPrefix + ` AS host_order, ` + cols + liveFrom + joins + `
+		WHERE ` + w.sql()
+		walks = f.Host != "" || (joins == "" && !narrowed)
 	}
+	const order = ` ORDER BY p.host_order, p.host_name, p.reconciler_name, p.target_id`
+	page := ""
 	if limit > 0 {
-		q += " LIMIT " + strconv.Itoa(limit)
+		page = " LIMIT " + strconv.Itoa(limit)
 	}
+	if !walks {
+		// The page first, from the rows alone, and what they show
+		// besides joined to its rows only: joined to every row the
+		// filter passes, one workspace's page (5,000 reconcilers at
+		// 10,000 hosts) hashed every resolution and assignment for them,
+		// 47 ms instead of 24. A walk streams its rows as it finds them,
+		// so it joins them as it goes.
+		from = `SELECT * FROM (` + from + `) p` + order + page
+	}
+	q := `SELECT p.host_name, p.type, p.reconciler_name, p.workload_id, p.environment_id, p.name, p.target_id,
+			` + deployedVersionSQL("p.scheduled_assignment_id") + `, CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END,
+			p.commit_sha, p.status, COALESCE(d.message, ''), COALESCE(d.message_bytes, 0), p.status_time,
+			p.last_report_at, COALESCE(d.first_seen, p.created_at),
+			COALESCE(sv.version, ''), sa.assigned_at
+		FROM (` + from + `) p` + pageJoins + order + page
 	db := s.st.Read()
 	rows, err := db.Query(ctx, q, w.args...)
 	if err != nil {
@@ -745,7 +819,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 	}
 	tf := f
 	tf.Workspace, tf.Application, tf.Workload = "", "", ""
-	changed, err := s.changedSince(ctx, tf)
+	changed, err := s.endpointsChanged(ctx, tf)
 	if err != nil {
 		return Discrepancies{}, "", nil, err
 	}

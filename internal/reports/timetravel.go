@@ -53,7 +53,7 @@ func (s *Service) hostStateAtOnce(ctx context.Context, f Filter, at time.Time, d
 	// A status filter applies to the state at the time, which only the
 	// history tells: read candidates in batches until the page is full.
 	batch := limit + 1
-	if f.Status != "" || !f.Since.IsZero() || !f.Until.IsZero() || d != (Deployed{}) {
+	if f.Status != "" || f.timed() || d != (Deployed{}) {
 		batch = max(batch, 500)
 	}
 	past := s.newPastReader()
@@ -103,7 +103,7 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 	// pass it have rows, which only their history tells: read targets in
 	// larger batches until the page is full.
 	batch := limit + 1
-	unfiltered := f.Host == "" && f.Status == "" && f.Since.IsZero() && f.Until.IsZero()
+	unfiltered := f.Host == "" && f.Status == "" && !f.timed()
 	if !unfiltered {
 		batch = max(batch, 500)
 	}
@@ -257,7 +257,7 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 	}
 	var groups []groupAt // hosts by target, commit and status at the time
 	var cands []pastCandidate
-	grouped := f.Host == "" && f.Since.IsZero() && f.Until.IsZero()
+	grouped := f.Host == "" && !f.timed()
 	if grouped {
 		// The endpoints' series first; for the targets of endpoints whose
 		// series waits to be rebuilt, the counts when nothing changed.
@@ -515,7 +515,7 @@ func (s *Service) pastRows(ctx context.Context, past *pastReader, f Filter, at t
 			ids = append(ids, c.reconcilerID)
 		}
 	}
-	states, err := s.statesAt(ctx, past, ids, at, since || !f.Since.IsZero() || !f.Until.IsZero())
+	states, err := s.statesAt(ctx, past, ids, at, since || f.timed())
 	if err != nil {
 		return nil, nil, err
 	}

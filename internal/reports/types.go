@@ -21,6 +21,9 @@ type Filter struct {
 	Until  time.Time `json:"until,omitzero"`
 }
 
+// timed says whether the filter has a time range (Since or Until).
+func (f Filter) timed() bool { return !f.Since.IsZero() || !f.Until.IsZero() }
+
 // TargetRef names a deployment target.
 type TargetRef struct {
 	Workspace   string `json:"workspace"`
