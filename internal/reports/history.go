@@ -34,23 +34,27 @@ type outcome struct {
 
 func (o outcome) allSucceeded() bool { return o.Total > 0 && o.Success == o.Total }
 
-// outcomeColumns selects an assignment's (a) outcome on its target's (t)
-// live hosts: from the maintained outcomes (o), or, for one host (h not
-// nil), from that host's rows (ho, joined by h.outcomesJoin).
-func outcomeColumns(w *where, h *hostReconcilers) string {
-	if h == nil {
-		return `COALESCE(o.success, 0) AS success, COALESCE(o.failure, 0) AS failure, COALESCE(o.in_progress, 0) AS in_progress,
-			o.first_success_at AS first_success_at, o.last_success_at AS last_success_at, o.first_failure_at AS first_failure_at,
-			` + targetHosts + ` AS total`
+// outcomeColumns selects an assignment's (a) outcome on its target's live
+// hosts (but their number: targetTotal): from the maintained outcomes (o),
+// or, for one host (h not nil), from that host's rows (ho, joined by
+// h.outcomesJoin).
+func outcomeColumns(h *hostReconcilers) string {
+	o := "o"
+	if h != nil {
+		o = "ho"
 	}
-	return `COALESCE(ho.success, 0) AS success, COALESCE(ho.failure, 0) AS failure, COALESCE(ho.in_progress, 0) AS in_progress,
-			ho.first_success_at AS first_success_at, ho.last_success_at AS last_success_at, ho.first_failure_at AS first_failure_at,
-			` + h.targetHosts(w) + ` AS total`
+	return `COALESCE(` + o + `.success, 0) AS success, COALESCE(` + o + `.failure, 0) AS failure, COALESCE(` + o + `.in_progress, 0) AS in_progress,
+			` + o + `.first_success_at AS first_success_at, ` + o + `.last_success_at AS last_success_at, ` + o + `.first_failure_at AS first_failure_at`
 }
 
-// targetHosts is the number of live hosts of target t, from the maintained
-// counts.
-const targetHosts = `COALESCE((SELECT sum(c.hosts) FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id), 0)`
+// targetTotal is the number of live hosts of target t (h not nil: of that
+// host's, bound into w), from the maintained counts.
+func targetTotal(w *where, h *hostReconcilers) string {
+	if h != nil {
+		return h.targetHosts(w)
+	}
+	return `COALESCE((SELECT sum(c.hosts) FROM endpoint_counts c WHERE c.endpoint_id = t.endpoint_id), 0)`
+}
 
 // hostReconcilers are the live reconcilers of the host a filter names, and
 // their endpoints. The reports that count assignments on one host read
@@ -227,7 +231,11 @@ func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcile
 	w := &where{}
 	order := newTargetOrder(w, envs)
 	historyTargets(w, f, host, order, after)
-	targets := `SELECT t.id, t.endpoint_id, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name
+	// Each target's live hosts once, not once an assignment: History of
+	// the assignments some host has not reported compares every
+	// assignment with it (16,000 subqueries at 10,000 hosts).
+	targets := `SELECT t.id, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name,
+			` + targetTotal(w, host) + ` AS total
 		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by()
 	aw := &where{args: w.args}
 	if !f.Since.IsZero() {
@@ -239,7 +247,7 @@ func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcile
 	if after != nil {
 		aw.add("(t.id <> ? OR (a.assigned_at, a.id) < (?, ?))", after.Target.ID, after.AssignedAt, after.ID)
 	}
-	cols, outcomes := outcomeColumns(aw, host), `
+	cols, outcomes := outcomeColumns(host), `
 		LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id`
 	if host != nil {
 		outcomes = host.outcomesJoin(aw)
@@ -262,7 +270,7 @@ func (s *Service) historyRows(ctx context.Context, f Filter, host *hostReconcile
 	return store.Collect(ctx, s.st.Read(), `SELECT aid, tid, env, ws, app, wl, target, version, commit_sha, assigned_at, build_time,
 			success, failure, in_progress, first_success_at, last_success_at, first_failure_at, total
 		FROM (SELECT a.id AS aid, t.id AS tid, t.env, t.ws, t.app, t.wl, t.name AS target,
-			v.version, COALESCE(a.commit_sha, '') AS commit_sha, a.assigned_at, v.build_time, `+cols+`, t.erank
+			v.version, COALESCE(a.commit_sha, '') AS commit_sha, a.assigned_at, v.build_time, `+cols+`, t.total, t.erank
 		FROM (`+targets+`) t
 		JOIN assignments a ON a.target_id = t.id
 		JOIN workload_versions v ON v.id = a.version_id`+outcomes+`
@@ -344,11 +352,10 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	if f.Target != "" {
 		tw.add("t.name = ?", f.Target)
 	}
-	total := targetHosts
 	if host != nil {
 		tw.conds = append(tw.conds, host.onTarget(tw))
-		total = host.targetHosts(tw)
 	}
+	total := targetTotal(tw, host)
 	targets := map[int64]*doraTarget{}
 	var tids []int64
 	err = collectEach(ctx, q, `SELECT g.ws, g.app, g.wl, g.env, t.id, `+total+`
@@ -535,10 +542,8 @@ func (s *Service) outcomesOf(ctx context.Context, as []assignmentRow) (map[int64
 		ids[i] = a.ID
 	}
 	for chunk := range slices.Chunk(ids, 500) {
-		w := &where{}
-		cols := outcomeColumns(w, nil)
-		a := store.Args(w.args)
-		rows, err := store.Collect(ctx, s.st.Read(), `SELECT a.id, `+cols+` FROM assignments a JOIN targets t ON t.id = a.target_id
+		var a store.Args
+		rows, err := store.Collect(ctx, s.st.Read(), `SELECT a.id, `+outcomeColumns(nil)+`, `+targetTotal(&where{}, nil)+` FROM assignments a JOIN targets t ON t.id = a.target_id
 			LEFT JOIN assignment_outcomes o ON o.assignment_id = a.id WHERE a.id IN (`+store.BindList(&a, chunk)+`)`, a,
 			func(r store.Row) (assignmentRow, error) {
 				var x assignmentRow
