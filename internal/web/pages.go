@@ -467,7 +467,7 @@ func (s *Server) history(r *http.Request) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	bar, err := s.newFilterBar(r, "/history", f, "workspace", "application", "environment", "workload", "target", "since", "until")
+	bar, err := s.newFilterBar(r, "/history", f, "workspace", "application", "environment", "workload", "target", "status", "since", "until")
 	if err != nil {
 		return nil, err
 	}

@@ -123,6 +123,9 @@ func TestPagesAndHeaders(t *testing.T) {
 		// The time range says what it bounds.
 		{"/environments", 200, "Changed since <input"},
 		{"/history", 200, "Assigned since <input"},
+		// History's status picker: the assignments with a host in it.
+		{"/history?status=not_reported", 200, `<option value="not_reported" selected>`},
+		{"/history?status=failure", 200, `title="Assignments with at least one host in this status">A host <select name="status">`},
 		{"/dora", 200, "Assigned until <input"},
 		{"/compare?from=dev&to=prod", 200, "1 workload differs"},
 		{"/compare?from=dev&to=prod", 200, `href="/hosts?application=shop&amp;environment=prod&amp;target=eu&amp;version=1.0.0&amp;workload=api&amp;workspace=acme"`},
