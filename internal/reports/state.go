@@ -247,11 +247,12 @@ func (s *Service) endpointsPassing(ctx context.Context, f Filter) (*passingEndpo
 		conds = append(conds, "NOT ("+none+")")
 	}
 	c := &passingEndpoints{engine: s.st.Engine()}
-	err := collectEach(ctx, s.st.Read(), `SELECT c.endpoint_id, SUM(c.hosts),
-			(SELECT SUM(hosts) FROM endpoint_counts), (SELECT count(DISTINCT endpoint_id) FROM endpoint_counts)
-		FROM endpoint_counts c GROUP BY c.endpoint_id
-		HAVING MAX(CASE WHEN `+strings.Join(conds, " AND ")+` THEN 1 ELSE 0 END) = 1
-		ORDER BY c.endpoint_id`,
+	// One pass over the groups, with the totals beside each endpoint.
+	err := collectEach(ctx, s.st.Read(), `SELECT endpoint_id, hosts, total, endpoints FROM (
+			SELECT c.endpoint_id, SUM(c.hosts) AS hosts, MAX(CASE WHEN `+strings.Join(conds, " AND ")+` THEN 1 ELSE 0 END) AS passes,
+				SUM(SUM(c.hosts)) OVER () AS total, COUNT(*) OVER () AS endpoints
+			FROM endpoint_counts c GROUP BY c.endpoint_id) x
+		WHERE passes = 1 ORDER BY endpoint_id`,
 		w.args, func(r store.Row) error {
 			var id int64
 			var n int
