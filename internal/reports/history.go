@@ -3,6 +3,7 @@ package reports
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -380,7 +381,28 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	// Their assignments from the range on (later ones may restore a
 	// failure), with outcomes: ids, times and counts alone.
 	slices.Sort(tids)
-	var as []doraAssignment
+	// Each target's assignments arrive together, in time order, and are
+	// counted into its group as they do: a target's first one says
+	// whether it has one in the range (so its group is listed).
+	accs := map[doraKey]*doraAcc{}
+	listed := map[doraKey]bool{}
+	var cur []doraAssignment // the current target's, reused
+	flush := func() {
+		if len(cur) == 0 {
+			return
+		}
+		t := targets[cur[0].tid]
+		if !cur[0].assignedAt.After(until) {
+			listed[t.key] = true
+		}
+		acc := accs[t.key]
+		if acc == nil {
+			acc = &doraAcc{}
+			accs[t.key] = acc
+		}
+		acc.add(cur, t.total, until)
+		cur = cur[:0]
+	}
 	engine := s.st.Engine()
 	for chunk := range slices.Chunk(tids, 1000) {
 		var a store.Args
@@ -400,28 +422,20 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 			if err := r.Scan(&x.tid, &x.assignedAt, &x.buildTime, &x.success, &x.lastSuccess, &x.firstFailure); err != nil {
 				return err
 			}
-			as = append(as, x)
+			if len(cur) > 0 && cur[0].tid != x.tid {
+				flush()
+			}
+			cur = append(cur, x)
 			return nil
 		})
 		if err != nil {
 			return nil, "", err
 		}
+		flush()
 	}
-	// The groups in order; one more than the page says there is a next.
-	// as holds each target's assignments together, in time order: a
-	// target's first one says whether it has one in the range.
-	var groups []doraKey
-	seen := map[doraKey]bool{}
-	for i, a := range as {
-		if i > 0 && as[i-1].tid == a.tid || a.assignedAt.After(until) {
-			continue
-		}
-		if k := targets[a.tid].key; !seen[k] {
-			seen[k] = true
-			groups = append(groups, k)
-		}
-	}
-	slices.SortFunc(groups, func(a, b doraKey) int { return compareDORAKeys(order, a, b) })
+	// The listed groups in order; one more than the page says there is a
+	// next.
+	groups := slices.SortedFunc(maps.Keys(listed), func(a, b doraKey) int { return compareDORAKeys(order, a, b) })
 	if len(groups) == 0 {
 		return []DORARow{}, "", nil
 	}
@@ -430,22 +444,7 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 		groups = groups[:limit]
 		next = encodeCursor("dora", groups[limit-1])
 	}
-	accs := make(map[doraKey]*doraAcc, len(groups))
-	for _, k := range groups {
-		accs[k] = &doraAcc{}
-	}
-	for _, t := range targets {
-		t.acc = accs[t.key] // nil: a group after the page
-	}
 	days := until.Sub(since).Hours() / 24
-	for start, end := 0, 0; start < len(as); start = end {
-		t := targets[as[start].tid]
-		for end = start + 1; end < len(as) && as[end].tid == t.id; end++ {
-		}
-		if t.acc != nil {
-			t.acc.add(as[start:end], t.total, until)
-		}
-	}
 	rows := make([]DORARow, 0, len(groups))
 	for _, k := range groups {
 		c := accs[k]
@@ -464,14 +463,12 @@ func (s *Service) DORA(ctx context.Context, f Filter, p Page) ([]DORARow, string
 	return rows, next, nil
 }
 
-// doraTarget is a target of a DORA page: its group, live hosts (with a
-// host filter: whether it is that host's) and its group's metrics (nil:
-// a group after the page).
+// doraTarget is a target of a DORA page: its group and live hosts (with a
+// host filter: whether it is that host's).
 type doraTarget struct {
 	id    int64
 	key   doraKey
 	total int
-	acc   *doraAcc
 }
 
 // doraAssignment is what DORA reads of an assignment: its target, times
