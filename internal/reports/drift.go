@@ -95,14 +95,33 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 	for i, p := range parts {
 		parts[i] = `SELECT * FROM (SELECT * FROM (` + p + `) x WHERE ` + outer.sql() + page + `) x`
 	}
-	var keys []driftKey
+	// The page's keys, then what each row shows joined to them alone:
+	// its reconciler (with its host and current deployment's message), its
+	// target (with the version scheduled) and the version its commit
+	// resolves to on that target. The names are read apart (namesOf).
+	var rows []driftRow
 	read := func(q store.Querier) error {
-		keys, err = store.Collect(ctx, q, `SELECT since, kind, reconciler_id, target_id FROM (`+strings.Join(parts, " UNION ALL ")+`) x`+page,
-			outer.args, func(r store.Row) (driftKey, error) {
-				var k driftKey
-				err := r.Scan(&k.Since, &k.Kind, &k.Reconciler, &k.Target)
-				k.Since = k.Since.UTC()
-				return k, err
+		rows, err = store.Collect(ctx, q, `SELECT k.since, k.kind, k.reconciler_id, k.target_id,
+				COALESCE(h.name, ''), COALESCE(r.name, ''), COALESCE(r.commit_sha, ''), COALESCE(r.status, ''), COALESCE(d.message, ''),
+				COALESCE(t.workload_id, 0), COALESCE(t.environment_id, 0), COALESCE(t.name, ''), COALESCE(sv.version, ''),
+				COALESCE(rv.version, '')
+			FROM (SELECT since, kind, reconciler_id, target_id FROM (`+strings.Join(parts, " UNION ALL ")+`) x`+page+`) k
+			LEFT JOIN reconcilers r ON r.id = k.reconciler_id
+			LEFT JOIN hosts h ON h.id = r.host_id
+			LEFT JOIN deployments d ON d.id = r.current_deployment_id
+			LEFT JOIN targets t ON t.id = k.target_id
+			LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
+			LEFT JOIN workload_versions sv ON sv.id = sa.version_id
+			LEFT JOIN resolutions res ON res.target_id = k.target_id AND res.sha = r.commit_sha
+			LEFT JOIN assignments ra ON ra.id = res.assignment_id
+			LEFT JOIN workload_versions rv ON rv.id = ra.version_id
+			ORDER BY k.since, k.kind, k.reconciler_id, k.target_id`,
+			outer.args, func(r store.Row) (driftRow, error) {
+				var x driftRow
+				err := r.Scan(&x.key.Since, &x.key.Kind, &x.key.Reconciler, &x.key.Target,
+					&x.Host, &x.Reconciler, &x.Commit, &x.Status, &x.Message, &x.wid, &x.envID, &x.Target, &x.Scheduled, &x.Deployed)
+				x.key.Since = x.key.Since.UTC()
+				return x, err
 			})
 		return err
 	}
@@ -118,12 +137,12 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 		return nil, "", err
 	}
 	next := ""
-	if len(keys) > limit {
-		keys = keys[:limit]
-		next = encodeCursor("drift", keys[limit-1])
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = encodeCursor("drift", rows[limit-1].key)
 	}
-	rows, err := s.driftRows(ctx, keys, now)
-	return rows, next, err
+	out, err := s.driftRows(ctx, rows, now)
+	return out, next, err
 }
 
 // driftKey is the sort key of a drift row.
@@ -134,72 +153,36 @@ type driftKey struct {
 	Target     int64     `json:"t"`
 }
 
-// driftRows reads the details of a page of drift rows: the page's
-// targets, its reconcilers (with their host and current deployment's
-// message), the versions of the page's distinct (target, commit) pairs,
-// and the endpoints of the reconcilers no target has. Many rows of a page
-// share a target and a commit, so each pair is resolved once.
-func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time) ([]DriftRow, error) {
-	type targetInfo struct {
-		ref       TargetRef
-		scheduled string
+// driftRow is a row of a Drift page as read, before its names.
+type driftRow struct {
+	DriftRow
+	key        driftKey
+	wid, envID int64
+}
+
+// driftRows completes a page of drift rows: the names of their targets'
+// workloads and environments, and the endpoints of the reconcilers no
+// target has.
+func (s *Service) driftRows(ctx context.Context, rows []driftRow, now time.Time) ([]DriftRow, error) {
+	db := s.st.Read()
+	var wids, unplaced []int64
+	for _, x := range rows {
+		if x.key.Target != 0 {
+			wids = append(wids, x.wid)
+		}
+		if x.key.Kind == DriftUnplaced {
+			unplaced = append(unplaced, x.key.Reconciler)
+		}
 	}
-	type reconcilerInfo struct {
-		host, name, commit, status, message string
+	workloads, envs, err := s.namesOf(ctx, db, wids)
+	if err != nil {
+		return nil, err
 	}
-	targets := map[int64]targetInfo{}
-	recs := map[int64]reconcilerInfo{}
 	endpoints := map[int64]string{}
-	engine := s.st.Engine()
-	var tids, rids, unplaced []int64
-	for _, k := range keys {
-		if k.Target != 0 {
-			tids = append(tids, k.Target)
-		}
-		if k.Reconciler != 0 {
-			rids = append(rids, k.Reconciler)
-			if k.Kind == DriftUnplaced {
-				unplaced = append(unplaced, k.Reconciler)
-			}
-		}
-	}
-	distinct := func(ids []int64) []int64 { return slices.Compact(slices.Sorted(slices.Values(ids))) }
-	if len(tids) > 0 {
-		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT t.id, ws.name, app.name, wl.name, env.name, t.name, COALESCE(sv.version, '')
-			FROM targets t`+targetJoins+`
-			LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id LEFT JOIN workload_versions sv ON sv.id = sa.version_id
-			WHERE `+store.In(engine, &a, "t.id", distinct(tids)), a, func(r store.Row) error {
-			var id int64
-			var t targetInfo
-			err := r.Scan(&id, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Environment, &t.ref.Target, &t.scheduled)
-			targets[id] = t
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if len(rids) > 0 {
-		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, h.name, r.name, r.commit_sha, r.status, COALESCE(d.message, '')
-			FROM reconcilers r JOIN hosts h ON h.id = r.host_id
-			LEFT JOIN deployments d ON d.id = r.current_deployment_id
-			WHERE `+store.In(engine, &a, "r.id", distinct(rids)), a, func(r store.Row) error {
-			var id int64
-			var ri reconcilerInfo
-			err := r.Scan(&id, &ri.host, &ri.name, &ri.commit, &ri.status, &ri.message)
-			recs[id] = ri
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
 	if len(unplaced) > 0 {
 		var a store.Args
-		err := collectEach(ctx, s.st.Read(), `SELECT r.id, e.repo, e.branch, e.path FROM reconcilers r JOIN endpoints e ON e.id = r.endpoint_id
-			WHERE `+store.In(engine, &a, "r.id", distinct(unplaced)), a, func(r store.Row) error {
+		err := collectEach(ctx, db, `SELECT r.id, e.repo, e.branch, e.path FROM reconcilers r JOIN endpoints e ON e.id = r.endpoint_id
+			WHERE `+store.In(s.st.Engine(), &a, "r.id", slices.Compact(slices.Sorted(slices.Values(unplaced)))), a, func(r store.Row) error {
 			var id int64
 			var repo, branch, path string
 			err := r.Scan(&id, &repo, &branch, &path)
@@ -210,27 +193,18 @@ func (s *Service) driftRows(ctx context.Context, keys []driftKey, now time.Time)
 			return nil, err
 		}
 	}
-	var pairs []versionKey
-	for _, k := range keys {
-		if ri, ok := recs[k.Reconciler]; ok && k.Target != 0 && ri.commit != "" {
-			pairs = append(pairs, versionKey{k.Target, ri.commit})
+	out := make([]DriftRow, 0, len(rows))
+	for _, x := range rows {
+		r := x.DriftRow
+		r.Kind, r.Since, r.For = x.key.Kind, x.key.Since, now.Sub(x.key.Since).Seconds()
+		if x.key.Target != 0 {
+			wl := workloads[x.wid]
+			r.Workspace, r.Application, r.Workload, r.Environment = wl.Workspace, wl.Application, wl.Workload, envs[x.envID]
 		}
-	}
-	versions, err := s.versionsOf(ctx, pairs)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DriftRow, 0, len(keys))
-	for _, k := range keys {
-		r := DriftRow{Kind: k.Kind, Since: k.Since, For: now.Sub(k.Since).Seconds()}
-		if t, ok := targets[k.Target]; ok {
-			r.TargetRef, r.Scheduled = t.ref, t.scheduled
-		}
-		if ri, ok := recs[k.Reconciler]; ok {
-			r.Host, r.Reconciler, r.Commit, r.Status, r.Message = ri.host, ri.name, ri.commit, shownStatus(ri.status), ri.message
-			r.Deployed = versions[versionKey{k.Target, ri.commit}].version
-			if k.Kind == DriftUnplaced {
-				r.Message = "no target has the endpoint " + endpoints[k.Reconciler] + "; " + r.Message
+		if x.key.Reconciler != 0 {
+			r.Status = shownStatus(r.Status)
+			if x.key.Kind == DriftUnplaced {
+				r.Message = "no target has the endpoint " + endpoints[x.key.Reconciler] + "; " + r.Message
 			}
 		}
 		out = append(out, r)
