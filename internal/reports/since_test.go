@@ -137,3 +137,61 @@ func TestEnvironmentStateSinceSelectsTargets(t *testing.T) {
 		}
 	})
 }
+
+// A time filter lists a target on the bounds of its endpoint's groups
+// alone only when a group passes as a whole; a group in between whose
+// reconciler that passed has left (here, retired) lists nothing, whether
+// every endpoint with hosts may pass or only a few do.
+func TestEnvironmentStateSinceTrustsOnlyWholeGroups(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		start := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+		for _, quiet := range []int{0, 5} { // targets with no change since
+			t.Run(fmt.Sprintf("%d quiet", quiet), func(t *testing.T) {
+				f := newFleet(t, st, start)
+				c := sha(fmt.Sprintf("c3%d", quiet))
+				app := workload{"acme", fmt.Sprintf("app%d", quiet), "web", fmt.Sprintf("https://github.com/acme/web%d", quiet)}
+				targets := []string{"gone", "late"} // gone sorts first: its page would be empty
+				for i := range quiet {
+					targets = append(targets, fmt.Sprintf("quiet%d", i))
+				}
+				for _, target := range targets {
+					f.assign(app, "prod", target, "1.0.0", c)
+				}
+				f.at(start)
+				f.report("g1", app, "prod", "gone", c, model.StatusSuccess, "")
+				for i := range quiet {
+					f.report(fmt.Sprintf("q%d", i), app, "prod", fmt.Sprintf("quiet%d", i), c, model.StatusSuccess, "")
+				}
+				f.at(start.Add(2 * time.Hour))
+				f.report("n1", app, "prod", "late", c, model.StatusSuccess, "")
+				f.report("g2", app, "prod", "gone", c, model.StatusSuccess, "")
+				f.at(start.Add(3 * time.Hour))
+				if _, err := f.ing.RetireReconciler(ctx, "g2", app.name); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				p := reports.Page{Limit: 1}
+				for range 10 {
+					rs, next, err := f.rep.EnvironmentState(ctx, reports.Filter{Application: app.app, Since: start.Add(time.Hour)}, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					page := "(empty page)"
+					if len(rs) > 0 {
+						page = rs[0].Target
+					}
+					if len(rs) > 0 || next != "" {
+						got = append(got, page)
+					}
+					if next == "" {
+						break
+					}
+					p.Cursor = next
+				}
+				if !slices.Equal(got, []string{"late"}) {
+					t.Errorf("targets %q, want [late]", got)
+				}
+			})
+		}
+	})
+}
