@@ -126,7 +126,7 @@ func (s *Service) environmentStateAt(ctx context.Context, f Filter, at time.Time
 	var last *targetKey // the last target read, shown or not
 	counted := 0        // targets counted so far
 	for {
-		targets, err := s.targetsAt(ctx, f, at, envs, from, batch)
+		targets, err := s.targetsAt(ctx, f, at, envs, from, batch, grouped(f))
 		if err != nil {
 			return nil, "", err
 		}
@@ -183,12 +183,17 @@ type pastTarget struct {
 	key       targetKey
 	ref       TargetRef
 	scheduled *Scheduled
+	// series: its endpoint's series is up to date then, and snapshot is
+	// its latest snapshot at or before the time (nil: none); read only
+	// when asked for (targetsAt).
+	series   bool
+	snapshot *string
 }
 
 // targetsAt lists, in target order, up to limit targets after the key that
 // the filter names and that existed at the time, each with the assignment
 // scheduled then; envs are every environment in promotion order.
-func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []string, after *targetKey, limit int) ([]pastTarget, error) {
+func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []string, after *targetKey, limit int, snapshots bool) ([]pastTarget, error) {
 	w := &where{}
 	w.targetFilter(f)
 	w.add("t.created_at <= ?", at.UTC())
@@ -197,11 +202,18 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 		w.conds = append(w.conds, order.after(w, *after))
 	}
 	// The page first, then its scheduled assignments (not every target's).
-	page := `SELECT t.id AS tid, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
+	page := `SELECT t.id AS tid, t.endpoint_id AS eid, ` + order.rank("env.name") + ` AS erank, env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
 		FROM targets t` + targetJoins + ` WHERE ` + w.sql() + ` ORDER BY ` + order.by() + ` LIMIT ` + strconv.Itoa(limit)
 	atArg := w.bind("?", at.UTC())
+	// With snapshots, each target's endpoint's series state and snapshot
+	// then, in the same pass (see seriesGroups).
+	series := "FALSE, NULL"
+	if snapshots {
+		series = `NOT ` + store.SeriesStaleSQL("p.eid", atArg) + `, (SELECT sn.groups FROM endpoint_snapshots sn
+			WHERE sn.endpoint_id = p.eid AND sn.at <= ` + atArg + ` ORDER BY sn.at DESC LIMIT 1)`
+	}
 	return store.Collect(ctx, s.st.Read(), `WITH page AS (`+page+`)
-		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at
+		SELECT p.tid, p.env, p.ws, p.app, p.wl, p.tname, COALESCE(sv.version, ''), COALESCE(sa.commit_sha, ''), sa.assigned_at, `+series+`
 		FROM page p `+s.scheduledJoin("a.version_id, a.commit_sha, a.assigned_at", "p.tid", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		ORDER BY p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`, w.args, func(r store.Row) (pastTarget, error) {
@@ -209,7 +221,7 @@ func (s *Service) targetsAt(ctx context.Context, f Filter, at time.Time, envs []
 		var sched Scheduled
 		var assigned *time.Time
 		if err := r.Scan(&t.id, &t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target,
-			&sched.Version, &sched.Commit, &assigned); err != nil {
+			&sched.Version, &sched.Commit, &assigned, &t.series, &t.snapshot); err != nil {
 			return t, err
 		}
 		t.key = targetKey{t.ref.Environment, t.ref.Workspace, t.ref.Application, t.ref.Workload, t.ref.Target, t.id}
@@ -257,16 +269,19 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 	}
 	var groups []groupAt // hosts by target, commit and status at the time
 	var cands []pastCandidate
-	grouped := f.Host == "" && !f.timed()
-	if grouped {
+	byGroup := grouped(f)
+	if byGroup {
 		// The endpoints' series first; for the targets of endpoints whose
 		// series waits to be rebuilt, the counts when nothing changed.
 		counted := map[int64]bool{}
-		for _, read := range []func(context.Context, *pastReader, []int64, time.Time) ([]groupAt, error){s.seriesGroupsAt, s.quietGroupsAt} {
+		for _, read := range []func() ([]groupAt, error){
+			func() ([]groupAt, error) { return seriesGroups(targets) },
+			func() ([]groupAt, error) { return s.quietGroupsAt(ctx, past, ids, at) },
+		} {
 			if len(ids) == 0 {
 				break
 			}
-			gs, err := read(ctx, past, ids, at)
+			gs, err := read()
 			if err != nil {
 				return nil, err
 			}
@@ -298,7 +313,7 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 		}
 		candidates := arm("r.retired_at IS NULL") + ` UNION ALL ` + arm("r.retired_at > "+a.Bind(at))
 		var err error
-		if grouped {
+		if byGroup {
 			// Grouped in one statement: the reconcilers unchanged since
 			// the time by their current deployment, the others by their
 			// history then (one probe each; none for one that had not
@@ -398,41 +413,39 @@ func (s *Service) quietGroupsAt(ctx context.Context, past *pastReader, ids []int
 		})
 }
 
-// seriesGroupsAt reads the hosts, by commit and status, of the targets
-// (ids) whose endpoint's series is up to date then (not marked from then or before): its
-// snapshot at or before the time (store/series.go). Such a target has a
-// row (hosts 0 when it had no host then), the others none, and their
-// reconcilers are read from the history.
-func (s *Service) seriesGroupsAt(ctx context.Context, past *pastReader, ids []int64, at time.Time) ([]groupAt, error) {
-	var a store.Args
-	in := store.In(s.st.Engine(), &a, "t.id", ids)
+// grouped says whether Environment State at a time counts a filter's hosts
+// by group (commit and status), as the maintained counts and the series
+// keep them: not with a host or a time range, which ask for each
+// reconciler.
+func grouped(f Filter) bool { return f.Host == "" && !f.timed() }
+
+// seriesGroups reads the hosts, by commit and status, of the targets whose
+// endpoint's series is up to date then (not marked from then or before):
+// their snapshot at or before the time (store/series.go), read with the
+// targets (targetsAt). Such a target has a row (hosts 0 when it had no
+// host then), the others none, and their reconcilers are read from the
+// history.
+func seriesGroups(targets []pastTarget) ([]groupAt, error) {
 	var out []groupAt
-	atArg := a.Bind(at)
-	err := collectEach(ctx, past.q, `SELECT t.id, (SELECT s.groups FROM endpoint_snapshots s
-			WHERE s.endpoint_id = t.endpoint_id AND s.at <= `+atArg+` ORDER BY s.at DESC LIMIT 1)
-		FROM targets t WHERE `+in+` AND NOT `+store.SeriesStaleSQL("t.endpoint_id", atArg), a,
-		func(r store.Row) error {
-			var target int64
-			var groups *string
-			if err := r.Scan(&target, &groups); err != nil {
-				return err
+	for _, t := range targets {
+		if !t.series {
+			continue
+		}
+		var gs []store.SeriesGroup
+		if t.snapshot != nil {
+			var err error
+			if gs, err = store.ParseSeriesGroups(*t.snapshot); err != nil {
+				return nil, err
 			}
-			var gs []store.SeriesGroup
-			if groups != nil {
-				var err error
-				if gs, err = store.ParseSeriesGroups(*groups); err != nil {
-					return err
-				}
-			}
-			if len(gs) == 0 { // no host then
-				out = append(out, groupAt{target: target})
-			}
-			for _, g := range gs {
-				out = append(out, groupAt{target: target, sha: g.Commit, status: g.Status, hosts: g.Hosts})
-			}
-			return nil
-		})
-	return out, err
+		}
+		if len(gs) == 0 { // no host then
+			out = append(out, groupAt{target: t.id})
+		}
+		for _, g := range gs {
+			out = append(out, groupAt{target: t.id, sha: g.Commit, status: g.Status, hosts: g.Hosts})
+		}
+	}
+	return out, nil
 }
 
 // pastCandidate is a host-target pair that existed at the time, before its
