@@ -475,11 +475,12 @@ func (s *Service) hostRowsAt(ctx context.Context, past *pastReader, f Filter, at
 			after.Host, after.Host, after.Host, after.Reconciler, after.Reconciler, after.TargetID)
 	}
 	atArg := w.bind("?", at)
-	q, err := s.st.Read().Query(ctx, `SELECT r.id, h.name, h.type, r.name, ws.name, app.name, wl.name, env.name, t.name, t.id,
+	db := s.st.Read()
+	q, err := db.Query(ctx, `SELECT r.id, h.name, h.type, r.name, t.workload_id, t.environment_id, t.name, t.id,
 			COALESCE(sv.version, ''), sa.id
 		FROM reconcilers r
 		JOIN hosts h ON h.id = r.host_id
-		JOIN targets t ON t.endpoint_id = r.endpoint_id`+targetJoins+`
+		JOIN targets t ON t.endpoint_id = r.endpoint_id`+filterJoins(f)+`
 		`+s.scheduledJoin("a.id, a.version_id", "t.id", atArg)+`
 		LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 		WHERE `+w.sql()+`
@@ -488,11 +489,13 @@ func (s *Service) hostRowsAt(ctx context.Context, past *pastReader, f Filter, at
 		return nil, nil, nil, err
 	}
 	var cands []pastCandidate
+	var wids, envIDs []int64
 	for q.Next() {
 		var c pastCandidate
 		var scheduledID *int64
-		if err := q.Scan(&c.reconcilerID, &c.row.Host, &c.row.HostType, &c.row.Reconciler, &c.row.Workspace, &c.row.Application,
-			&c.row.Workload, &c.row.Environment, &c.row.Target, &c.key.TargetID, &c.row.Scheduled, &scheduledID); err != nil {
+		var wid, envID int64
+		if err := q.Scan(&c.reconcilerID, &c.row.Host, &c.row.HostType, &c.row.Reconciler, &wid, &envID,
+			&c.row.Target, &c.key.TargetID, &c.row.Scheduled, &scheduledID); err != nil {
 			q.Close()
 			return nil, nil, nil, err
 		}
@@ -500,11 +503,19 @@ func (s *Service) hostRowsAt(ctx context.Context, past *pastReader, f Filter, at
 			c.row.Scheduled = ""
 		}
 		c.key.Host, c.key.Reconciler = c.row.Host, c.row.Reconciler
-		cands = append(cands, c)
+		cands, wids, envIDs = append(cands, c), append(wids, wid), append(envIDs, envID)
 	}
 	q.Close()
 	if err := q.Err(); err != nil {
 		return nil, nil, nil, err
+	}
+	workloads, envs, err := s.namesOf(ctx, db, wids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i := range cands {
+		wl := workloads[wids[i]]
+		cands[i].row.Workspace, cands[i].row.Application, cands[i].row.Workload, cands[i].row.Environment = wl.Workspace, wl.Application, wl.Workload, envs[envIDs[i]]
 	}
 	if len(cands) > limit {
 		cands = cands[:limit]
