@@ -110,28 +110,7 @@ func TestEnvironmentStateSinceSelectsTargets(t *testing.T) {
 			{reports.Filter{Since: start.Add(-time.Hour)}, []string{"early", "late", "left", "mixed"}},
 			{reports.Filter{Since: start.Add(time.Hour), Status: "failure"}, nil},
 		} {
-			// One target a page: a target selected without a host
-			// that passes would leave a page empty.
-			var got []string
-			p := reports.Page{Limit: 1}
-			for range 10 {
-				rs, next, err := f.rep.EnvironmentState(ctx, c.flt, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				page := "(empty page)"
-				if len(rs) > 0 {
-					page = rs[0].Target
-				}
-				if len(rs) > 0 || next != "" {
-					got = append(got, page)
-				}
-				if next == "" {
-					break
-				}
-				p.Cursor = next
-			}
-			if !slices.Equal(got, c.want) {
+			if got := targetPages(t, f, c.flt); !slices.Equal(got, c.want) {
 				t.Errorf("since %v until %v status %q: targets %q, want %q", c.flt.Since, c.flt.Until, c.flt.Status, got, c.want)
 			}
 		}
@@ -169,29 +148,37 @@ func TestEnvironmentStateSinceTrustsOnlyWholeGroups(t *testing.T) {
 				if _, err := f.ing.RetireReconciler(ctx, "g2", app.name); err != nil {
 					t.Fatal(err)
 				}
-				var got []string
-				p := reports.Page{Limit: 1}
-				for range 10 {
-					rs, next, err := f.rep.EnvironmentState(ctx, reports.Filter{Application: app.app, Since: start.Add(time.Hour)}, p)
-					if err != nil {
-						t.Fatal(err)
-					}
-					page := "(empty page)"
-					if len(rs) > 0 {
-						page = rs[0].Target
-					}
-					if len(rs) > 0 || next != "" {
-						got = append(got, page)
-					}
-					if next == "" {
-						break
-					}
-					p.Cursor = next
-				}
-				if !slices.Equal(got, []string{"late"}) {
+				if got := targetPages(t, f, reports.Filter{Application: app.app, Since: start.Add(time.Hour)}); !slices.Equal(got, []string{"late"}) {
 					t.Errorf("targets %q, want [late]", got)
 				}
 			})
 		}
 	})
+}
+
+// targetPages pages through Environment State one target a page and names
+// each page's target: a target selected without a host that passes the
+// filter leaves its page empty ("(empty page)").
+func targetPages(t *testing.T, f *fleet, flt reports.Filter) []string {
+	t.Helper()
+	var got []string
+	p := reports.Page{Limit: 1}
+	for range 10 {
+		rs, next, err := f.rep.EnvironmentState(ctx, flt, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := "(empty page)"
+		if len(rs) > 0 {
+			page = rs[0].Target
+		}
+		if len(rs) > 0 || next != "" {
+			got = append(got, page)
+		}
+		if next == "" {
+			break
+		}
+		p.Cursor = next
+	}
+	return got
 }
