@@ -133,8 +133,7 @@ func (s *Service) Compare(ctx context.Context, f Filter, from, to string, p Page
 		JOIN endpoints e ON e.id = t.endpoint_id
 		JOIN endpoint_counts c ON c.endpoint_id = t.endpoint_id
 		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = c.commit_sha
-		LEFT JOIN assignments a ON a.id = res.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id
+		LEFT JOIN workload_versions v ON v.id = res.version_id
 		WHERE `+lw.sql()+`
 		GROUP BY ws.name, app.name, wl.name, env.name, t.name, c.commit_sha, v.version, res.assignment_id, v.build_commit, e.repo`, lw.args...)
 	if err != nil {

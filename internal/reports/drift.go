@@ -113,8 +113,7 @@ func (s *Service) drift(ctx context.Context, f Filter, kinds []string, staleAfte
 			LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 			LEFT JOIN workload_versions sv ON sv.id = sa.version_id
 			LEFT JOIN resolutions res ON res.target_id = k.target_id AND res.sha = r.commit_sha
-			LEFT JOIN assignments ra ON ra.id = res.assignment_id
-			LEFT JOIN workload_versions rv ON rv.id = ra.version_id
+			LEFT JOIN workload_versions rv ON rv.id = res.version_id
 			ORDER BY k.since, k.kind, k.reconciler_id, k.target_id`,
 			outer.args, func(r store.Row) (driftRow, error) {
 				var x driftRow

@@ -156,8 +156,7 @@ func (s *Service) Gate(ctx context.Context, q GateQuery) (Gate, error) {
 		err := collectEach(ctx, s.st.Read(), `SELECT r.id, COALESCE(v.version, ''), d.message, d.status_since
 			FROM reconcilers r JOIN deployments d ON d.id = r.current_deployment_id
 			LEFT JOIN resolutions res ON res.target_id = $1 AND res.sha = r.commit_sha
-			LEFT JOIN assignments ra ON ra.id = res.assignment_id
-			LEFT JOIN workload_versions v ON v.id = ra.version_id
+			LEFT JOIN workload_versions v ON v.id = res.version_id
 			WHERE `+store.In(s.st.Engine(), &b, "r.id", slices.Sorted(maps.Keys(pending))), b, func(r store.Row) error {
 			var id int64
 			var h GateHost

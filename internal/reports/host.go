@@ -239,8 +239,7 @@ func (s *Service) HostHistory(ctx context.Context, host string, f Filter, p Page
 			CASE WHEN res.assignment_id IS NULL THEN 0 ELSE 1 END
 		FROM targets t`+targetJoins+`
 		JOIN resolutions res ON res.target_id = t.id
-		LEFT JOIN assignments a ON a.id = res.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id
+		LEFT JOIN workload_versions v ON v.id = res.version_id
 		WHERE t.endpoint_id IN (`+in+`) AND res.sha IN (`+shaIn+`) ORDER BY t.name`, args...)
 	if err != nil {
 		return nil, "", err

@@ -301,8 +301,7 @@ func (s *Service) searchHosts(ctx context.Context, q, commit string, after *host
 		LEFT JOIN workspaces ws ON ws.id = app.workspace_id
 		LEFT JOIN environments env ON env.id = t.environment_id
 		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
-		LEFT JOIN assignments a ON a.id = res.assignment_id
-		LEFT JOIN workload_versions v ON v.id = a.version_id`
+		LEFT JOIN workload_versions v ON v.id = res.version_id`
 	const order = ` ORDER BY ` + hostOrder + `, r.name, COALESCE(t.id, 0)`
 	var out []SearchHost
 	var keys []hostKey

@@ -47,7 +47,7 @@ const pageJoins = `
 // else looked up.
 func deployedVersionSQL(scheduled string) string {
 	return `COALESCE(CASE WHEN res.assignment_id = ` + scheduled + ` THEN sv.version
-	ELSE (SELECT v.version FROM assignments a JOIN workload_versions v ON v.id = a.version_id WHERE a.id = res.assignment_id) END, '')`
+	ELSE (SELECT v.version FROM workload_versions v WHERE v.id = res.version_id) END, '')`
 }
 
 // Host names have any length, so no index orders them whole: hosts are
@@ -457,7 +457,7 @@ func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, pa
 // long history: 80 ms of a 90 ms page).
 func pageResolutions(engine string) string {
 	if engine == "postgres" {
-		return `LEFT JOIN LATERAL (SELECT assignment_id FROM resolutions WHERE target_id = p.tid AND sha = c.commit_sha OFFSET 0) res ON TRUE`
+		return `LEFT JOIN LATERAL (SELECT assignment_id, version_id FROM resolutions WHERE target_id = p.tid AND sha = c.commit_sha OFFSET 0) res ON TRUE`
 	}
 	return `LEFT JOIN resolutions res ON res.target_id = p.tid AND res.sha = c.commit_sha`
 }

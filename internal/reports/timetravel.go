@@ -804,7 +804,7 @@ func (s *Service) versionsOf(ctx context.Context, asked []versionKey) (map[versi
 		err := collectEach(ctx, s.st.Read(), `SELECT res.target_id, res.sha, v.version
 			FROM `+store.ValuesTable(s.st.Engine(), &a, []string{"tid", "sha"}, []string{"bigint", "text"}, rows)+`
 			JOIN resolutions res ON res.target_id = s.tid AND res.sha = s.sha
-			JOIN assignments a ON a.id = res.assignment_id JOIN workload_versions v ON v.id = a.version_id`, a, func(r store.Row) error {
+			JOIN workload_versions v ON v.id = res.version_id`, a, func(r store.Row) error {
 			var k versionKey
 			var v string
 			if err := r.Scan(&k.target, &k.sha, &v); err != nil {

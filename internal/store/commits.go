@@ -185,13 +185,14 @@ func TargetResolutions(ctx context.Context, q Querier, targetID int64, shas []st
 }
 
 // SetResolution stores which assignment (0: none, unknown version) is in
-// effect for a target at a commit.
+// effect for a target at a commit, with the assignment's version.
 func SetResolution(ctx context.Context, q Querier, targetID int64, sha string, assignmentID int64) error {
 	var a any
 	if assignmentID != 0 {
 		a = assignmentID
 	}
-	_, err := q.Exec(ctx, `INSERT INTO resolutions (target_id, sha, assignment_id) VALUES ($1, $2, $3)
-		ON CONFLICT (target_id, sha) DO UPDATE SET assignment_id = excluded.assignment_id`, targetID, sha, a)
+	_, err := q.Exec(ctx, `INSERT INTO resolutions (target_id, sha, assignment_id, version_id)
+		VALUES ($1, $2, $3, (SELECT version_id FROM assignments WHERE id = $3))
+		ON CONFLICT (target_id, sha) DO UPDATE SET assignment_id = excluded.assignment_id, version_id = excluded.version_id`, targetID, sha, a)
 	return err
 }

@@ -1075,19 +1075,18 @@ func driftSQL(cond string) string {
 			CASE WHEN t.id IS NULL THEN 'unplaced'
 				WHEN r.status = '' THEN 'not_reported'
 				WHEN res.assignment_id IS NULL THEN 'unknown'
-				WHEN sa.id IS NOT NULL AND a.version_id <> sa.version_id THEN 'version'
+				WHEN sa.id IS NOT NULL AND res.version_id <> sa.version_id THEN 'version'
 				WHEN sa.id IS NOT NULL AND r.status = 'failure' THEN 'failed' END AS kind,
 			CASE WHEN t.id IS NULL THEN COALESCE(d.first_seen, r.created_at)
 				WHEN r.status = '' THEN r.created_at
 				WHEN res.assignment_id IS NULL THEN d.first_seen
-				WHEN sa.id IS NOT NULL AND a.version_id <> sa.version_id THEN
+				WHEN sa.id IS NOT NULL AND res.version_id <> sa.version_id THEN
 					CASE WHEN sa.assigned_at > d.first_seen THEN sa.assigned_at ELSE d.first_seen END
 				ELSE r.status_since END AS since
 		FROM reconcilers r
 		LEFT JOIN targets t ON t.endpoint_id = r.endpoint_id
 		LEFT JOIN deployments d ON d.id = r.current_deployment_id
 		LEFT JOIN resolutions res ON res.target_id = t.id AND res.sha = r.commit_sha
-		LEFT JOIN assignments a ON a.id = res.assignment_id
 		LEFT JOIN assignments sa ON sa.id = t.scheduled_assignment_id
 		WHERE r.retired_at IS NULL AND (` + cond + `)) x
 	WHERE kind IS NOT NULL`
@@ -1327,8 +1326,23 @@ const endpointCountsSQL = `SELECT r.endpoint_id AS endpoint_id, r.commit_sha AS 
 // everyOutcome lists, for outcomesSQL, every assignment that has rows.
 const everyOutcome = `(SELECT DISTINCT assignment_id AS id FROM reconciler_assignments) u`
 
+// resolutionVersionSQL is a resolution's (resolutions) assignment's
+// version, of which it keeps a copy (version_id).
+const resolutionVersionSQL = `(SELECT a.version_id FROM assignments a WHERE a.id = resolutions.assignment_id)`
+
+// resolutionVersionsSQL lists the resolutions whose copy of their
+// assignment's version is not that version.
+const resolutionVersionsSQL = `SELECT target_id, sha, assignment_id, version_id FROM resolutions
+	WHERE COALESCE(version_id, 0) <> COALESCE(` + resolutionVersionSQL + `, 0)`
+
 // Rebuild recomputes every maintained table from the primary tables.
 func Rebuild(ctx context.Context, q Querier) error {
+	// First the resolutions' copies of their versions, which the drift
+	// classification reads.
+	if _, err := q.Exec(ctx, `UPDATE resolutions SET version_id = `+resolutionVersionSQL+`
+		WHERE COALESCE(version_id, 0) <> COALESCE(`+resolutionVersionSQL+`, 0)`); err != nil {
+		return fmt.Errorf("rebuild resolutions: %w", err)
+	}
 	for _, t := range maintainedTables {
 		if _, err := q.Exec(ctx, `DELETE FROM `+t.name); err != nil {
 			return fmt.Errorf("rebuild %s: %w", t.name, err)
@@ -1355,7 +1369,10 @@ func Rebuild(ctx context.Context, q Querier) error {
 }
 
 // Difference is a row of a maintained table that differs from its
-// recomputation: stored but not recomputed ("-"), or the other way ("+").
+// recomputation: stored but not recomputed ("-"), or the other way ("+");
+// an endpoint_counts group whose time bounds do not bound its reconcilers
+// ("<"); a resolution whose copy of its assignment's version differs
+// ("≠").
 type Difference struct {
 	Table string
 	Side  string
@@ -1416,6 +1433,10 @@ func Check(ctx context.Context, q Querier, limit int) ([]Difference, error) {
 	}
 	// "<": a bound that does not bound.
 	if err := add("endpoint_counts", "<", boundsSQL, 5); err != nil {
+		return out, err
+	}
+	// "≠": a resolution whose copy of its assignment's version is not it.
+	if err := add("resolutions", "≠", resolutionVersionsSQL, 4); err != nil {
 		return out, err
 	}
 	series, err := checkSeries(ctx, q, limit)
