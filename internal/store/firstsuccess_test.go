@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,12 +20,7 @@ func TestFirstSuccessMigration(t *testing.T) {
 	ctx := context.Background()
 	for _, engine := range testenv.Engines {
 		t.Run(engine, func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "tidemark.db")
-			migration := 18
-			if engine == "postgres" {
-				dsn, migration = testenv.SharedPostgres(t).NewDatabase(t), 38
-			}
-			st := testenv.OpenStore(t, engine, dsn)
+			st, u := newUpgrade(t, engine, 18, 38)
 			base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 			ing := ingest.New(st, ingest.WithClock(func() time.Time { return base.Add(3 * time.Hour) }))
 			d := model.Descriptor{Workspace: "acme", Application: "shop", Workload: "web", Environment: "prod", Target: "web-prod",
@@ -49,22 +43,12 @@ func TestFirstSuccessMigration(t *testing.T) {
 
 			// The store as it was before the migration: no first success
 			// anywhere, outcomes counting the latest success run.
-			for _, q := range []string{
+			st = u.reopen(t, st,
 				`ALTER TABLE deployments DROP COLUMN first_success_at`,
 				`ALTER TABLE reconciler_assignments DROP COLUMN first_success_at`,
 				`UPDATE assignment_outcomes SET last_success_at = (SELECT max(status_since) FROM deployments)`,
-				`UPDATE maintained_state SET built_version = 1`,
-			} {
-				if _, err := st.Primary().Exec(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			if _, err := st.Primary().Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, migration); err != nil {
-				t.Fatal(err)
-			}
-			st.Close()
+				`UPDATE maintained_state SET built_version = 1`)
 
-			st = testenv.OpenStore(t, engine, dsn)
 			want := map[string]time.Time{"aks-1": base.Add(10 * time.Minute), "aks-2": base.Add(20 * time.Minute)}
 			rows, err := st.Read().Query(ctx, `SELECT h.name, d.first_success_at FROM deployments d
 				JOIN reconcilers r ON r.id = d.reconciler_id JOIN hosts h ON h.id = r.host_id`)

@@ -2,8 +2,6 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -23,12 +21,7 @@ func TestResolutionVersionMigration(t *testing.T) {
 	ctx := context.Background()
 	for _, engine := range testenv.Engines {
 		t.Run(engine, func(t *testing.T) {
-			dsn := filepath.Join(t.TempDir(), "tidemark.db")
-			migration := 21
-			if engine == "postgres" {
-				dsn, migration = testenv.SharedPostgres(t).NewDatabase(t), 41
-			}
-			st := testenv.OpenStore(t, engine, dsn)
+			st, u := newUpgrade(t, engine, 21, 41)
 			base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 			ing := ingest.New(st, ingest.WithClock(func() time.Time { return base.Add(3 * time.Hour) }))
 			for i, version := range []string{"1.0.0", "1.1.0"} {
@@ -47,14 +40,7 @@ func TestResolutionVersionMigration(t *testing.T) {
 			}
 
 			// The store as it was before the migration.
-			for _, q := range []string{`ALTER TABLE resolutions DROP COLUMN version_id`, `DELETE FROM schema_migrations WHERE version = ` + strconv.Itoa(migration)} {
-				if _, err := st.Primary().Exec(ctx, q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-			st.Close()
-
-			st = testenv.OpenStore(t, engine, dsn)
+			st = u.reopen(t, st, `ALTER TABLE resolutions DROP COLUMN version_id`)
 			var copied, resolved int
 			if err := st.Read().QueryRow(ctx, `SELECT count(r.version_id), count(*) FROM resolutions r
 				JOIN assignments a ON a.id = r.assignment_id WHERE r.version_id = a.version_id OR r.version_id IS NULL`).Scan(&copied, &resolved); err != nil {
