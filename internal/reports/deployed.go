@@ -38,8 +38,12 @@ func (s *Service) HostStateDeploying(ctx context.Context, f Filter, d Deployed, 
 	// The version is known only after the join: read in batches, by key,
 	// until the page is full.
 	batch := max(limit+1, 500)
+	passing, err := s.endpointsPassing(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
 	for len(out) <= limit {
-		rows, ks, err := s.hostRows(ctx, f, batch, after)
+		rows, ks, err := s.hostRows(ctx, f, passing, batch, after)
 		if err != nil {
 			return nil, "", err
 		}

@@ -585,12 +585,10 @@ type hostRow struct {
 
 // hostRows reads live host-target rows in (host, reconciler, target) order.
 // after, when set, is the keyset cursor (host, reconciler, target id).
-func (s *Service) hostRows(ctx context.Context, f Filter, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
+// passing is endpointsPassing(f), read once by the caller for all its
+// batches.
+func (s *Service) hostRows(ctx context.Context, f Filter, passing *passingEndpoints, limit int, after *hostKey) ([]hostRow, []hostKey, error) {
 	w, joins := liveFilter(f)
-	passing, err := s.endpointsPassing(ctx, f)
-	if err != nil {
-		return nil, nil, err
-	}
 	narrowed := passing != nil && passing.fewerThanWalk(limit)
 	if narrowed {
 		if len(passing.ids) == 0 {
@@ -757,7 +755,11 @@ func (s *Service) HostState(ctx context.Context, f Filter, p Page) ([]HostStateR
 		return nil, "", err
 	}
 	limit := p.limit()
-	rows, keys, err := s.hostRows(ctx, f, limit+1, after)
+	passing, err := s.endpointsPassing(ctx, f)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, keys, err := s.hostRows(ctx, f, passing, limit+1, after)
 	if err != nil {
 		return nil, "", err
 	}

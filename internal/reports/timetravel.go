@@ -274,17 +274,7 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 		// The endpoints' series first; for the targets of endpoints whose
 		// series waits to be rebuilt, the counts when nothing changed.
 		counted := map[int64]bool{}
-		for _, read := range []func() ([]groupAt, error){
-			func() ([]groupAt, error) { return seriesGroups(targets) },
-			func() ([]groupAt, error) { return s.quietGroupsAt(ctx, past, ids, at) },
-		} {
-			if len(ids) == 0 {
-				break
-			}
-			gs, err := read()
-			if err != nil {
-				return nil, err
-			}
+		count := func(gs []groupAt) {
 			for _, g := range gs {
 				counted[g.target] = true
 				if g.hosts > 0 {
@@ -292,6 +282,18 @@ func (s *Service) targetRowsAt(ctx context.Context, past *pastReader, f Filter, 
 				}
 			}
 			ids = slices.DeleteFunc(ids, func(id int64) bool { return counted[id] })
+		}
+		gs, err := seriesGroups(targets)
+		if err != nil {
+			return nil, err
+		}
+		count(gs)
+		if len(ids) > 0 {
+			gs, err := s.quietGroupsAt(ctx, past, ids, at)
+			if err != nil {
+				return nil, err
+			}
+			count(gs)
 		}
 	}
 	if len(ids) > 0 {
