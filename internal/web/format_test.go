@@ -76,3 +76,20 @@ func TestStatusOfUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestEllipsis(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"prod · api · eastus", 30, "prod · api · eastus"},
+		{"prod · payment-gateway · southeastasia", 30, "prod · payment-gateway · sout…"},
+		{"ééééé", 4, "ééé…"}, // characters, not bytes
+		{"abcd", 4, "abcd"},
+	} {
+		if got := ellipsis(c.in, c.n); got != c.want {
+			t.Errorf("ellipsis(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

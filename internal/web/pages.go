@@ -513,7 +513,8 @@ func outcome(h reports.HistoryRow) string {
 
 // timelineLane is one target's assignments along the time axis.
 type timelineLane struct {
-	Label string
+	Label string // in full, as the lane's tooltip
+	Short string // what fits beside the bars (timelineLabelRunes)
 	Link  string
 	Y     int
 	Bars  []timelineBar
@@ -532,6 +533,10 @@ const (
 	timelineWidth = 1000.0
 	timelineLabel = 220.0
 	timelineRow   = 28
+	// timelineLabelRunes is how many characters of a lane's label fit in
+	// timelineLabel units at the label's 12px (about 6.6 units a
+	// character, and a gap before the first bar).
+	timelineLabelRunes = 30
 )
 
 // timeline lays out the page's assignments per target: each lasts from its
@@ -560,7 +565,8 @@ func timeline(rows []historyRow, since, now time.Time) []timelineLane {
 		if !ok {
 			li = len(lanes)
 			index[r.TargetRef] = li
-			lanes = append(lanes, timelineLane{Label: r.Environment + " · " + r.Workload + " · " + r.Target,
+			label := r.Environment + " · " + r.Workload + " · " + r.Target
+			lanes = append(lanes, timelineLane{Label: label, Short: ellipsis(label, timelineLabelRunes),
 				Link: link("/history", targetValues(r.TargetRef)), Y: li * timelineRow})
 		}
 		end := now
