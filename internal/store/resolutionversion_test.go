@@ -40,7 +40,13 @@ func TestResolutionVersionMigration(t *testing.T) {
 			}
 
 			// The store as it was before the migration.
-			st = u.reopen(t, st, `ALTER TABLE resolutions DROP COLUMN version_id`)
+			undo := []string{`ALTER TABLE resolutions DROP COLUMN version_id`}
+			if engine == "postgres" {
+				// The reporting views read the column since migration 42:
+				// they go with it, and 42 makes them again.
+				undo = []string{`ALTER TABLE resolutions DROP COLUMN version_id CASCADE`, `DELETE FROM schema_migrations WHERE version = 42`}
+			}
+			st = u.reopen(t, st, undo...)
 			var copied, resolved int
 			if err := st.Read().QueryRow(ctx, `SELECT count(r.version_id), count(*) FROM resolutions r
 				JOIN assignments a ON a.id = r.assignment_id WHERE r.version_id = a.version_id OR r.version_id IS NULL`).Scan(&copied, &resolved); err != nil {
