@@ -135,7 +135,7 @@ func (s *Service) EnvironmentState(ctx context.Context, f Filter, p Page) ([]Env
 	if hasAfter {
 		w.conds = append(w.conds, order.after(w, after))
 	}
-	targets, err := s.targetStates(ctx, f, w, order, limit+1)
+	targets, err := s.targetStates(ctx, f, changed, w, order, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
@@ -250,6 +250,9 @@ type passingEndpoints struct {
 	// whole (its status, and bounds within the range), so it has a
 	// reconciler that passes.
 	certain bool
+	// wholly: every group that may pass passes as a whole, so no group
+	// needs its reconcilers read (timeFilteredCounts).
+	wholly bool
 }
 
 // endpointsPassing lists, for a filter with a status or a time range, the
@@ -275,20 +278,23 @@ func (s *Service) endpointsPassing(ctx context.Context, f Filter) (*passingEndpo
 		whole, none := timeBounds(w, f)
 		may, sure = append(may, "NOT ("+none+")"), append(sure, whole)
 	}
-	c := &passingEndpoints{engine: s.st.Engine(), certain: true}
+	c := &passingEndpoints{engine: s.st.Engine(), certain: true, wholly: true}
+	mays, sures := strings.Join(may, " AND "), strings.Join(sure, " AND ")
 	// One pass over the groups, with the totals beside each endpoint.
-	err := collectEach(ctx, s.st.Read(), `SELECT endpoint_id, hosts, certain, total, endpoints FROM (
+	err := collectEach(ctx, s.st.Read(), `SELECT endpoint_id, hosts, certain, straddles, total, endpoints FROM (
 			SELECT c.endpoint_id, SUM(c.hosts) AS hosts,
-				MAX(CASE WHEN `+strings.Join(may, " AND ")+` THEN 1 ELSE 0 END) AS passes,
-				MAX(CASE WHEN `+strings.Join(sure, " AND ")+` THEN 1 ELSE 0 END) AS certain,
+				MAX(CASE WHEN `+mays+` THEN 1 ELSE 0 END) AS passes,
+				MAX(CASE WHEN `+sures+` THEN 1 ELSE 0 END) AS certain,
+				MAX(CASE WHEN (`+mays+`) AND NOT (`+sures+`) THEN 1 ELSE 0 END) AS straddles,
 				SUM(SUM(c.hosts)) OVER () AS total, COUNT(*) OVER () AS endpoints
 			FROM endpoint_counts c GROUP BY c.endpoint_id) x
 		WHERE passes = 1 ORDER BY endpoint_id`,
 		w.args, func(r store.Row) error {
 			var id int64
-			var n, certain int
-			err := r.Scan(&id, &n, &certain, &c.all, &c.endpoints)
-			c.ids, c.reconcilers, c.certain = append(c.ids, id), c.reconcilers+n, c.certain && certain == 1
+			var n, certain, straddles int
+			err := r.Scan(&id, &n, &certain, &straddles, &c.all, &c.endpoints)
+			c.ids, c.reconcilers = append(c.ids, id), c.reconcilers+n
+			c.certain, c.wholly = c.certain && certain == 1, c.wholly && straddles == 0
 			return err
 		})
 	if err != nil {
@@ -344,7 +350,7 @@ func reconcilerExists(f Filter, w *where) string {
 // status: from the maintained counts, or, with a host or time filter, from
 // those hosts' reconcilers. A target without hosts (in the filter) has
 // one row with no hosts, unless the filter names a host, status or time.
-func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order targetOrder, limit int) ([]pagedTarget, error) {
+func (s *Service) targetStates(ctx context.Context, f Filter, changed *passingEndpoints, w *where, order targetOrder, limit int) ([]pagedTarget, error) {
 	// The page first, then its scheduled assignments (not every target's).
 	page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said, ` + order.rank("env.name") + ` AS erank,
 			env.name AS env, ws.name AS ws, app.name AS app, wl.name AS wl, t.name AS tname
@@ -353,7 +359,7 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order ta
 	if limit > 0 {
 		page += ` LIMIT ` + strconv.Itoa(limit)
 	}
-	return s.readTargetStates(ctx, f, w.args, page, `p.env, p.ws, p.app, p.wl, p.tname`, `p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`,
+	return s.readTargetStates(ctx, f, changed, w.args, page, `p.env, p.ws, p.app, p.wl, p.tname`, `p.erank, p.env, p.ws, p.app, p.wl, p.tname, p.tid`,
 		func(t *pagedTarget) []any {
 			return []any{&t.ref.Environment, &t.ref.Workspace, &t.ref.Application, &t.ref.Workload, &t.ref.Target}
 		}, func(*pagedTarget) {})
@@ -363,15 +369,16 @@ func (s *Service) targetStates(ctx context.Context, f Filter, w *where, order ta
 // endpoint eid and scheduled assignment said, with args) and their hosts
 // grouped by deployed version and status (see targetStates), in order;
 // cols are the page's further columns, read into dests of each target,
-// and named is called on each target once they are read.
-func (s *Service) readTargetStates(ctx context.Context, f Filter, args []any, page, cols, order string,
+// and named is called on each target once they are read. changed is
+// endpointsChanged(f).
+func (s *Service) readTargetStates(ctx context.Context, f Filter, changed *passingEndpoints, args []any, page, cols, order string,
 	dests func(*pagedTarget) []any, named func(*pagedTarget)) ([]pagedTarget, error) {
 	cw := &where{args: args}
 	countsOn := func(counts string) string { return `LEFT JOIN ` + counts + ` c ON c.endpoint_id = p.eid` }
 	var join string
 	switch {
 	case f.Host == "" && f.timed():
-		join = timeFilteredCounts(cw, f, s.st.Engine())
+		join = timeFilteredCounts(cw, f, s.st.Engine(), changed != nil && changed.wholly)
 	case f.Host != "":
 		rw := reconcilerFilterOn(&where{args: cw.args}, f)
 		cw.args = rw.args
@@ -469,8 +476,10 @@ func pageResolutions(engine string) string {
 // is, one whose bounds lie outside it counts nothing, and only the
 // reconcilers of the groups in between are read. After a fleet-wide
 // rollout, "changed in the last hour" then reads each group once instead
-// of every reconciler.
-func timeFilteredCounts(w *where, f Filter, engine string) string {
+// of every reconciler; wholly (no group of the store lies in between: see
+// passingEndpoints) joins the groups within the range alone, as the
+// unfiltered report joins every group.
+func timeFilteredCounts(w *where, f Filter, engine string, wholly bool) string {
 	groups := "c.endpoint_id IN (SELECT eid FROM page)"
 	if engine == "postgres" {
 		groups = "c.endpoint_id = p.eid"
@@ -479,27 +488,31 @@ func timeFilteredCounts(w *where, f Filter, engine string) string {
 		groups += " AND " + statusIs(w, "c.status", f.Status)
 	}
 	whole, none := timeBounds(w, f)
-	// The groups in between count their reconcilers one group at a time
-	// (a join let the planner scan every reconciler for them), once:
-	// PostgreSQL would pull the count up into both the filter and the
-	// output and count each group twice (OFFSET 0 keeps it in place).
-	fence := ""
-	if engine == "postgres" {
-		fence = " OFFSET 0"
-	}
-	counts := `(SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole + `
+	counts := `SELECT c.endpoint_id, c.commit_sha, c.status, c.hosts FROM endpoint_counts c WHERE ` + groups + ` AND ` + whole
+	if !wholly {
+		// The groups in between count their reconcilers one group at a
+		// time (a join let the planner scan every reconciler for them),
+		// once: PostgreSQL would pull the count up into both the filter
+		// and the output and count each group twice (OFFSET 0 keeps it
+		// in place).
+		fence := ""
+		if engine == "postgres" {
+			fence = " OFFSET 0"
+		}
+		counts += `
 		UNION ALL
 		SELECT * FROM (SELECT c.endpoint_id, c.commit_sha, c.status, (SELECT count(*) ` + passingInGroup(w, f) + `) AS hosts
 			FROM endpoint_counts c WHERE ` + groups + ` AND NOT (` + whole + `) AND NOT (` + none + `)` + fence + `) partial
-		WHERE hosts > 0) c`
+		WHERE hosts > 0`
+	}
 	if engine == "postgres" {
 		// Each target's groups by index, whatever the planner guesses of
 		// the bounds (a third of the groups pass, by default): joined to
 		// the page as a whole, one such guess compared every target with
 		// every counted group (1,001 × 1,001 at 10,000 hosts: 110 ms).
-		return `LEFT JOIN LATERAL ` + counts + ` ON TRUE`
+		return `LEFT JOIN LATERAL (` + counts + `) c ON TRUE`
 	}
-	return `LEFT JOIN ` + counts + ` ON c.endpoint_id = p.eid`
+	return `LEFT JOIN (` + counts + `) c ON c.endpoint_id = p.eid`
 }
 
 // timeBounds is when an endpoint_counts group (c) lies within the filter's
@@ -902,7 +915,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 		tw.args = a
 		page := `SELECT t.id AS tid, t.endpoint_id AS eid, t.scheduled_assignment_id AS said, t.workload_id AS wid, t.environment_id AS envid, t.name AS tname
 			FROM targets t WHERE ` + tw.sql()
-		targets, err = s.readTargetStates(ctx, f, tw.args, page, `p.wid, p.envid, p.tname`, `p.wid, p.envid, p.tname, p.tid`,
+		targets, err = s.readTargetStates(ctx, f, changed, tw.args, page, `p.wid, p.envid, p.tname`, `p.wid, p.envid, p.tname, p.tid`,
 			func(t *pagedTarget) []any { return []any{&t.workloadID, &t.environmentID, &t.ref.Target} },
 			func(t *pagedTarget) {
 				k := wls[index[t.workloadID]].key
