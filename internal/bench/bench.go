@@ -227,15 +227,15 @@ type Timing struct {
 
 // Queries times every report and the gate, once and then runs times each.
 func Queries(ctx context.Context, rep *reports.Service, s Spec, runs int) ([]Timing, error) {
-	return QueriesFor(ctx, rep, s, runs, 0)
+	return QueriesFor(ctx, rep, s, runs, 0, reports.MaxLimit)
 }
 
 // QueriesFor is Queries running each query at least runs times and for at
 // least minTime (after its first run): enough runs for a p99 that is not
 // just the slowest one, and time for a writer beside them to write enough
-// to matter.
-func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, minTime time.Duration) ([]Timing, error) {
-	all := reports.Page{Limit: reports.MaxLimit}
+// to matter. Each list report asks for pages of page rows.
+func QueriesFor(ctx context.Context, rep *reports.Service, s Spec, runs int, minTime time.Duration, page int) ([]Timing, error) {
+	all := reports.Page{Limit: page}
 	env := reports.Filter{Environment: envName(s.Environments - 1)}
 	host := reports.Filter{Host: s.hostName(s.Hosts - 1)}
 	mid, err := middleOfHistory(ctx, rep)

@@ -54,6 +54,16 @@ func TestGenerate(t *testing.T) {
 			t.Errorf("%s returned no rows on a full fleet", q.Name)
 		}
 	}
+	// Smaller pages: no list report shows more rows than a page.
+	ts, err = QueriesFor(ctx, reports.New(st), small, 1, 0, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range ts {
+		if q.Rows > 5 && q.Name != "headline" && q.Name != "rollout gate" {
+			t.Errorf("%s: %d rows in pages of 5", q.Name, q.Rows)
+		}
+	}
 	mc, err := Metrics(ctx, reports.New(st), 3)
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ func newBenchCmd() *cobra.Command {
 		memory   bool
 		busyRate int
 		minTime  time.Duration
+		page     int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -36,6 +37,9 @@ rollout gate.`,
 		Example: `  tidemark bench --database postgres://postgres@127.0.0.1:5432/bench --hosts 10000 --reconcilers-per-host 10 --history 10`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if page < 1 || page > reports.MaxLimit {
+				return fmt.Errorf("--page %d: give a number of rows from 1 to %d", page, reports.MaxLimit)
+			}
 			tuneGC()
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
@@ -116,7 +120,7 @@ rollout gate.`,
 			}
 			fmt.Fprintf(out, "fleet: %d hosts, %d reconcilers, %d targets, %d assignments, %d deployments, %d status changes\n",
 				counts["hosts"], counts["reconcilers"], counts["targets"], counts["assignments"], counts["deployments"], counts["deployment_history"])
-			ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime)
+			ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime, page)
 			if err != nil {
 				return err
 			}
@@ -124,7 +128,7 @@ rollout gate.`,
 			if busyRate > 0 {
 				// The same reports while the store is being written.
 				busy := bench.StartBusy(ctx, ing, spec, busyRate)
-				ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime)
+				ts, err := bench.QueriesFor(ctx, reports.New(st), spec, runs, minTime, page)
 				n, changed, rate, berr := busy.Stop()
 				if err != nil {
 					return err
@@ -163,6 +167,7 @@ rollout gate.`,
 	f.DurationVar(&minTime, "min-time", 2*time.Second, "run each query at least this long as well as --runs times, quiet and with --busy-rate (a p99 needs 100 runs to be more than the slowest run)")
 	f.DurationVar(&minTime, "busy-time", 2*time.Second, "")
 	_ = f.MarkDeprecated("busy-time", "use --min-time (it now applies to the quiet runs too)")
+	f.IntVar(&page, "page", reports.MaxLimit, fmt.Sprintf("rows a page of each list report asks for: %d the most, %d the API's and the UI's default", reports.MaxLimit, reports.DefaultLimit))
 	f.BoolVar(&queries, "queries-only", false, "time the queries alone on a fleet generated before (no generation, no replay of unchanged reports: on a fleet that has aged, every replayed report refreshes a heartbeat)")
 	return cmd
 }
