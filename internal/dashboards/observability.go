@@ -10,8 +10,9 @@ import (
 
 // discrepanciesSQL is Environment Discrepancies: one row per workload and
 // environment (a cell of the matrix) with the targets' scheduled versions
-// and the deployed versions with host counts, most hosts first; differs
-// is true when the workload's environments deploy different versions. The
+// and the deployed versions with host counts, most hosts first (hosts not
+// reported yet deploy none); differs is true when the workload's
+// environments deploy different versions. The
 // matrix transformation puts environments in columns, in the order rows
 // come: promotion order.
 var discrepanciesSQL = `
@@ -20,13 +21,13 @@ WITH s AS (
   WHERE ` + filter(targetVariables...) + `
 ), versions AS (
   SELECT workspace, application, workload, environment, deployed_version, sum(hosts) AS hosts
-  FROM s WHERE hosts > 0
+  FROM s WHERE hosts > 0 AND status <> 'not_reported'
   GROUP BY workspace, application, workload, environment, deployed_version
 ), cells AS (
   SELECT s.workspace, s.application, s.workload, s.environment,
          string_agg(DISTINCT s.target, ', ') AS targets,
          string_agg(DISTINCT s.scheduled_version, ', ') AS scheduled,
-         sum(s.hosts) AS hosts,
+         COALESCE(sum(s.hosts) FILTER (WHERE s.status <> 'not_reported'), 0) AS hosts,
          (SELECT string_agg(CASE WHEN v.deployed_version = '' THEN 'unknown' ELSE v.deployed_version END || ' ×' || v.hosts, ', '
                             ORDER BY v.hosts DESC, v.deployed_version COLLATE "C")
           FROM versions v

@@ -204,9 +204,14 @@ func scheduledVersions(s ComparisonSide) []string {
 	return out
 }
 
+// deployedVersions are the versions a side's hosts deploy; hosts that have
+// not reported yet (no commit) deploy none, so they make no difference.
 func deployedVersions(s ComparisonSide) []string {
 	var out []string
 	for _, d := range s.Deployed {
+		if d.Commit == "" {
+			continue
+		}
 		v := d.Version
 		if !d.VersionKnown {
 			v = "\x00unknown:" + d.Commit

@@ -812,7 +812,9 @@ func (s *Service) Environments(ctx context.Context, order []string) ([]string, e
 
 // Discrepancies is the workloads × environments matrix: per workload and
 // environment, the targets' scheduled versions and the deployed versions
-// with host counts. Pages hold workloads, by key.
+// with host counts. Hosts that have not reported yet deploy no version:
+// they are not counted, and make no environment differ. Pages hold
+// workloads, by key.
 func (s *Service) Discrepancies(ctx context.Context, f Filter, order []string, p Page) (Discrepancies, string, error) {
 	d, next, _, err := s.discrepancies(ctx, f, order, p)
 	return d, next, err
@@ -939,7 +941,7 @@ func (s *Service) discrepancies(ctx context.Context, f Filter, order []string, p
 					c.Scheduled = append(c.Scheduled, r.Scheduled.Version)
 				}
 			}
-			if r.Hosts > 0 {
+			if r.Hosts > 0 && r.Status != StatusNotReported {
 				j := slices.IndexFunc(c.Deployed, func(v VersionHosts) bool { return v.Version == r.DeployedVersion })
 				if j < 0 {
 					c.Deployed = append(c.Deployed, VersionHosts{Version: r.DeployedVersion})

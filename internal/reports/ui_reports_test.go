@@ -378,6 +378,63 @@ func TestCompare(t *testing.T) {
 	})
 }
 
+// A host registered but not reported yet deploys no version: Compare lists
+// it with no commit, Discrepancies does not count it, and neither makes
+// two environments that run the same version differ.
+func TestHostsNotReportedMakeNoDifference(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
+		start := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+		f := newFleet(t, st, start)
+		f.assign(shop, "prod", "eu", "0.9.0", sha("e090"))
+		f.at(start.Add(time.Hour))
+		for env, commit := range map[string]string{"dev": sha("d100"), "prod": sha("e100")} {
+			f.assign(shop, env, "eu", "1.0.0", commit)
+			f.report(env+"-1", shop, env, "eu", commit, model.StatusSuccess, "")
+		}
+		compare := func() reports.ComparisonRow {
+			t.Helper()
+			c, _, err := f.rep.Compare(ctx, reports.Filter{}, "dev", "prod", reports.Page{})
+			if err != nil || len(c.Items) != 1 {
+				t.Fatalf("compare: %+v %v", c.Items, err)
+			}
+			return c.Items[0]
+		}
+		discrepancy := func() reports.DiscrepancyRow {
+			t.Helper()
+			d, _, err := f.rep.Discrepancies(ctx, reports.Filter{}, nil, reports.Page{})
+			if err != nil || len(d.Items) != 1 {
+				t.Fatalf("discrepancies: %+v %v", d.Items, err)
+			}
+			return d.Items[0]
+		}
+		if r, d := compare(), discrepancy(); r.Differs || d.Differs {
+			t.Fatalf("the same version in both: Compare differs %v, Discrepancies differs %v", r.Differs, d.Differs)
+		}
+		f.report("prod-2", shop, "prod", "eu", "", "", "")
+		r := compare()
+		if r.Differs {
+			t.Errorf("a host not reported yet made prod differ: %+v", r.To.Deployed)
+		}
+		if d := discrepancy(); d.Differs || fmt.Sprint(d.Cells[1].Deployed) != "[{1.0.0 1}]" {
+			t.Errorf("Discrepancies with a host not reported yet: differs %v, prod deployed %v", d.Differs, d.Cells[1].Deployed)
+		}
+		var none []reports.DeployedCommit
+		for _, d := range r.To.Deployed {
+			if d.Commit == "" {
+				none = append(none, d)
+			}
+		}
+		if len(none) != 1 || none[0].Hosts != 1 || none[0].Succeeded != 0 || none[0].VersionKnown {
+			t.Errorf("prod's host not reported yet: %+v", r.To.Deployed)
+		}
+		// Once it reports another version, prod differs.
+		f.report("prod-2", shop, "prod", "eu", sha("e090"), model.StatusSuccess, "")
+		if r, d := compare(), discrepancy(); !r.Differs || !d.Differs {
+			t.Errorf("a host on 0.9.0: prod differs in Compare %v, in Discrepancies %v", r.Differs, d.Differs)
+		}
+	})
+}
+
 func TestOverviewAndHost(t *testing.T) {
 	testenv.EachStore(t, func(t *testing.T, st *store.Store) {
 		f, start := uiFleet(t, st)

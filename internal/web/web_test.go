@@ -413,6 +413,23 @@ func TestDriftNotReportedKind(t *testing.T) {
 	}
 }
 
+// A host registered in prod that has not reported yet shows on Compare as
+// not reported, and does not make the environments differ.
+func TestCompareHostsNotReported(t *testing.T) {
+	st := testenv.NewStore(t, "sqlite")
+	smallFleet(t, st)
+	if _, err := ingest.New(st).ApplyReport(ctx, model.Report{Host: "prod-4", Reconciler: "api", ReconcilerType: "flux",
+		Endpoint: shopEndpoint(t, "prod", "eu"), ObservedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	srv := newUI(t, st, nil)
+	resp, body := get(t, http.DefaultClient, srv.URL+"/compare?from=dev&to=prod")
+	want := `<a href="/hosts?application=shop&amp;environment=prod&amp;status=not_reported&amp;target=eu&amp;workload=api&amp;workspace=acme" title="open these hosts">not reported yet</a> <span class="sub">eu · 1 host</span>`
+	if resp.StatusCode != 200 || !strings.Contains(body, want) || strings.Contains(body, ">unknown<") || !strings.Contains(body, "1 workload differs") {
+		t.Errorf("/compare: %d, want prod-4 not reported yet:\n%.4000s", resp.StatusCode, body)
+	}
+}
+
 // A host that has reported, but not a commit of the version rolling out,
 // shows as pending with what it runs, not as one that never reported.
 func TestRolloutPendingHosts(t *testing.T) {
