@@ -58,6 +58,10 @@ type DeployedCommit struct {
 	Succeeded     int    `json:"succeeded"`
 }
 
+// NotReported says whether these are the target's hosts that have not
+// reported yet: they run no commit, so they deploy no version.
+func (d DeployedCommit) NotReported() bool { return d.Commit == "" }
+
 // ErrCompareEnvironments is returned when Compare is not given two
 // different environments.
 var ErrCompareEnvironments = errors.New("from, to: name two different environments to compare")
@@ -205,11 +209,11 @@ func scheduledVersions(s ComparisonSide) []string {
 }
 
 // deployedVersions are the versions a side's hosts deploy; hosts that have
-// not reported yet (no commit) deploy none, so they make no difference.
+// not reported yet deploy none, so they make no difference.
 func deployedVersions(s ComparisonSide) []string {
 	var out []string
 	for _, d := range s.Deployed {
-		if d.Commit == "" {
+		if d.NotReported() {
 			continue
 		}
 		v := d.Version

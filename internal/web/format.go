@@ -75,7 +75,6 @@ func driftLabel(kind string) string {
 	return strings.ReplaceAll(kind, "_", " ")
 }
 
-// absTime is a time as the UI writes it in full.
 // ellipsis cuts s to n characters, the last of them "…", when it is longer.
 func ellipsis(s string, n int) string {
 	r := []rune(s)
@@ -85,6 +84,7 @@ func ellipsis(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
+// absTime is a time as the UI writes it in full.
 func absTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 // timeTag shows a time relative to now ("3 h ago"), with the absolute time

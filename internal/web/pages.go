@@ -997,7 +997,7 @@ func (s *Server) compare(r *http.Request) (*view, error) {
 	side := func(sd reports.ComparisonSide) (string, string) {
 		var vs, cs []string
 		for _, dc := range sd.Deployed {
-			if dc.Commit == "" { // hosts not reported yet: no version, no commit
+			if dc.NotReported() {
 				vs = append(vs, fmt.Sprintf("%s:%d", reports.StatusNotReported, dc.Hosts))
 				continue
 			}
