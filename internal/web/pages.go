@@ -998,7 +998,8 @@ func (s *Server) compare(r *http.Request) (*view, error) {
 		var vs, cs []string
 		for _, dc := range sd.Deployed {
 			if dc.NotReported() {
-				vs = append(vs, fmt.Sprintf("%s:%d", reports.StatusNotReported, dc.Hosts))
+				// No commit: "-" keeps the two lists aligned entry by entry.
+				vs, cs = append(vs, fmt.Sprintf("%s:%d", reports.StatusNotReported, dc.Hosts)), append(cs, "-")
 				continue
 			}
 			vs = append(vs, fmt.Sprintf("%s:%d", orUnknown(dc.Version), dc.Hosts))

@@ -428,13 +428,13 @@ func TestCompareHostsNotReported(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, want) || strings.Contains(body, ">unknown<") || !strings.Contains(body, "1 workload differs") {
 		t.Errorf("/compare: %d, want prod-4 not reported yet:\n%.4000s", resp.StatusCode, body)
 	}
-	// The export says so too, with no empty commit.
+	// The export says so too, its commits aligned with the versions.
 	resp, body = get(t, http.DefaultClient, srv.URL+"/compare?from=dev&to=prod&format=csv")
 	records, err := csv.NewReader(strings.NewReader(body)).ReadAll()
 	if err != nil || resp.StatusCode != 200 || len(records) != 2 {
 		t.Fatalf("/compare CSV: %d %v %q", resp.StatusCode, err, body)
 	}
-	if got := records[1][6:]; got[0] != "1.0.0:3 not_reported:1" || got[1] != "e100"+strings.Repeat("0", 36) {
+	if got := records[1][6:]; got[0] != "1.0.0:3 not_reported:1" || got[1] != "e100"+strings.Repeat("0", 36)+" -" {
 		t.Errorf("/compare CSV, prod's deployed and commits: %q", got)
 	}
 }
